@@ -1,0 +1,237 @@
+//! SubscribeToShard messages: which kind each frame is, and its decoded payload.
+
+use bytes::Bytes;
+
+use super::frame::{Decoded, Message, MessageDecoder};
+use crate::Protocol;
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::model::{Shape, SubscribeToShardEvent};
+use crate::service_error::ServiceError;
+
+/// One meaningful message of a SubscribeToShard response.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum SubscribeToShardItem {
+    /// The `initial-response` event that real Kinesis sends first. Optional: emulators omit it.
+    InitialResponse,
+    /// A `SubscribeToShardEvent` with its decoded payload.
+    Event(SubscribeToShardEvent),
+    /// An `exception` message: a modeled error such as `ResourceInUseException`, typed by its
+    /// `:exception-type`. The subscription is over.
+    Exception(ServiceError),
+    /// An `error` message: an unmodeled server error with `:error-code` and `:error-message`.
+    /// The subscription is over.
+    Error(ServiceError),
+}
+
+impl SubscribeToShardItem {
+    /// Classifies one message. `protocol` is the request's, used for payloads that carry no
+    /// `:content-type` (after sniffing the first byte). Returns `None` for messages of unknown
+    /// kind, which callers skip.
+    ///
+    /// # Errors
+    ///
+    /// `MissingHeader` when `:message-type` (or the header its kind needs) is absent, or the
+    /// payload's [`DecodeError`].
+    pub fn from_message(message: &Message, protocol: Protocol) -> Result<Option<Self>, DecodeError> {
+        let header = |name: &'static str| {
+            message.header_str(name).ok_or_else(|| {
+                DecodeError::without_offset(DecodeErrorKind::MissingHeader, format!("no string header `{name}`"))
+            })
+        };
+        let payload_protocol = || {
+            let declared = message.header_str(":content-type");
+            Protocol::detect(declared, &message.payload, protocol).ok_or_else(|| {
+                DecodeError::without_offset(
+                    DecodeErrorKind::UnknownContentType,
+                    format!("event payload with content type {declared:?} is neither JSON nor CBOR"),
+                )
+            })
+        };
+        match header(":message-type")? {
+            "event" => match header(":event-type")? {
+                "SubscribeToShardEvent" => {
+                    let event = SubscribeToShardEvent::decode_body(message.payload.clone(), payload_protocol()?)?;
+                    Ok(Some(Self::Event(event)))
+                }
+                "initial-response" => Ok(Some(Self::InitialResponse)),
+                _ => Ok(None),
+            },
+            "exception" => {
+                let code = header(":exception-type")?;
+                let text = payload_protocol()
+                    .ok()
+                    .and_then(|p| exception_message(&message.payload, p));
+                Ok(Some(Self::Exception(ServiceError::new(code, text, None, None))))
+            }
+            "error" => {
+                let code = header(":error-code")?;
+                let text = message.header_str(":error-message").map(str::to_owned);
+                Ok(Some(Self::Error(ServiceError::new(code, text, Some(500), None))))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The `message` member of an exception payload, if the payload has one.
+fn exception_message(payload: &Bytes, protocol: Protocol) -> Option<String> {
+    let headers = http::HeaderMap::new();
+    let error = ServiceError::from_response(http::StatusCode::BAD_REQUEST, &headers, payload, protocol);
+    error.message().map(str::to_owned)
+}
+
+/// Decodes a SubscribeToShard response body into [`SubscribeToShardItem`]s.
+///
+/// Feed the body's chunks with [`SubscribeToShardDecoder::feed`] and call
+/// [`SubscribeToShardDecoder::next_item`] until it returns `Ok(None)`. Messages of unknown kind
+/// are skipped and counted ([`SubscribeToShardDecoder::skipped`]).
+///
+/// # Examples
+///
+/// ```
+/// use kds_proto::eventstream::{HeaderValue, Message, SubscribeToShardDecoder, SubscribeToShardItem};
+/// use kds_proto::Protocol;
+///
+/// let event = Message::new(&br#"{"Records":[],"MillisBehindLatest":0,"ContinuationSequenceNumber":"1"}"#[..])
+///     .with_header(":message-type", HeaderValue::String("event".into()))
+///     .with_header(":event-type", HeaderValue::String("SubscribeToShardEvent".into()))
+///     .with_header(":content-type", HeaderValue::String("application/json".into()));
+/// let mut decoder = SubscribeToShardDecoder::new(Protocol::Cbor);
+/// decoder.feed(event.to_bytes()?);
+/// let Some(SubscribeToShardItem::Event(event)) = decoder.next_item()? else { panic!("an event") };
+/// assert_eq!(event.continuation_sequence_number.unwrap().as_str(), "1");
+/// assert_eq!(decoder.next_item()?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SubscribeToShardDecoder {
+    frames: MessageDecoder,
+    protocol: Protocol,
+    skipped: u64,
+}
+
+impl SubscribeToShardDecoder {
+    /// A decoder for the response to a request sent in `protocol`, with the default frame cap.
+    pub fn new(protocol: Protocol) -> Self {
+        Self::with_frames(MessageDecoder::new(), protocol)
+    }
+
+    /// A decoder over a configured [`MessageDecoder`] (a different frame cap, say).
+    pub fn with_frames(frames: MessageDecoder, protocol: Protocol) -> Self {
+        Self {
+            frames,
+            protocol,
+            skipped: 0,
+        }
+    }
+
+    /// Adds the next chunk of the response body.
+    pub fn feed(&mut self, chunk: Bytes) {
+        self.frames.feed(chunk);
+    }
+
+    /// The next item, or `None` when more bytes are needed.
+    ///
+    /// # Errors
+    ///
+    /// A frame error (the stream is corrupt and must be abandoned) or a payload error.
+    pub fn next_item(&mut self) -> Result<Option<SubscribeToShardItem>, DecodeError> {
+        loop {
+            let Decoded::Message(message) = self.frames.decode()? else {
+                return Ok(None);
+            };
+            match SubscribeToShardItem::from_message(&message, self.protocol)? {
+                Some(item) => return Ok(Some(item)),
+                None => self.skipped += 1,
+            }
+        }
+    }
+
+    /// How many messages of unknown kind were skipped.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Bytes received but not yet decoded.
+    pub fn buffered_len(&self) -> usize {
+        self.frames.buffered_len()
+    }
+
+    /// Checks the end of the body: an error if it stopped inside a frame.
+    ///
+    /// # Errors
+    ///
+    /// As [`MessageDecoder::finish`].
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        self.frames.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eventstream::HeaderValue;
+    use crate::service_error::ErrorClass;
+
+    fn string(s: &'static str) -> HeaderValue {
+        HeaderValue::String(s.into())
+    }
+
+    #[test]
+    fn kinds_are_classified() {
+        let mut decoder = SubscribeToShardDecoder::new(Protocol::Json);
+        let frames = [
+            Message::new(&b"{}"[..])
+                .with_header(":message-type", string("event"))
+                .with_header(":event-type", string("initial-response")),
+            Message::new(&b"{}"[..])
+                .with_header(":message-type", string("event"))
+                .with_header(":event-type", string("SomethingNew")),
+            Message::new(&br#"{"message":"busy"}"#[..])
+                .with_header(":message-type", string("exception"))
+                .with_header(":exception-type", string("ResourceInUseException"))
+                .with_header(":content-type", string("application/json")),
+            Message::new(Bytes::new())
+                .with_header(":message-type", string("error"))
+                .with_header(":error-code", string("InternalError"))
+                .with_header(":error-message", string("boom")),
+        ];
+        for frame in &frames {
+            decoder.feed(frame.to_bytes().unwrap());
+        }
+        assert_eq!(decoder.next_item().unwrap(), Some(SubscribeToShardItem::InitialResponse));
+        let Some(SubscribeToShardItem::Exception(e)) = decoder.next_item().unwrap() else {
+            panic!("exception expected")
+        };
+        assert_eq!(e.code(), "ResourceInUseException");
+        assert_eq!(e.message(), Some("busy"));
+        assert_eq!(e.class(), ErrorClass::Terminal);
+        let Some(SubscribeToShardItem::Error(e)) = decoder.next_item().unwrap() else {
+            panic!("error expected")
+        };
+        assert_eq!(e.code(), "InternalError");
+        assert_eq!(e.class(), ErrorClass::Transient);
+        assert_eq!(decoder.next_item().unwrap(), None);
+        assert_eq!(decoder.skipped(), 1);
+    }
+
+    #[test]
+    fn missing_message_type_is_an_error() {
+        let mut decoder = SubscribeToShardDecoder::new(Protocol::Json);
+        decoder.feed(Message::new(&b"{}"[..]).to_bytes().unwrap());
+        assert_eq!(decoder.next_item().unwrap_err().kind(), DecodeErrorKind::MissingHeader);
+    }
+
+    #[test]
+    fn payload_protocol_follows_content_type_then_sniffing() {
+        // A CBOR subscriber receiving a JSON payload without :content-type (sniffed).
+        let json = Message::new(&br#"{"Records":[],"MillisBehindLatest":5}"#[..])
+            .with_header(":message-type", string("event"))
+            .with_header(":event-type", string("SubscribeToShardEvent"));
+        let item = SubscribeToShardItem::from_message(&json, Protocol::Cbor).unwrap();
+        let Some(SubscribeToShardItem::Event(event)) = item else { panic!() };
+        assert_eq!(event.millis_behind_latest, 5);
+        assert_eq!(event.continuation_sequence_number, None);
+    }
+}
