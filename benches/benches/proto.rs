@@ -1,1 +1,213 @@
-fn main() {}
+//! kds-proto hot paths beside their anchors, measured in the same run.
+//!
+//! - `get_records/*`: decode a GetRecords response of 1000 × 1 KiB records. Anchors: serde_json +
+//!   base64 (how a serde-based client decodes the JSON body), and a memcpy of the body (floor).
+//! - `put_records/*`: encode a PutRecords request of 500 × 1 KiB. Anchor: serde_json + base64.
+//! - `subscribe/*`: 10 SubscribeToShard events of 100 × 1 KiB records. Frames only, ours beside
+//!   `aws-smithy-eventstream` and one crc32fast pass over the same bytes; frames plus payload,
+//!   ours beside `aws-smithy-eventstream` + serde_json + base64.
+
+use std::hint::black_box;
+
+use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::{Buf, Bytes};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kds_benches::{get_records_body, put_records_request, subscribe_body};
+use kds_proto::eventstream::{
+    Decoded, MessageDecoder, SubscribeToShardDecoder, SubscribeToShardItem,
+};
+use kds_proto::model::GetRecordsOutput;
+use kds_proto::{Protocol, Shape};
+use serde::{Deserialize, Serialize};
+
+const RECORD: usize = 1024;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct SerdeRecord<'a> {
+    sequence_number: String,
+    approximate_arrival_timestamp: f64,
+    #[serde(borrow)]
+    data: &'a str,
+    partition_key: String,
+    encryption_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct SerdeGetRecords<'a> {
+    #[serde(borrow)]
+    records: Vec<SerdeRecord<'a>>,
+    next_shard_iterator: Option<String>,
+    millis_behind_latest: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct SerdeEvent<'a> {
+    #[serde(borrow)]
+    records: Vec<SerdeRecord<'a>>,
+    continuation_sequence_number: Option<String>,
+    millis_behind_latest: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SerdeEntry {
+    data: String,
+    partition_key: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SerdePutRecords<'a> {
+    records: Vec<SerdeEntry>,
+    stream_name: &'a str,
+}
+
+/// Decodes each record's data as the baseline client would, keeping the bytes alive.
+fn decode_serde_records(records: &[SerdeRecord<'_>]) -> usize {
+    records
+        .iter()
+        .map(|r| black_box(STANDARD.decode(r.data).expect("valid base64")).len())
+        .sum()
+}
+
+fn get_records(c: &mut Criterion) {
+    let count = 1000;
+    let mut group = c.benchmark_group("get_records");
+    group.throughput(Throughput::Elements(count as u64));
+    let json = get_records_body(count, RECORD, Protocol::Json);
+    let cbor = get_records_body(count, RECORD, Protocol::Cbor);
+    group.bench_function("kds_json", |b| {
+        b.iter(|| {
+            GetRecordsOutput::decode_body(black_box(json.clone()), Protocol::Json).expect("decodes")
+        });
+    });
+    group.bench_function("kds_cbor", |b| {
+        b.iter(|| {
+            GetRecordsOutput::decode_body(black_box(cbor.clone()), Protocol::Cbor).expect("decodes")
+        });
+    });
+    group.bench_function("serde_json_base64", |b| {
+        b.iter(|| {
+            let parsed: SerdeGetRecords<'_> =
+                serde_json::from_slice(black_box(&json)).expect("parses");
+            decode_serde_records(&parsed.records)
+        });
+    });
+    group.bench_function("memcpy_json_body", |b| b.iter(|| black_box(json.to_vec())));
+    group.finish();
+}
+
+fn put_records(c: &mut Criterion) {
+    let count = 500;
+    let mut group = c.benchmark_group("put_records");
+    group.throughput(Throughput::Elements(count as u64));
+    let request = put_records_request(count, RECORD);
+    group.bench_function("kds_json", |b| {
+        b.iter(|| black_box(&request).encode_body(Protocol::Json));
+    });
+    group.bench_function("kds_cbor", |b| {
+        b.iter(|| black_box(&request).encode_body(Protocol::Cbor));
+    });
+    group.bench_function("serde_json_base64", |b| {
+        b.iter(|| {
+            let body = SerdePutRecords {
+                records: black_box(&request)
+                    .records
+                    .iter()
+                    .map(|e| SerdeEntry {
+                        data: STANDARD.encode(&e.data),
+                        partition_key: e.partition_key.as_str().to_owned(),
+                    })
+                    .collect(),
+                stream_name: "bench-stream",
+            };
+            serde_json::to_vec(&body).expect("serializes")
+        });
+    });
+    group.finish();
+}
+
+fn smithy_frames(body: &Bytes) -> Vec<aws_smithy_types::event_stream::Message> {
+    let mut decoder = MessageFrameDecoder::new();
+    let mut buf = body.clone();
+    let mut out = Vec::new();
+    while buf.has_remaining() {
+        match decoder.decode_frame(&mut buf).expect("valid frames") {
+            DecodedFrame::Complete(m) => out.push(m),
+            DecodedFrame::Incomplete => break,
+        }
+    }
+    out
+}
+
+fn subscribe(c: &mut Criterion) {
+    let (events, per_event) = (10, 100);
+    let json = subscribe_body(events, per_event, RECORD, Protocol::Json);
+    let cbor = subscribe_body(events, per_event, RECORD, Protocol::Cbor);
+    let mut group = c.benchmark_group("subscribe");
+    group.throughput(Throughput::Elements((events * per_event) as u64));
+
+    group.bench_function("frames/kds", |b| {
+        b.iter(|| {
+            let mut decoder = MessageDecoder::new();
+            decoder.feed(black_box(json.clone()));
+            let mut n = 0;
+            while let Decoded::Message(m) = decoder.decode().expect("valid") {
+                n += m.payload.len();
+            }
+            n
+        });
+    });
+    group.bench_function("frames/smithy", |b| {
+        b.iter(|| smithy_frames(black_box(&json)).len());
+    });
+    group.bench_function("frames/crc32fast_once", |b| {
+        b.iter(|| crc32fast::hash(black_box(&json)));
+    });
+
+    group.bench_function("payload/kds_json", |b| {
+        b.iter(|| {
+            let mut decoder = SubscribeToShardDecoder::new(Protocol::Json);
+            decoder.feed(black_box(json.clone()));
+            let mut n = 0;
+            while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid") {
+                n += e.records.len();
+            }
+            n
+        });
+    });
+    group.bench_function("payload/kds_cbor", |b| {
+        b.iter(|| {
+            let mut decoder = SubscribeToShardDecoder::new(Protocol::Cbor);
+            decoder.feed(black_box(cbor.clone()));
+            let mut n = 0;
+            while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid") {
+                n += e.records.len();
+            }
+            n
+        });
+    });
+    group.bench_function("payload/smithy_serde_json_base64", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for message in smithy_frames(black_box(&json)) {
+                let event: SerdeEvent<'_> =
+                    serde_json::from_slice(message.payload()).expect("parses");
+                n += decode_serde_records(&event.records);
+            }
+            n
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, get_records, put_records, subscribe);
+criterion_main!(benches);

@@ -94,7 +94,11 @@ impl DecodeErrorKind {
 }
 
 impl DecodeError {
-    pub(crate) fn new(kind: DecodeErrorKind, offset: usize, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(
+        kind: DecodeErrorKind,
+        offset: usize,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self(Box::new(DecodeErrorInner {
             kind,
             offset: Some(offset),
@@ -103,7 +107,10 @@ impl DecodeError {
         }))
     }
 
-    pub(crate) fn without_offset(kind: DecodeErrorKind, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn without_offset(
+        kind: DecodeErrorKind,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self(Box::new(DecodeErrorInner {
             kind,
             offset: None,
@@ -233,7 +240,11 @@ pub enum ValidationErrorKind {
 }
 
 impl ValidationError {
-    pub(crate) fn new(kind: ValidationErrorKind, field: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        kind: ValidationErrorKind,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self(Box::new(ValidationErrorInner {
             kind,
             field: field.into(),

@@ -66,6 +66,8 @@ mod service_error;
 pub mod types;
 
 #[cfg(fuzzing)]
+#[doc(hidden)]
+#[allow(missing_docs)]
 pub mod fuzzing;
 
 pub use codec::Protocol;

@@ -39,7 +39,12 @@ pub struct ServiceError {
 
 impl ServiceError {
     /// Builds an error from its parts; the class follows from the code and status.
-    pub fn new(code: impl Into<String>, message: Option<String>, status: Option<u16>, request_id: Option<String>) -> Self {
+    pub fn new(
+        code: impl Into<String>,
+        message: Option<String>,
+        status: Option<u16>,
+        request_id: Option<String>,
+    ) -> Self {
         let code = clean_code(&code.into()).to_owned();
         let class = classify(&code, status.unwrap_or(400));
         Self {
@@ -56,7 +61,12 @@ impl ServiceError {
     /// `Message` or `errorMessage`. The body may be JSON or CBOR whatever `Content-Type` says;
     /// a body that is neither (an HTML or XML page) gives the code `UnknownError`, or the
     /// element name of a bare `<SomethingException/>`.
-    pub fn from_response(status: StatusCode, headers: &HeaderMap, body: &Bytes, protocol: Protocol) -> Self {
+    pub fn from_response(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &Bytes,
+        protocol: Protocol,
+    ) -> Self {
         let header = |name: &str| {
             headers
                 .get(name)
@@ -70,7 +80,10 @@ impl ServiceError {
         let parsed = Protocol::detect(content_type, body, protocol)
             .and_then(|p| decode_error_body(body, p).ok());
         let (body_code, body_message) = match parsed {
-            Some(b) => (b.type_.or(b.code), b.message.or(b.message_upper).or(b.error_message)),
+            Some(b) => (
+                b.type_.or(b.code),
+                b.message.or(b.message_upper).or(b.error_message),
+            ),
             None => (markup_code(body), (!body.is_empty()).then(|| snippet(body))),
         };
         let code = header("x-amzn-errortype")
@@ -165,12 +178,20 @@ pub(crate) fn classify(code: &str, status: u16) -> ErrorClass {
         | "SlowDown"
         | "PriorRequestNotComplete"
         | "EC2ThrottledException" => ErrorClass::Throttling,
-        "InternalFailure" | "InternalFailureException" | "InternalError" | "InternalServerError"
-        | "ServiceUnavailable" | "ServiceUnavailableException" | "RequestTimeout"
+        "InternalFailure"
+        | "InternalFailureException"
+        | "InternalError"
+        | "InternalServerError"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "RequestTimeout"
         | "RequestTimeoutException" => ErrorClass::Transient,
         "ExpiredIteratorException" => ErrorClass::ExpiredIterator,
-        "InvalidSignatureException" | "SignatureDoesNotMatch" | "RequestExpired"
-        | "RequestTimeTooSkewed" | "RequestInTheFuture" => ErrorClass::ClockSkew,
+        "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "RequestExpired"
+        | "RequestTimeTooSkewed"
+        | "RequestInTheFuture" => ErrorClass::ClockSkew,
         _ => match status {
             429 => ErrorClass::Throttling,
             500 | 502 | 503 | 504 => ErrorClass::Transient,
@@ -287,8 +308,14 @@ mod tests {
 
     #[test]
     fn codes_are_cleaned() {
-        assert_eq!(clean_code("com.amazon.coral.service#SerializationException"), "SerializationException");
-        assert_eq!(clean_code("ResourceNotFoundException:http://internal.amazon.com/x"), "ResourceNotFoundException");
+        assert_eq!(
+            clean_code("com.amazon.coral.service#SerializationException"),
+            "SerializationException"
+        );
+        assert_eq!(
+            clean_code("ResourceNotFoundException:http://internal.amazon.com/x"),
+            "ResourceNotFoundException"
+        );
         assert_eq!(clean_code("Plain"), "Plain");
     }
 
@@ -321,7 +348,11 @@ mod tests {
     fn markup_bodies_give_a_generic_error() {
         let e = response(404, Some("text/xml"), b"<UnknownOperationException/>");
         assert_eq!(e.code(), "UnknownOperationException");
-        let e = response(502, Some("text/html"), b"<html><body>Bad gateway</body></html>");
+        let e = response(
+            502,
+            Some("text/html"),
+            b"<html><body>Bad gateway</body></html>",
+        );
         assert_eq!(e.code(), "UnknownError");
         assert_eq!(e.class(), ErrorClass::Transient);
         assert!(e.message().unwrap().contains("Bad gateway"));
@@ -332,13 +363,31 @@ mod tests {
 
     #[test]
     fn classes_follow_the_protocol_table() {
-        assert_eq!(classify("ProvisionedThroughputExceededException", 400), ErrorClass::Throttling);
-        assert_eq!(classify("LimitExceededException", 400), ErrorClass::Throttling);
-        assert_eq!(classify("KMSThrottlingException", 400), ErrorClass::Throttling);
-        assert_eq!(classify("ExpiredIteratorException", 400), ErrorClass::ExpiredIterator);
+        assert_eq!(
+            classify("ProvisionedThroughputExceededException", 400),
+            ErrorClass::Throttling
+        );
+        assert_eq!(
+            classify("LimitExceededException", 400),
+            ErrorClass::Throttling
+        );
+        assert_eq!(
+            classify("KMSThrottlingException", 400),
+            ErrorClass::Throttling
+        );
+        assert_eq!(
+            classify("ExpiredIteratorException", 400),
+            ErrorClass::ExpiredIterator
+        );
         assert_eq!(classify("RequestTimeTooSkewed", 403), ErrorClass::ClockSkew);
-        assert_eq!(classify("InvalidSignatureException", 400), ErrorClass::ClockSkew);
-        assert_eq!(classify("ResourceNotFoundException", 400), ErrorClass::Terminal);
+        assert_eq!(
+            classify("InvalidSignatureException", 400),
+            ErrorClass::ClockSkew
+        );
+        assert_eq!(
+            classify("ResourceNotFoundException", 400),
+            ErrorClass::Terminal
+        );
         assert_eq!(classify("InternalFailure", 500), ErrorClass::Transient);
         assert_eq!(classify("Whatever", 504), ErrorClass::Transient);
         assert_eq!(classify("Whatever", 429), ErrorClass::Throttling);

@@ -139,15 +139,25 @@ struct ArnParts<'a> {
 fn split_arn(value: &str) -> Result<ArnParts<'_>, ValidationError> {
     check_len(value, 1, 2048)?;
     let mut parts = value.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("kinesis"), Some(region), Some(account), Some(resource)) = (
+    let (
+        Some("arn"),
+        Some(partition),
+        Some("kinesis"),
+        Some(region),
+        Some(account),
+        Some(resource),
+    ) = (
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
-    ) else {
-        return Err(pattern_error("must look like arn:aws:kinesis:{region}:{account}:..."));
+    )
+    else {
+        return Err(pattern_error(
+            "must look like arn:aws:kinesis:{region}:{account}:...",
+        ));
     };
     if !partition.starts_with("aws") {
         return Err(pattern_error("the partition must start with `aws`"));
@@ -221,7 +231,9 @@ fn check_sequence_number(value: &str) -> Result<(), ValidationError> {
     // From the model: `0|([1-9]\d{0,128})`.
     let digits_ok = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
     if !digits_ok || (value.len() > 1 && value.starts_with('0')) {
-        return Err(pattern_error("must be a decimal number without leading zeros"));
+        return Err(pattern_error(
+            "must be a decimal number without leading zeros",
+        ));
     }
     if value.len() > 129 {
         return Err(length_error(1, 129, value.len(), "digits"));
@@ -490,10 +502,9 @@ impl From<SystemTime> for Timestamp {
     fn from(time: SystemTime) -> Self {
         match time.duration_since(UNIX_EPOCH) {
             Ok(after) => Self(i64::try_from(after.as_millis()).unwrap_or(i64::MAX)),
-            Err(before) => Self(
-                i64::try_from(before.duration().as_millis())
-                    .map_or(i64::MIN, |m| -m),
-            ),
+            Err(before) => {
+                Self(i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |m| -m))
+            }
         }
     }
 }
@@ -752,8 +763,10 @@ mod tests {
         let small = SequenceNumber::new("9").unwrap();
         let big = SequenceNumber::new("10").unwrap();
         assert!(small < big);
-        let a = SequenceNumber::new("49590338271490256608559692538361571095921575989136588898").unwrap();
-        let b = SequenceNumber::new("49590338271490256608559692540925702759324208523137515618").unwrap();
+        let a = SequenceNumber::new("49590338271490256608559692538361571095921575989136588898")
+            .unwrap();
+        let b = SequenceNumber::new("49590338271490256608559692540925702759324208523137515618")
+            .unwrap();
         assert!(a < b);
         assert!(SequenceNumber::new("007").is_err());
         assert!(SequenceNumber::new("1".repeat(130)).is_err());

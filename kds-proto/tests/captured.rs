@@ -139,8 +139,12 @@ fn check_all(dir: &str, protocol: Protocol) {
             continue;
         }
         match c.operation.as_str() {
-            "CreateStream" => drop(expect_ok::<CreateStreamInput>(c, protocol)),
-            "DeleteStream" => drop(expect_ok::<DeleteStreamInput>(c, protocol)),
+            "CreateStream" => {
+                expect_ok::<CreateStreamInput>(c, protocol);
+            }
+            "DeleteStream" => {
+                expect_ok::<DeleteStreamInput>(c, protocol);
+            }
             "DescribeStream" => {
                 let out = expect_ok::<DescribeStreamInput>(c, protocol);
                 let d = out.stream_description;
@@ -222,7 +226,9 @@ fn check_all(dir: &str, protocol: Protocol) {
                     out.consumer.consumer_name.as_str()
                 );
             }
-            "DescribeStreamConsumer" => drop(expect_ok::<DescribeStreamConsumerInput>(c, protocol)),
+            "DescribeStreamConsumer" => {
+                expect_ok::<DescribeStreamConsumerInput>(c, protocol);
+            }
             "ListStreamConsumers" => {
                 assert_eq!(
                     expect_ok::<ListStreamConsumersInput>(c, protocol)
@@ -233,17 +239,23 @@ fn check_all(dir: &str, protocol: Protocol) {
                 );
             }
             "DeregisterStreamConsumer" => {
-                drop(expect_ok::<DeregisterStreamConsumerInput>(c, protocol))
+                expect_ok::<DeregisterStreamConsumerInput>(c, protocol);
             }
             "IncreaseStreamRetentionPeriod" => {
-                drop(expect_ok::<IncreaseStreamRetentionPeriodInput>(c, protocol))
+                expect_ok::<IncreaseStreamRetentionPeriodInput>(c, protocol);
             }
             "DecreaseStreamRetentionPeriod" => {
-                drop(expect_ok::<DecreaseStreamRetentionPeriodInput>(c, protocol))
+                expect_ok::<DecreaseStreamRetentionPeriodInput>(c, protocol);
             }
-            "UpdateMaxRecordSize" => drop(expect_ok::<UpdateMaxRecordSizeInput>(c, protocol)),
-            "SplitShard" => drop(expect_ok::<SplitShardInput>(c, protocol)),
-            "MergeShards" => drop(expect_ok::<MergeShardsInput>(c, protocol)),
+            "UpdateMaxRecordSize" => {
+                expect_ok::<UpdateMaxRecordSizeInput>(c, protocol);
+            }
+            "SplitShard" => {
+                expect_ok::<SplitShardInput>(c, protocol);
+            }
+            "MergeShards" => {
+                expect_ok::<MergeShardsInput>(c, protocol);
+            }
             "UpdateShardCount" => {
                 assert!(
                     expect_ok::<UpdateShardCountInput>(c, protocol)

@@ -58,7 +58,12 @@ impl CborReader {
         }
     }
 
-    fn error(&self, kind: DecodeErrorKind, at: usize, detail: impl Into<Cow<'static, str>>) -> DecodeError {
+    fn error(
+        &self,
+        kind: DecodeErrorKind,
+        at: usize,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> DecodeError {
         DecodeError::new(kind, at, detail)
     }
 
@@ -92,8 +97,12 @@ impl CborReader {
             25 => Arg::Value(u64::from(u16::from_be_bytes(self.array()?))),
             26 => Arg::Value(u64::from(u32::from_be_bytes(self.array()?))),
             27 => Arg::Value(u64::from_be_bytes(self.array()?)),
-            31 if matches!(major, MAJOR_BYTES | MAJOR_TEXT | MAJOR_ARRAY | MAJOR_MAP | MAJOR_SIMPLE) => {
+            // A break (major 7) is consumed where an indefinite item may end, never here.
+            31 if matches!(major, MAJOR_BYTES | MAJOR_TEXT | MAJOR_ARRAY | MAJOR_MAP) => {
                 Arg::Indefinite
+            }
+            31 if major == MAJOR_SIMPLE => {
+                return Err(self.error(DecodeErrorKind::Syntax, at, "unexpected break"));
             }
             _ => {
                 return Err(self.error(
@@ -131,14 +140,24 @@ impl CborReader {
             MAJOR_TAG => "a tag",
             _ => "a simple value or float",
         };
-        self.error(DecodeErrorKind::TypeMismatch, at, format!("expected {wanted}, found {found}"))
+        self.error(
+            DecodeErrorKind::TypeMismatch,
+            at,
+            format!("expected {wanted}, found {found}"),
+        )
     }
 
     fn length(&self, arg: u64, at: usize) -> Result<usize, DecodeError> {
         usize::try_from(arg)
             .ok()
             .filter(|&len| len <= self.buf.len() - self.pos)
-            .ok_or_else(|| self.error(DecodeErrorKind::UnexpectedEof, at, format!("length {arg} exceeds the input")))
+            .ok_or_else(|| {
+                self.error(
+                    DecodeErrorKind::UnexpectedEof,
+                    at,
+                    format!("length {arg} exceeds the input"),
+                )
+            })
     }
 
     /// Reads a string of major type `major` (2 or 3): a zero-copy slice when definite, the
@@ -161,10 +180,18 @@ impl CborReader {
                     let chunk_at = self.pos;
                     let (chunk_major, _, chunk_arg) = self.head()?;
                     let Arg::Value(len) = chunk_arg else {
-                        return Err(self.error(DecodeErrorKind::Syntax, chunk_at, "nested indefinite string"));
+                        return Err(self.error(
+                            DecodeErrorKind::Syntax,
+                            chunk_at,
+                            "nested indefinite string",
+                        ));
                     };
                     if chunk_major != major {
-                        return Err(self.error(DecodeErrorKind::Syntax, chunk_at, "string chunk of another type"));
+                        return Err(self.error(
+                            DecodeErrorKind::Syntax,
+                            chunk_at,
+                            "string chunk of another type",
+                        ));
                     }
                     let len = self.length(len, chunk_at)?;
                     joined.extend_from_slice(self.take(len)?);
@@ -185,7 +212,11 @@ impl CborReader {
 
     fn open(&mut self, count: Option<u64>) -> Result<(), DecodeError> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(self.error(DecodeErrorKind::TooDeep, self.pos, format!("more than {MAX_DEPTH} levels")));
+            return Err(self.error(
+                DecodeErrorKind::TooDeep,
+                self.pos,
+                format!("more than {MAX_DEPTH} levels"),
+            ));
         }
         self.stack.push(count);
         Ok(())
@@ -236,11 +267,13 @@ impl CborReader {
         let number = match (major, arg) {
             (MAJOR_UNSIGNED, Arg::Value(v)) => Number::Int(i128::from(v)),
             (MAJOR_NEGATIVE, Arg::Value(v)) => Number::Int(-1 - i128::from(v)),
-            (MAJOR_SIMPLE, Arg::Value(bits)) if (25..=27).contains(&info) => Number::Float(match info {
-                25 => f16_to_f64(u16::try_from(bits).unwrap_or(0)),
-                26 => f64::from(f32::from_bits(u32::try_from(bits).unwrap_or(0))),
-                _ => f64::from_bits(bits),
-            }),
+            (MAJOR_SIMPLE, Arg::Value(bits)) if (25..=27).contains(&info) => {
+                Number::Float(match info {
+                    25 => f16_to_f64(u16::try_from(bits).unwrap_or(0)),
+                    26 => f64::from(f32::from_bits(u32::try_from(bits).unwrap_or(0))),
+                    _ => f64::from_bits(bits),
+                })
+            }
             _ => return Err(self.type_error(at, "a number", major)),
         };
         Ok((number, at))
@@ -248,7 +281,11 @@ impl CborReader {
 
     fn skip_item(&mut self, depth: usize) -> Result<(), DecodeError> {
         if depth > MAX_DEPTH {
-            return Err(self.error(DecodeErrorKind::TooDeep, self.pos, format!("more than {MAX_DEPTH} levels")));
+            return Err(self.error(
+                DecodeErrorKind::TooDeep,
+                self.pos,
+                format!("more than {MAX_DEPTH} levels"),
+            ));
         }
         let at = self.pos;
         let (major, _, arg) = self.head()?;
@@ -275,7 +312,7 @@ impl CborReader {
                     self.skip_item(depth + 1)?;
                 }
             },
-            _ => Err(self.error(DecodeErrorKind::Syntax, at, "unexpected break")),
+            _ => Err(self.error(DecodeErrorKind::Syntax, at, "indefinite length on a number")),
         }
     }
 }
@@ -301,7 +338,11 @@ fn f16_to_f64(bits: u16) -> f64 {
 fn utf8(bytes: Bytes, at: usize) -> Result<String, DecodeError> {
     match std::str::from_utf8(&bytes) {
         Ok(s) => Ok(s.to_owned()),
-        Err(e) => Err(DecodeError::new(DecodeErrorKind::InvalidUtf8, at + e.valid_up_to(), "")),
+        Err(e) => Err(DecodeError::new(
+            DecodeErrorKind::InvalidUtf8,
+            at + e.valid_up_to(),
+            "",
+        )),
     }
 }
 
@@ -314,7 +355,10 @@ impl Reader for CborReader {
         self.container(MAJOR_MAP, "a map")
     }
 
-    fn next_key<T: Copy>(&mut self, keys: &[(&'static str, T)]) -> Result<Option<Option<T>>, DecodeError> {
+    fn next_key<T: Copy>(
+        &mut self,
+        keys: &[(&'static str, T)],
+    ) -> Result<Option<Option<T>>, DecodeError> {
         if !self.next_item()? {
             return Ok(None);
         }
@@ -395,7 +439,13 @@ impl Reader for CborReader {
             Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Some(f as i64),
             Number::Float(_) => None,
         };
-        value.ok_or_else(|| self.error(DecodeErrorKind::InvalidNumber, at, "expected an integer within the 64-bit range"))
+        value.ok_or_else(|| {
+            self.error(
+                DecodeErrorKind::InvalidNumber,
+                at,
+                "expected an integer within the 64-bit range",
+            )
+        })
     }
 
     fn read_timestamp(&mut self) -> Result<Timestamp, DecodeError> {

@@ -56,30 +56,53 @@ impl<'a> JsonReader<'a> {
         self.buf.get(self.pos).copied().ok_or_else(|| self.eof())
     }
 
+    /// Consumes a structural byte (`{`, `[`, `:`), or fails.
     fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), DecodeError> {
         let found = self.peek()?;
         if found == byte {
             self.pos += 1;
             Ok(())
-        } else {
+        } else if matches!(byte, b'{' | b'[') {
+            // A value of another type where an object or array belongs.
             Err(self.unexpected(found, what))
+        } else {
+            Err(self.syntax(found, what))
         }
     }
 
+    fn syntax(&self, found: u8, wanted: &'static str) -> DecodeError {
+        self.error(
+            DecodeErrorKind::Syntax,
+            format!("expected {wanted}, found {:?}", char::from(found)),
+        )
+    }
+
     fn unexpected(&self, found: u8, wanted: &'static str) -> DecodeError {
-        let kind = if matches!(found, b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') {
+        let kind = if matches!(
+            found,
+            b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9'
+        ) {
             DecodeErrorKind::TypeMismatch
         } else {
             DecodeErrorKind::Syntax
         };
-        self.error(kind, format!("expected {wanted}, found {:?}", char::from(found)))
+        self.error(
+            kind,
+            format!("expected {wanted}, found {:?}", char::from(found)),
+        )
     }
 
     fn open(&mut self, object: bool) -> Result<(), DecodeError> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(self.error(DecodeErrorKind::TooDeep, format!("more than {MAX_DEPTH} levels")));
+            return Err(self.error(
+                DecodeErrorKind::TooDeep,
+                format!("more than {MAX_DEPTH} levels"),
+            ));
         }
-        self.stack.push(Container { object, first: true });
+        self.stack.push(Container {
+            object,
+            first: true,
+        });
         Ok(())
     }
 
@@ -106,7 +129,7 @@ impl<'a> JsonReader<'a> {
             self.pos += 1;
             Ok(true)
         } else {
-            Err(self.unexpected(b, "`,` or the end of the container"))
+            Err(self.syntax(b, "`,` or the end of the container"))
         }
     }
 
@@ -227,14 +250,17 @@ impl<'a> JsonReader<'a> {
         let text = &self.buf[start..start + len];
         parse_decimal(text)
             .map(|(n, m, e)| (n, m, e, start))
-            .ok_or_else(|| DecodeError::new(DecodeErrorKind::InvalidNumber, start, "malformed number"))
+            .ok_or_else(|| {
+                DecodeError::new(DecodeErrorKind::InvalidNumber, start, "malformed number")
+            })
     }
 
     fn literal(&mut self, word: &'static [u8]) -> Result<(), DecodeError> {
         if self.buf.get(self.pos..self.pos + word.len()) == Some(word) {
             self.pos += word.len();
             Ok(())
-        } else if self.buf.len() - self.pos < word.len() && word.starts_with(&self.buf[self.pos..]) {
+        } else if self.buf.len() - self.pos < word.len() && word.starts_with(&self.buf[self.pos..])
+        {
             self.pos = self.buf.len();
             Err(self.eof())
         } else {
@@ -244,7 +270,11 @@ impl<'a> JsonReader<'a> {
 
     fn to_string(&self, raw: Cow<'a, [u8]>, start: usize) -> Result<String, DecodeError> {
         let invalid = |e: std::str::Utf8Error| {
-            DecodeError::new(DecodeErrorKind::InvalidUtf8, start + 1 + e.valid_up_to(), "")
+            DecodeError::new(
+                DecodeErrorKind::InvalidUtf8,
+                start + 1 + e.valid_up_to(),
+                "",
+            )
         };
         match raw {
             Cow::Borrowed(b) => std::str::from_utf8(b).map(str::to_owned).map_err(invalid),
@@ -267,7 +297,10 @@ impl Reader for JsonReader<'_> {
         self.open(true)
     }
 
-    fn next_key<T: Copy>(&mut self, keys: &[(&'static str, T)]) -> Result<Option<Option<T>>, DecodeError> {
+    fn next_key<T: Copy>(
+        &mut self,
+        keys: &[(&'static str, T)],
+    ) -> Result<Option<Option<T>>, DecodeError> {
         if !self.next_item()? {
             return Ok(None);
         }
@@ -335,7 +368,7 @@ impl Reader for JsonReader<'_> {
         let integral = exponent >= 0
             || 10u128
                 .checked_pow(exponent.unsigned_abs())
-                .map_or(mantissa == 0, |scale| mantissa % scale == 0);
+                .map_or(mantissa == 0, |scale| mantissa.is_multiple_of(scale));
         match decimal_to_i64_floor(negative, mantissa, exponent) {
             Some(v) if integral => Ok(v),
             _ => Err(DecodeError::new(
@@ -351,7 +384,13 @@ impl Reader for JsonReader<'_> {
         let (negative, mantissa, exponent, start) = self.decimal()?;
         decimal_to_i64_floor(negative, mantissa, exponent.saturating_add(3))
             .map(Timestamp::from_millis)
-            .ok_or_else(|| DecodeError::new(DecodeErrorKind::InvalidNumber, start, "timestamp out of range"))
+            .ok_or_else(|| {
+                DecodeError::new(
+                    DecodeErrorKind::InvalidNumber,
+                    start,
+                    "timestamp out of range",
+                )
+            })
     }
 
     fn skip_value(&mut self) -> Result<(), DecodeError> {
@@ -403,7 +442,7 @@ impl Reader for JsonReader<'_> {
 
 /// Decodes standard base64, padded or not. Offsets in errors are relative to `text`.
 pub(crate) fn decode_base64(text: &[u8]) -> Result<Bytes, DecodeError> {
-    let engine = if text.len() % 4 == 0 {
+    let engine = if text.len().is_multiple_of(4) {
         base64_simd::STANDARD
     } else {
         base64_simd::STANDARD_NO_PAD

@@ -95,7 +95,10 @@ pub(crate) trait Reader {
     fn begin_map(&mut self) -> Result<(), DecodeError>;
     /// The next key looked up in `keys`: `Some(Some(t))` for a known key, `Some(None)` for an
     /// unknown one (the caller skips its value), `None` at the end of the map.
-    fn next_key<T: Copy>(&mut self, keys: &[(&'static str, T)]) -> Result<Option<Option<T>>, DecodeError>;
+    fn next_key<T: Copy>(
+        &mut self,
+        keys: &[(&'static str, T)],
+    ) -> Result<Option<Option<T>>, DecodeError>;
     /// The next key of a map with free-form keys (tags).
     fn next_key_owned(&mut self) -> Result<Option<String>, DecodeError>;
     fn begin_array(&mut self) -> Result<(), DecodeError>;
@@ -371,7 +374,7 @@ pub(crate) fn decimal_to_i64_floor(negative: bool, mantissa: u128, exponent: i32
     } else {
         let down = u32::try_from(-i64::from(exponent)).ok()?;
         match 10u128.checked_pow(down) {
-            Some(scale) => (mantissa / scale, mantissa % scale != 0),
+            Some(scale) => (mantissa / scale, !mantissa.is_multiple_of(scale)),
             None => (0, true),
         }
     };
@@ -390,7 +393,11 @@ pub(crate) fn float_timestamp_millis(value: f64) -> Option<i64> {
     if !value.is_finite() {
         return None;
     }
-    let millis = if value.abs() < 1e11 { value * 1000.0 } else { value };
+    let millis = if value.abs() < 1e11 {
+        value * 1000.0
+    } else {
+        value
+    };
     let rounded = millis.round();
     // i64 spans ±9.2e18; anything outside is refused rather than saturated.
     if rounded.abs() < 9.0e18 {
@@ -407,11 +414,27 @@ mod tests {
 
     #[test]
     fn decimals_parse_exactly() {
-        assert_eq!(parse_decimal(b"1459799926.480"), Some((false, 1_459_799_926_480, -3)));
-        assert_eq!(parse_decimal(b"1.548118964772E9"), Some((false, 1_548_118_964_772, -3)));
+        assert_eq!(
+            parse_decimal(b"1459799926.480"),
+            Some((false, 1_459_799_926_480, -3))
+        );
+        assert_eq!(
+            parse_decimal(b"1.548118964772E9"),
+            Some((false, 1_548_118_964_772, -3))
+        );
         assert_eq!(parse_decimal(b"-0.5"), Some((true, 5, -1)));
         assert_eq!(parse_decimal(b"0"), Some((false, 0, 0)));
-        for bad in [&b""[..], b"-", b"01", b"1.", b".5", b"1e", b"1e+", b"1x", b"+1"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"01",
+            b"1.",
+            b".5",
+            b"1e",
+            b"1e+",
+            b"1x",
+            b"+1",
+        ] {
             assert_eq!(parse_decimal(bad), None, "{bad:?}");
         }
     }
@@ -433,12 +456,27 @@ mod tests {
     #[test]
     fn protocol_detection_trusts_the_first_byte() {
         let cbor = Some("application/x-amz-cbor-1.1");
-        assert_eq!(Protocol::detect(cbor, b"{\"__type\":\"x\"}", Protocol::Cbor), Some(Protocol::Json));
-        assert_eq!(Protocol::detect(cbor, &[0xBF, 0xFF], Protocol::Cbor), Some(Protocol::Cbor));
-        assert_eq!(Protocol::detect(None, &[0xA1], Protocol::Json), Some(Protocol::Cbor));
+        assert_eq!(
+            Protocol::detect(cbor, b"{\"__type\":\"x\"}", Protocol::Cbor),
+            Some(Protocol::Json)
+        );
+        assert_eq!(
+            Protocol::detect(cbor, &[0xBF, 0xFF], Protocol::Cbor),
+            Some(Protocol::Cbor)
+        );
+        assert_eq!(
+            Protocol::detect(None, &[0xA1], Protocol::Json),
+            Some(Protocol::Cbor)
+        );
         assert_eq!(Protocol::detect(cbor, b"<html>", Protocol::Cbor), None);
-        assert_eq!(Protocol::detect(cbor, b"", Protocol::Json), Some(Protocol::Cbor));
-        assert_eq!(Protocol::detect(None, b"  ", Protocol::Json), Some(Protocol::Json));
+        assert_eq!(
+            Protocol::detect(cbor, b"", Protocol::Json),
+            Some(Protocol::Cbor)
+        );
+        assert_eq!(
+            Protocol::detect(None, b"  ", Protocol::Json),
+            Some(Protocol::Json)
+        );
         assert_eq!(
             Protocol::from_content_type("Application/JSON; charset=utf-8"),
             Some(Protocol::Json)

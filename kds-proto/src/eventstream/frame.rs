@@ -174,7 +174,8 @@ impl Message {
         }
         let headers_len = self.headers_len();
         let total = self.encoded_len();
-        let (Ok(total32), Ok(headers32)) = (u32::try_from(total), u32::try_from(headers_len)) else {
+        let (Ok(total32), Ok(headers32)) = (u32::try_from(total), u32::try_from(headers_len))
+        else {
             return Err(ValidationError::new(
                 ValidationErrorKind::Length,
                 "payload",
@@ -347,7 +348,8 @@ impl MessageDecoder {
     fn move_chunk_to_spanning(&mut self, frame_len: usize) {
         if !self.chunk.is_empty() {
             let wanted = frame_len.max(self.chunk.len()).min(self.max_frame_len);
-            self.spanning.reserve(wanted.saturating_sub(self.spanning.len()));
+            self.spanning
+                .reserve(wanted.saturating_sub(self.spanning.len()));
             self.spanning.extend_from_slice(&self.chunk);
             self.chunk = Bytes::new();
         }
@@ -373,8 +375,13 @@ impl MessageDecoder {
 
     fn decode_inner(&mut self) -> Result<Decoded, DecodeError> {
         let from_chunk = self.spanning.is_empty();
-        let buffered: &[u8] = if from_chunk { &self.chunk } else { &self.spanning };
-        let Some(total_len) = check_prelude(buffered, self.max_frame_len).map_err(|e| e.shift_offset(self.offset))?
+        let buffered: &[u8] = if from_chunk {
+            &self.chunk
+        } else {
+            &self.spanning
+        };
+        let Some(total_len) =
+            check_prelude(buffered, self.max_frame_len).map_err(|e| e.shift_offset(self.offset))?
         else {
             if from_chunk && !self.chunk.is_empty() {
                 self.move_chunk_to_spanning(0);
@@ -467,7 +474,12 @@ fn check_prelude(buf: &[u8], max_frame_len: usize) -> Result<Option<usize>, Deco
 fn parse_frame(frame: Bytes) -> Result<Message, DecodeError> {
     let total = frame.len();
     let body_end = total - 4;
-    let wire_crc = u32::from_be_bytes([frame[body_end], frame[body_end + 1], frame[body_end + 2], frame[body_end + 3]]);
+    let wire_crc = u32::from_be_bytes([
+        frame[body_end],
+        frame[body_end + 1],
+        frame[body_end + 2],
+        frame[body_end + 3],
+    ]);
     let crc = crc32fast::hash(&frame[..body_end]);
     if crc != wire_crc {
         return Err(DecodeError::new(
@@ -485,7 +497,11 @@ fn parse_frame(frame: Bytes) -> Result<Message, DecodeError> {
     })
 }
 
-fn header_error(kind: DecodeErrorKind, at: usize, detail: impl Into<Cow<'static, str>>) -> DecodeError {
+fn header_error(
+    kind: DecodeErrorKind,
+    at: usize,
+    detail: impl Into<Cow<'static, str>>,
+) -> DecodeError {
     DecodeError::new(kind, at, detail)
 }
 
@@ -532,15 +548,25 @@ fn parse_headers(frame: &Bytes, start: usize, end: usize) -> Result<Vec<Header>,
     while at < end {
         let name_len = usize::from(block[take(&mut at, 1, "a header name length")?]);
         if name_len == 0 {
-            return Err(header_error(DecodeErrorKind::InvalidHeader, at - 1, "empty header name"));
+            return Err(header_error(
+                DecodeErrorKind::InvalidHeader,
+                at - 1,
+                "empty header name",
+            ));
         }
         let name_at = take(&mut at, name_len, "a header name")?;
         let name = std::str::from_utf8(&block[name_at..name_at + name_len]).map_err(|e| {
-            header_error(DecodeErrorKind::InvalidUtf8, name_at + e.valid_up_to(), "in a header name")
+            header_error(
+                DecodeErrorKind::InvalidUtf8,
+                name_at + e.valid_up_to(),
+                "in a header name",
+            )
         })?;
         let name = intern(name);
         let type_at = take(&mut at, 1, "a header value type")?;
-        let fixed = |at: &mut usize, n: usize| take(at, n, "a header value").map(|from| &block[from..from + n]);
+        let fixed = |at: &mut usize, n: usize| {
+            take(at, n, "a header value").map(|from| &block[from..from + n])
+        };
         let value = match block[type_at] {
             0 => HeaderValue::Bool(true),
             1 => HeaderValue::Bool(false),
@@ -556,9 +582,14 @@ fn parse_headers(frame: &Bytes, start: usize, end: usize) -> Result<Vec<Header>,
                 if kind == 6 {
                     HeaderValue::ByteArray(frame.slice(value_at..value_at + len))
                 } else {
-                    let text = std::str::from_utf8(&block[value_at..value_at + len]).map_err(|e| {
-                        header_error(DecodeErrorKind::InvalidUtf8, value_at + e.valid_up_to(), "in a header value")
-                    })?;
+                    let text =
+                        std::str::from_utf8(&block[value_at..value_at + len]).map_err(|e| {
+                            header_error(
+                                DecodeErrorKind::InvalidUtf8,
+                                value_at + e.valid_up_to(),
+                                "in a header value",
+                            )
+                        })?;
                     HeaderValue::String(intern(text))
                 }
             }
@@ -638,8 +669,14 @@ mod tests {
         // {"message":"x"}: total 131, headers 100, prelude 0000008300000064d9bbb06a, CRC e1ecdf10.
         let m = Message::new(&br#"{"message":"x"}"#[..])
             .with_header(":message-type", HeaderValue::String("exception".into()))
-            .with_header(":exception-type", HeaderValue::String("ResourceInUseException".into()))
-            .with_header(":content-type", HeaderValue::String("application/json".into()));
+            .with_header(
+                ":exception-type",
+                HeaderValue::String("ResourceInUseException".into()),
+            )
+            .with_header(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            );
         let bytes = m.to_bytes().unwrap();
         assert_eq!(hex::encode(&bytes[..12]), "0000008300000064d9bbb06a");
         assert_eq!(hex::encode(&bytes[bytes.len() - 4..]), "e1ecdf10");
@@ -657,7 +694,10 @@ mod tests {
             .with_header("a", HeaderValue::ByteArray(Bytes::from_static(&[0, 1, 2])))
             .with_header("str", HeaderValue::String("value".into()))
             .with_header("ts", HeaderValue::Timestamp(1_718_000_000_123))
-            .with_header("u", HeaderValue::Uuid(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef));
+            .with_header(
+                "u",
+                HeaderValue::Uuid(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+            );
         let bytes = m.to_bytes().unwrap();
         assert_eq!(decode_all(&bytes).unwrap(), vec![m]);
     }
@@ -693,25 +733,46 @@ mod tests {
         let good = hex::decode(ONE_HEADER).unwrap();
         let kind = |bytes: &[u8]| decode_all(bytes).unwrap_err().kind();
 
-        assert_eq!(kind(&corrupt(good.clone(), 9)), DecodeErrorKind::PreludeCrcMismatch);
-        assert_eq!(kind(&corrupt(good.clone(), 1)), DecodeErrorKind::PreludeCrcMismatch);
-        assert_eq!(kind(&corrupt(good.clone(), 40)), DecodeErrorKind::MessageCrcMismatch);
-        assert_eq!(kind(&good[..good.len() - 1]), DecodeErrorKind::UnexpectedEof);
+        assert_eq!(
+            kind(&corrupt(good.clone(), 9)),
+            DecodeErrorKind::PreludeCrcMismatch
+        );
+        assert_eq!(
+            kind(&corrupt(good.clone(), 1)),
+            DecodeErrorKind::PreludeCrcMismatch
+        );
+        assert_eq!(
+            kind(&corrupt(good.clone(), 40)),
+            DecodeErrorKind::MessageCrcMismatch
+        );
+        assert_eq!(
+            kind(&good[..good.len() - 1]),
+            DecodeErrorKind::UnexpectedEof
+        );
 
         // Unknown value type 10 instead of 7 (string).
         let mut bad_type = good.clone();
         bad_type[12 + 1 + 12] = 10;
-        assert_eq!(kind(&fix_crcs(bad_type)), DecodeErrorKind::InvalidHeaderValueType);
+        assert_eq!(
+            kind(&fix_crcs(bad_type)),
+            DecodeErrorKind::InvalidHeaderValueType
+        );
 
         // A header length of 1 leaves a dangling byte.
         let mut short_headers = good.clone();
         short_headers[4..8].copy_from_slice(&1u32.to_be_bytes());
-        assert_eq!(kind(&fix_crcs(short_headers)), DecodeErrorKind::InvalidHeader);
+        assert_eq!(
+            kind(&fix_crcs(short_headers)),
+            DecodeErrorKind::InvalidHeader
+        );
 
         // Headers longer than the frame allows.
         let mut long_headers = good.clone();
         long_headers[4..8].copy_from_slice(&0x30u32.to_be_bytes());
-        assert_eq!(kind(&fix_crcs(long_headers)), DecodeErrorKind::InvalidFrameLength);
+        assert_eq!(
+            kind(&fix_crcs(long_headers)),
+            DecodeErrorKind::InvalidFrameLength
+        );
 
         // An empty header name.
         let mut empty_name = good.clone();
@@ -739,7 +800,10 @@ mod tests {
         assert_eq!(err.offset(), Some(0));
         // The error sticks.
         decoder.feed(frame.slice(12..));
-        assert_eq!(decoder.decode().unwrap_err().kind(), DecodeErrorKind::FrameTooLarge);
+        assert_eq!(
+            decoder.decode().unwrap_err().kind(),
+            DecodeErrorKind::FrameTooLarge
+        );
     }
 
     #[test]
@@ -757,7 +821,8 @@ mod tests {
     fn encoder_refuses_what_the_wire_cannot_carry() {
         let empty_name = Message::new(Bytes::new()).with_header("", HeaderValue::Bool(true));
         assert!(empty_name.to_bytes().is_err());
-        let long = Message::new(Bytes::new()).with_header("n", HeaderValue::ByteArray(vec![0u8; 65_536].into()));
+        let long = Message::new(Bytes::new())
+            .with_header("n", HeaderValue::ByteArray(vec![0u8; 65_536].into()));
         let err = long.to_bytes().unwrap_err();
         assert_eq!(err.field(), "headers[0].value");
     }

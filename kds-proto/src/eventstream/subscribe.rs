@@ -33,10 +33,16 @@ impl SubscribeToShardItem {
     ///
     /// `MissingHeader` when `:message-type` (or the header its kind needs) is absent, or the
     /// payload's [`DecodeError`].
-    pub fn from_message(message: &Message, protocol: Protocol) -> Result<Option<Self>, DecodeError> {
+    pub fn from_message(
+        message: &Message,
+        protocol: Protocol,
+    ) -> Result<Option<Self>, DecodeError> {
         let header = |name: &'static str| {
             message.header_str(name).ok_or_else(|| {
-                DecodeError::without_offset(DecodeErrorKind::MissingHeader, format!("no string header `{name}`"))
+                DecodeError::without_offset(
+                    DecodeErrorKind::MissingHeader,
+                    format!("no string header `{name}`"),
+                )
             })
         };
         let payload_protocol = || {
@@ -44,14 +50,19 @@ impl SubscribeToShardItem {
             Protocol::detect(declared, &message.payload, protocol).ok_or_else(|| {
                 DecodeError::without_offset(
                     DecodeErrorKind::UnknownContentType,
-                    format!("event payload with content type {declared:?} is neither JSON nor CBOR"),
+                    format!(
+                        "event payload with content type {declared:?} is neither JSON nor CBOR"
+                    ),
                 )
             })
         };
         match header(":message-type")? {
             "event" => match header(":event-type")? {
                 "SubscribeToShardEvent" => {
-                    let event = SubscribeToShardEvent::decode_body(message.payload.clone(), payload_protocol()?)?;
+                    let event = SubscribeToShardEvent::decode_body(
+                        message.payload.clone(),
+                        payload_protocol()?,
+                    )?;
                     Ok(Some(Self::Event(event)))
                 }
                 "initial-response" => Ok(Some(Self::InitialResponse)),
@@ -62,12 +73,19 @@ impl SubscribeToShardItem {
                 let text = payload_protocol()
                     .ok()
                     .and_then(|p| exception_message(&message.payload, p));
-                Ok(Some(Self::Exception(ServiceError::new(code, text, None, None))))
+                Ok(Some(Self::Exception(ServiceError::new(
+                    code, text, None, None,
+                ))))
             }
             "error" => {
                 let code = header(":error-code")?;
                 let text = message.header_str(":error-message").map(str::to_owned);
-                Ok(Some(Self::Error(ServiceError::new(code, text, Some(500), None))))
+                Ok(Some(Self::Error(ServiceError::new(
+                    code,
+                    text,
+                    Some(500),
+                    None,
+                ))))
             }
             _ => Ok(None),
         }
@@ -77,7 +95,8 @@ impl SubscribeToShardItem {
 /// The `message` member of an exception payload, if the payload has one.
 fn exception_message(payload: &Bytes, protocol: Protocol) -> Option<String> {
     let headers = http::HeaderMap::new();
-    let error = ServiceError::from_response(http::StatusCode::BAD_REQUEST, &headers, payload, protocol);
+    let error =
+        ServiceError::from_response(http::StatusCode::BAD_REQUEST, &headers, payload, protocol);
     error.message().map(str::to_owned)
 }
 
@@ -200,7 +219,10 @@ mod tests {
         for frame in &frames {
             decoder.feed(frame.to_bytes().unwrap());
         }
-        assert_eq!(decoder.next_item().unwrap(), Some(SubscribeToShardItem::InitialResponse));
+        assert_eq!(
+            decoder.next_item().unwrap(),
+            Some(SubscribeToShardItem::InitialResponse)
+        );
         let Some(SubscribeToShardItem::Exception(e)) = decoder.next_item().unwrap() else {
             panic!("exception expected")
         };
@@ -220,7 +242,10 @@ mod tests {
     fn missing_message_type_is_an_error() {
         let mut decoder = SubscribeToShardDecoder::new(Protocol::Json);
         decoder.feed(Message::new(&b"{}"[..]).to_bytes().unwrap());
-        assert_eq!(decoder.next_item().unwrap_err().kind(), DecodeErrorKind::MissingHeader);
+        assert_eq!(
+            decoder.next_item().unwrap_err().kind(),
+            DecodeErrorKind::MissingHeader
+        );
     }
 
     #[test]
@@ -230,7 +255,9 @@ mod tests {
             .with_header(":message-type", string("event"))
             .with_header(":event-type", string("SubscribeToShardEvent"));
         let item = SubscribeToShardItem::from_message(&json, Protocol::Cbor).unwrap();
-        let Some(SubscribeToShardItem::Event(event)) = item else { panic!() };
+        let Some(SubscribeToShardItem::Event(event)) = item else {
+            panic!()
+        };
         assert_eq!(event.millis_behind_latest, 5);
         assert_eq!(event.continuation_sequence_number, None);
     }

@@ -34,14 +34,16 @@ impl Rng {
         self.next_u64() & 1 == 1
     }
 
-    fn from_charset(&mut self, charset: &[char], min: usize, max: usize) -> String {
+    fn pick_chars(&mut self, charset: &[char], min: usize, max: usize) -> String {
         let len = min + self.below(max - min + 1);
-        (0..len).map(|_| charset[self.below(charset.len())]).collect()
+        (0..len)
+            .map(|_| charset[self.below(charset.len())])
+            .collect()
     }
 
     fn name(&mut self) -> String {
         const NAME: &[char] = &['a', 'z', 'A', 'Q', '0', '9', '_', '.', '-'];
-        self.from_charset(NAME, 1, 20)
+        self.pick_chars(NAME, 1, 20)
     }
 }
 
@@ -50,18 +52,36 @@ pub(crate) trait Generate {
     fn generate(rng: &mut Rng) -> Self;
 }
 
-const TEXT: &[char] = &['a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', '\u{1}', '\u{7f}', 'é', '€', '\u{1F600}'];
+const TEXT: &[char] = &[
+    'a',
+    'Z',
+    '0',
+    ' ',
+    '"',
+    '\\',
+    '/',
+    '\n',
+    '\t',
+    '\u{1}',
+    '\u{7f}',
+    'é',
+    '€',
+    '\u{1F600}',
+];
 
 impl Generate for String {
     fn generate(rng: &mut Rng) -> Self {
-        rng.from_charset(TEXT, 0, 12)
+        rng.pick_chars(TEXT, 0, 12)
     }
 }
 
 impl Generate for Bytes {
     fn generate(rng: &mut Rng) -> Self {
         let len = rng.below(48);
-        (0..len).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>().into()
+        (0..len)
+            .map(|_| rng.next_u64() as u8)
+            .collect::<Vec<u8>>()
+            .into()
     }
 }
 
@@ -74,17 +94,17 @@ impl Generate for bool {
 impl Generate for i64 {
     fn generate(rng: &mut Rng) -> Self {
         match rng.below(4) {
-            0 => i64::MIN,
-            1 => i64::MAX,
-            2 => (rng.next_u64() % 2000) as i64 - 1000,
-            _ => rng.next_u64() as i64,
+            0 => Self::MIN,
+            1 => Self::MAX,
+            2 => (rng.next_u64() % 2000) as Self - 1000,
+            _ => rng.next_u64() as Self,
         }
     }
 }
 
 impl Generate for i32 {
     fn generate(rng: &mut Rng) -> Self {
-        rng.next_u64() as i32
+        rng.next_u64() as Self
     }
 }
 
@@ -130,8 +150,11 @@ generate_name!(StreamName, ConsumerName, ShardId);
 
 impl Generate for StreamArn {
     fn generate(rng: &mut Rng) -> Self {
-        Self::new(format!("arn:aws:kinesis:us-east-1:123456789012:stream/{}", rng.name()))
-            .expect("generated ARNs are valid")
+        Self::new(format!(
+            "arn:aws:kinesis:us-east-1:123456789012:stream/{}",
+            rng.name()
+        ))
+        .expect("generated ARNs are valid")
     }
 }
 
@@ -149,13 +172,13 @@ impl Generate for ConsumerArn {
 
 impl Generate for PartitionKey {
     fn generate(rng: &mut Rng) -> Self {
-        Self::new(rng.from_charset(TEXT, 1, 20)).expect("generated keys are valid")
+        Self::new(rng.pick_chars(TEXT, 1, 20)).expect("generated keys are valid")
     }
 }
 
 impl Generate for ShardIterator {
     fn generate(rng: &mut Rng) -> Self {
-        Self::new(rng.from_charset(TEXT, 1, 40)).expect("generated iterators are valid")
+        Self::new(rng.pick_chars(TEXT, 1, 40)).expect("generated iterators are valid")
     }
 }
 
@@ -163,7 +186,7 @@ impl Generate for SequenceNumber {
     fn generate(rng: &mut Rng) -> Self {
         const DIGITS: &[char] = &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
         let first = DIGITS[1 + rng.below(9)];
-        let rest = rng.from_charset(DIGITS, 0, 60);
+        let rest = rng.pick_chars(DIGITS, 0, 60);
         Self::new(format!("{first}{rest}")).expect("generated sequence numbers are valid")
     }
 }

@@ -113,7 +113,10 @@ macro_rules! operation {
             const TARGET: &'static str = concat!("Kinesis_20131202.", $name);
 
             #[allow(unused_variables)]
-            fn validate(&self, $limits: &$crate::model::Limits) -> Result<(), $crate::ValidationError> {
+            fn validate(
+                &self,
+                $limits: &$crate::model::Limits,
+            ) -> Result<(), $crate::ValidationError> {
                 let $this = self;
                 $validate
             }

@@ -95,7 +95,10 @@ pub(crate) const fn one(_: &str) -> usize {
     1
 }
 
-pub(crate) fn decode_member<T: Value, R: Reader>(r: &mut R, name: &'static str) -> Result<Option<T>, DecodeError> {
+pub(crate) fn decode_member<T: Value, R: Reader>(
+    r: &mut R,
+    name: &'static str,
+) -> Result<Option<T>, DecodeError> {
     if r.take_null().map_err(|e| e.in_field(name))? {
         return Ok(None);
     }
@@ -144,7 +147,8 @@ impl Value for HashKey {
     fn decode<R: Reader>(r: &mut R) -> Result<Self, DecodeError> {
         let at = r.offset();
         let text = r.read_string()?;
-        Self::parse(&text).map_err(|e| DecodeError::new(DecodeErrorKind::InvalidValue, at, e.to_string()))
+        Self::parse(&text)
+            .map_err(|e| DecodeError::new(DecodeErrorKind::InvalidValue, at, e.to_string()))
     }
     fn encode<W: Writer>(&self, w: &mut W) {
         w.string(&self.to_string());

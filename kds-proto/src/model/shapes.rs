@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::validate::{absent, known, position, range, record_size, required, stream_given, tags};
 use super::Limits;
+use super::validate::{absent, known, position, range, record_size, required, stream_given, tags};
 use crate::error::{ValidationError, ValidationErrorKind};
 use crate::service_error::{ErrorClass, classify};
 use crate::types::{

@@ -12,8 +12,12 @@ fn round_trip<T: Shape + Generate + PartialEq + std::fmt::Debug>(seed: u64) {
     let value = T::generate(&mut Rng::new(seed));
     for protocol in [Protocol::Json, Protocol::Cbor] {
         let encoded = value.encode_body(protocol);
-        let decoded = T::decode_body(Bytes::from(encoded.clone()), protocol)
-            .unwrap_or_else(|e| panic!("{protocol:?}: {e}\n{value:?}\n{}", String::from_utf8_lossy(&encoded)));
+        let decoded = T::decode_body(Bytes::from(encoded.clone()), protocol).unwrap_or_else(|e| {
+            panic!(
+                "{protocol:?}: {e}\n{value:?}\n{}",
+                String::from_utf8_lossy(&encoded)
+            )
+        });
         assert_eq!(decoded, value, "{protocol:?}");
         assert_eq!(decoded.encode_body(protocol), encoded, "{protocol:?}");
     }
@@ -33,18 +37,58 @@ macro_rules! round_trips {
 }
 
 round_trips!(
-    HashKeyRange, SequenceNumberRange, Shard, ChildShard, Record, Consumer, ConsumerDescription,
-    StreamModeDetails, EnhancedMetrics, WarmThroughput, StreamDescription, StreamDescriptionSummary,
-    StreamSummary, ShardFilter, StartingPosition, Empty, PutRecordInput, PutRecordOutput,
-    PutRecordsRequestEntry, PutRecordsInput, PutRecordsResultEntry, PutRecordsOutput,
-    GetShardIteratorInput, GetShardIteratorOutput, GetRecordsInput, GetRecordsOutput, ListShardsInput,
-    ListShardsOutput, DescribeStreamInput, DescribeStreamOutput, DescribeStreamSummaryInput,
-    DescribeStreamSummaryOutput, CreateStreamInput, DeleteStreamInput, ListStreamsInput,
-    ListStreamsOutput, RegisterStreamConsumerInput, RegisterStreamConsumerOutput,
-    DescribeStreamConsumerInput, DescribeStreamConsumerOutput, DeregisterStreamConsumerInput,
-    ListStreamConsumersInput, ListStreamConsumersOutput, SubscribeToShardInput, SubscribeToShardEvent,
-    SplitShardInput, MergeShardsInput, UpdateShardCountInput, UpdateShardCountOutput,
-    IncreaseStreamRetentionPeriodInput, DecreaseStreamRetentionPeriodInput, UpdateMaxRecordSizeInput,
+    HashKeyRange,
+    SequenceNumberRange,
+    Shard,
+    ChildShard,
+    Record,
+    Consumer,
+    ConsumerDescription,
+    StreamModeDetails,
+    EnhancedMetrics,
+    WarmThroughput,
+    StreamDescription,
+    StreamDescriptionSummary,
+    StreamSummary,
+    ShardFilter,
+    StartingPosition,
+    Empty,
+    PutRecordInput,
+    PutRecordOutput,
+    PutRecordsRequestEntry,
+    PutRecordsInput,
+    PutRecordsResultEntry,
+    PutRecordsOutput,
+    GetShardIteratorInput,
+    GetShardIteratorOutput,
+    GetRecordsInput,
+    GetRecordsOutput,
+    ListShardsInput,
+    ListShardsOutput,
+    DescribeStreamInput,
+    DescribeStreamOutput,
+    DescribeStreamSummaryInput,
+    DescribeStreamSummaryOutput,
+    CreateStreamInput,
+    DeleteStreamInput,
+    ListStreamsInput,
+    ListStreamsOutput,
+    RegisterStreamConsumerInput,
+    RegisterStreamConsumerOutput,
+    DescribeStreamConsumerInput,
+    DescribeStreamConsumerOutput,
+    DeregisterStreamConsumerInput,
+    ListStreamConsumersInput,
+    ListStreamConsumersOutput,
+    SubscribeToShardInput,
+    SubscribeToShardEvent,
+    SplitShardInput,
+    MergeShardsInput,
+    UpdateShardCountInput,
+    UpdateShardCountOutput,
+    IncreaseStreamRetentionPeriodInput,
+    DecreaseStreamRetentionPeriodInput,
+    UpdateMaxRecordSizeInput,
 );
 
 fn key(k: &str) -> PartitionKey {
@@ -65,23 +109,39 @@ fn put_records_limits() {
 
     request.records.push(entry.clone());
     let err = request.validate(&limits).unwrap_err();
-    assert_eq!((err.kind(), err.field()), (ValidationErrorKind::TooManyRecords, "Records"));
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ValidationErrorKind::TooManyRecords, "Records")
+    );
 
     request.records.clear();
-    assert_eq!(request.validate(&limits).unwrap_err().kind(), ValidationErrorKind::Length);
+    assert_eq!(
+        request.validate(&limits).unwrap_err().kind(),
+        ValidationErrorKind::Length
+    );
 
     // Eleven records of 1 MiB minus the key: each fits, together they exceed 10 MiB.
     let big = PutRecordsRequestEntry::new(Bytes::from(vec![0u8; 1024 * 1024 - 1]), key("k"));
     request.records = vec![big.clone(); 11];
-    assert_eq!(request.validate(&limits).unwrap_err().kind(), ValidationErrorKind::RequestTooLarge);
+    assert_eq!(
+        request.validate(&limits).unwrap_err().kind(),
+        ValidationErrorKind::RequestTooLarge
+    );
 
     // One byte more than the stream allows, counting the key.
     let mut too_big = big;
     too_big.data = Bytes::from(vec![0u8; 1024 * 1024]);
     request.records = vec![entry, too_big];
     let err = request.validate(&limits).unwrap_err();
-    assert_eq!((err.kind(), err.field()), (ValidationErrorKind::RecordTooLarge, "Records[1].Data"));
-    assert!(request.validate(&Limits::with_max_record_size_kib(2048)).is_ok());
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ValidationErrorKind::RecordTooLarge, "Records[1].Data")
+    );
+    assert!(
+        request
+            .validate(&Limits::with_max_record_size_kib(2048))
+            .is_ok()
+    );
 }
 
 #[test]
@@ -100,7 +160,10 @@ fn get_records_limit_range() {
         let result = request.validate(&Limits::default());
         assert_eq!(result.is_ok(), ok, "{limit}");
         if let Err(e) = result {
-            assert_eq!((e.kind(), e.field()), (ValidationErrorKind::OutOfRange, "Limit"));
+            assert_eq!(
+                (e.kind(), e.field()),
+                (ValidationErrorKind::OutOfRange, "Limit")
+            );
         }
     }
 }
@@ -121,22 +184,34 @@ fn list_shards_paging_rule() {
     let mut mixed = next;
     mixed.stream_name = stream();
     let err = mixed.validate(&Limits::default()).unwrap_err();
-    assert_eq!((err.kind(), err.field()), (ValidationErrorKind::Conflict, "StreamName"));
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ValidationErrorKind::Conflict, "StreamName")
+    );
 
     let mut filter = first;
     filter.shard_filter = Some(ShardFilter::new(ShardFilterType::AtTimestamp));
     let err = filter.validate(&Limits::default()).unwrap_err();
-    assert_eq!((err.kind(), err.field()), (ValidationErrorKind::Missing, "ShardFilter.Timestamp"));
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ValidationErrorKind::Missing, "ShardFilter.Timestamp")
+    );
 }
 
 #[test]
 fn iterator_positions_need_their_members() {
-    let mut request = GetShardIteratorInput::new(ShardId::new("shardId-0").unwrap(), ShardIteratorType::AtSequenceNumber);
+    let mut request = GetShardIteratorInput::new(
+        ShardId::new("shardId-0").unwrap(),
+        ShardIteratorType::AtSequenceNumber,
+    );
     request.stream_name = stream();
     let err = request.validate(&Limits::default()).unwrap_err();
     assert_eq!(err.field(), "StartingSequenceNumber");
     request.shard_iterator_type = ShardIteratorType::AtTimestamp;
-    assert_eq!(request.validate(&Limits::default()).unwrap_err().field(), "Timestamp");
+    assert_eq!(
+        request.validate(&Limits::default()).unwrap_err().field(),
+        "Timestamp"
+    );
     request.shard_iterator_type = ShardIteratorType::from("SOMEWHERE");
     let err = request.validate(&Limits::default()).unwrap_err();
     assert_eq!(err.kind(), ValidationErrorKind::UnknownEnumValue);
@@ -148,19 +223,32 @@ fn iterator_positions_need_their_members() {
 fn ranges_of_stream_settings() {
     let mut retention = IncreaseStreamRetentionPeriodInput::new(23);
     retention.stream_name = stream();
-    assert_eq!(retention.validate(&Limits::default()).unwrap_err().field(), "RetentionPeriodHours");
+    assert_eq!(
+        retention.validate(&Limits::default()).unwrap_err().field(),
+        "RetentionPeriodHours"
+    );
     retention.retention_period_hours = 8760;
     assert!(retention.validate(&Limits::default()).is_ok());
 
     let mut size = UpdateMaxRecordSizeInput::new(2048);
-    assert_eq!(size.validate(&Limits::default()).unwrap_err().field(), "StreamARN");
-    size.stream_arn = Some(StreamArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s").unwrap());
+    assert_eq!(
+        size.validate(&Limits::default()).unwrap_err().field(),
+        "StreamARN"
+    );
+    size.stream_arn =
+        Some(StreamArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s").unwrap());
     assert!(size.validate(&Limits::default()).is_ok());
     size.max_record_size_in_kib = 10_241;
-    assert_eq!(size.validate(&Limits::default()).unwrap_err().kind(), ValidationErrorKind::OutOfRange);
+    assert_eq!(
+        size.validate(&Limits::default()).unwrap_err().kind(),
+        ValidationErrorKind::OutOfRange
+    );
 
     let create = CreateStreamInput::new(StreamName::new("s").unwrap());
-    assert_eq!(create.validate(&Limits::default()).unwrap_err().field(), "ShardCount");
+    assert_eq!(
+        create.validate(&Limits::default()).unwrap_err().field(),
+        "ShardCount"
+    );
     let mut on_demand = create;
     on_demand.stream_mode_details = Some(StreamModeDetails::new(StreamMode::OnDemand));
     assert!(on_demand.validate(&Limits::default()).is_ok());
@@ -169,15 +257,22 @@ fn ranges_of_stream_settings() {
 #[test]
 fn consumers_are_named_by_arn_or_stream_and_name() {
     let request = DescribeStreamConsumerInput::new();
-    assert_eq!(request.validate(&Limits::default()).unwrap_err().kind(), ValidationErrorKind::Missing);
+    assert_eq!(
+        request.validate(&Limits::default()).unwrap_err().kind(),
+        ValidationErrorKind::Missing
+    );
     let mut by_name = request;
-    by_name.stream_arn = Some(StreamArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s").unwrap());
+    by_name.stream_arn =
+        Some(StreamArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s").unwrap());
     by_name.consumer_name = Some(ConsumerName::new("app").unwrap());
     assert!(by_name.validate(&Limits::default()).is_ok());
 }
 
 #[test]
 fn targets_name_the_operation() {
-    assert_eq!(SubscribeToShardInput::TARGET, "Kinesis_20131202.SubscribeToShard");
+    assert_eq!(
+        SubscribeToShardInput::TARGET,
+        "Kinesis_20131202.SubscribeToShard"
+    );
     assert_eq!(UpdateMaxRecordSizeInput::OPERATION, "UpdateMaxRecordSize");
 }

@@ -27,7 +27,11 @@ pub(crate) fn required<T>(field: &str, value: Option<&T>) -> Result<(), Validati
     Ok(())
 }
 
-pub(crate) fn absent<T>(field: &str, value: Option<&T>, because: &str) -> Result<(), ValidationError> {
+pub(crate) fn absent<T>(
+    field: &str,
+    value: Option<&T>,
+    because: &str,
+) -> Result<(), ValidationError> {
     if value.is_some() {
         return Err(ValidationError::new(
             ValidationErrorKind::Conflict,
@@ -38,7 +42,12 @@ pub(crate) fn absent<T>(field: &str, value: Option<&T>, because: &str) -> Result
     Ok(())
 }
 
-pub(crate) fn range(field: &str, value: Option<i64>, min: i64, max: i64) -> Result<(), ValidationError> {
+pub(crate) fn range(
+    field: &str,
+    value: Option<i64>,
+    min: i64,
+    max: i64,
+) -> Result<(), ValidationError> {
     match value {
         Some(v) if !(min..=max).contains(&v) => Err(ValidationError::new(
             ValidationErrorKind::OutOfRange,
@@ -49,7 +58,11 @@ pub(crate) fn range(field: &str, value: Option<i64>, min: i64, max: i64) -> Resu
     }
 }
 
-pub(crate) fn known<E: AsRef<str>>(field: &str, is_known: bool, value: &E) -> Result<(), ValidationError> {
+pub(crate) fn known<E: AsRef<str>>(
+    field: &str,
+    is_known: bool,
+    value: &E,
+) -> Result<(), ValidationError> {
     if is_known {
         Ok(())
     } else {
@@ -82,7 +95,10 @@ pub(crate) fn position<S>(
 }
 
 /// Tags: 1..=200 entries, keys 1..=128 characters, values up to 256.
-pub(crate) fn tags(field: &str, tags: Option<&BTreeMap<String, String>>) -> Result<(), ValidationError> {
+pub(crate) fn tags(
+    field: &str,
+    tags: Option<&BTreeMap<String, String>>,
+) -> Result<(), ValidationError> {
     let Some(tags) = tags else { return Ok(()) };
     if !(1..=200).contains(&tags.len()) {
         return Err(ValidationError::new(
@@ -112,7 +128,12 @@ pub(crate) fn tags(field: &str, tags: Option<&BTreeMap<String, String>>) -> Resu
     Ok(())
 }
 
-pub(crate) fn record_size(field: &str, data: usize, partition_key: usize, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn record_size(
+    field: &str,
+    data: usize,
+    partition_key: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
     let size = data + partition_key;
     if size > max {
         return Err(ValidationError::new(
