@@ -13,8 +13,7 @@ use std::borrow::Cow;
 
 use bytes::{BufMut, Bytes};
 
-use super::{MAX_DEPTH, Reader, Writer, float_timestamp_millis};
-use crate::codec::json::decode_base64;
+use super::{BlobArena, MAX_DEPTH, Reader, Writer, float_timestamp_millis};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::Timestamp;
 
@@ -47,6 +46,8 @@ pub(crate) struct CborReader {
     pos: usize,
     /// Items left in each open container (pairs for maps); `None` for indefinite ones.
     stack: Vec<Option<u64>>,
+    /// Where base64-text blobs are decoded to.
+    arena: BlobArena,
 }
 
 impl CborReader {
@@ -55,6 +56,7 @@ impl CborReader {
             buf,
             pos: 0,
             stack: Vec::with_capacity(8),
+            arena: BlobArena::default(),
         }
     }
 
@@ -71,10 +73,12 @@ impl CborReader {
         self.error(DecodeErrorKind::UnexpectedEof, self.buf.len(), "")
     }
 
+    #[inline]
     fn peek(&self) -> Result<u8, DecodeError> {
         self.buf.get(self.pos).copied().ok_or_else(|| self.eof())
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
         let end = self.pos.checked_add(n).filter(|&end| end <= self.buf.len());
         let Some(end) = end else {
@@ -86,6 +90,7 @@ impl CborReader {
     }
 
     /// Reads an item head: (major type, additional info, argument).
+    #[inline]
     fn head(&mut self) -> Result<(u8, u8, Arg), DecodeError> {
         let at = self.pos;
         let initial = self.peek()?;
@@ -123,6 +128,7 @@ impl CborReader {
     }
 
     /// Steps over any tags before the next item.
+    #[inline]
     fn skip_tags(&mut self) -> Result<(), DecodeError> {
         while self.peek()? >> 5 == MAJOR_TAG {
             self.head()?;
@@ -147,6 +153,7 @@ impl CborReader {
         )
     }
 
+    #[inline]
     fn length(&self, arg: u64, at: usize) -> Result<usize, DecodeError> {
         usize::try_from(arg)
             .ok()
@@ -160,22 +167,23 @@ impl CborReader {
             })
     }
 
-    /// Reads a string of major type `major` (2 or 3): a zero-copy slice when definite, the
+    /// Reads a string of major type `major` (2 or 3): its range in the body when definite, the
     /// concatenated chunks when indefinite.
-    fn read_string_of(&mut self, major: u8, arg: Arg, at: usize) -> Result<Bytes, DecodeError> {
+    #[inline]
+    fn read_string_of(&mut self, major: u8, arg: Arg, at: usize) -> Result<Text, DecodeError> {
         match arg {
             Arg::Value(len) => {
                 let len = self.length(len, at)?;
-                let slice = self.buf.slice(self.pos..self.pos + len);
+                let start = self.pos;
                 self.pos += len;
-                Ok(slice)
+                Ok(Text::Range(start, self.pos))
             }
             Arg::Indefinite => {
                 let mut joined = Vec::new();
                 loop {
                     if self.peek()? == BREAK {
                         self.pos += 1;
-                        return Ok(Bytes::from(joined));
+                        return Ok(Text::Joined(joined));
                     }
                     let chunk_at = self.pos;
                     let (chunk_major, _, chunk_arg) = self.head()?;
@@ -200,7 +208,31 @@ impl CborReader {
         }
     }
 
-    fn text(&mut self) -> Result<(Bytes, usize), DecodeError> {
+    fn bytes_of<'t>(&'t self, text: &'t Text) -> &'t [u8] {
+        match text {
+            Text::Range(start, end) => &self.buf[*start..*end],
+            Text::Joined(joined) => joined,
+        }
+    }
+
+    #[inline]
+    fn text(&mut self) -> Result<(Text, usize), DecodeError> {
+        let at = self.pos;
+        // Fast path: a definite text string shorter than 256 bytes, as keys and most values are.
+        if let Some(&initial) = self.buf.get(at) {
+            let short = match initial {
+                0x60..=0x77 => Some((1, usize::from(initial & 0x1F))),
+                0x78 => self.buf.get(at + 1).map(|&len| (2, usize::from(len))),
+                _ => None,
+            };
+            if let Some((head_len, len)) = short {
+                let start = at + head_len;
+                if start + len <= self.buf.len() {
+                    self.pos = start + len;
+                    return Ok((Text::Range(start, self.pos), at));
+                }
+            }
+        }
         self.skip_tags()?;
         let at = self.pos;
         let (major, _, arg) = self.head()?;
@@ -223,6 +255,7 @@ impl CborReader {
     }
 
     /// Advances the innermost container to its next item; false at its end.
+    #[inline]
     fn next_item(&mut self) -> Result<bool, DecodeError> {
         match self.stack.last_mut() {
             Some(Some(0)) => {
@@ -335,8 +368,14 @@ fn f16_to_f64(bits: u16) -> f64 {
     }
 }
 
-fn utf8(bytes: Bytes, at: usize) -> Result<String, DecodeError> {
-    match std::str::from_utf8(&bytes) {
+/// A string item: where it lies in the body, or its chunks joined.
+enum Text {
+    Range(usize, usize),
+    Joined(Vec<u8>),
+}
+
+fn utf8(bytes: &[u8], at: usize) -> Result<String, DecodeError> {
+    match std::str::from_utf8(bytes) {
         Ok(s) => Ok(s.to_owned()),
         Err(e) => Err(DecodeError::new(
             DecodeErrorKind::InvalidUtf8,
@@ -363,9 +402,10 @@ impl Reader for CborReader {
             return Ok(None);
         }
         let (key, _) = self.text()?;
+        let key = self.bytes_of(&key);
         Ok(Some(
             keys.iter()
-                .find(|(name, _)| name.as_bytes() == &key[..])
+                .find(|(name, _)| name.as_bytes() == key)
                 .map(|&(_, t)| t),
         ))
     }
@@ -375,7 +415,7 @@ impl Reader for CborReader {
             return Ok(None);
         }
         let (key, at) = self.text()?;
-        utf8(key, at).map(Some)
+        utf8(self.bytes_of(&key), at).map(Some)
     }
 
     fn begin_array(&mut self) -> Result<(), DecodeError> {
@@ -384,6 +424,16 @@ impl Reader for CborReader {
 
     fn next_element(&mut self) -> Result<bool, DecodeError> {
         self.next_item()
+    }
+
+    fn len_hint(&self) -> usize {
+        // Every item takes at least one byte: never reserve more than the input could hold.
+        match self.stack.last() {
+            Some(Some(n)) => usize::try_from(*n)
+                .unwrap_or(0)
+                .min(self.buf.len() - self.pos),
+            _ => 0,
+        }
     }
 
     fn take_null(&mut self) -> Result<bool, DecodeError> {
@@ -398,7 +448,7 @@ impl Reader for CborReader {
 
     fn read_string(&mut self) -> Result<String, DecodeError> {
         let (text, at) = self.text()?;
-        utf8(text, at)
+        utf8(self.bytes_of(&text), at)
     }
 
     fn read_blob(&mut self) -> Result<Bytes, DecodeError> {
@@ -406,11 +456,21 @@ impl Reader for CborReader {
         let at = self.pos;
         let (major, _, arg) = self.head()?;
         match major {
-            MAJOR_BYTES => self.read_string_of(MAJOR_BYTES, arg, at),
+            MAJOR_BYTES => Ok(match self.read_string_of(MAJOR_BYTES, arg, at)? {
+                Text::Range(start, end) => self.buf.slice(start..end),
+                Text::Joined(joined) => Bytes::from(joined),
+            }),
             // kinesis-mock and kinesalite send blobs as base64 text.
             MAJOR_TEXT => {
                 let text = self.read_string_of(MAJOR_TEXT, arg, at)?;
-                decode_base64(&text).map_err(|e| e.shift_offset(at))
+                let upcoming = (self.buf.len() - self.pos) / 4 * 3;
+                let text = match &text {
+                    Text::Range(start, end) => &self.buf[*start..*end],
+                    Text::Joined(joined) => joined,
+                };
+                self.arena
+                    .decode_base64(text, upcoming)
+                    .map_err(|e| e.shift_offset(at))
             }
             _ => Err(self.type_error(at, "a byte string", major)),
         }

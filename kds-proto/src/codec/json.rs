@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::{MAX_DEPTH, Reader, Writer, decimal_to_i64_floor, parse_decimal};
+use super::{BlobArena, MAX_DEPTH, Reader, Writer, decimal_to_i64_floor, parse_decimal};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::Timestamp;
 
@@ -18,6 +18,8 @@ pub(crate) struct JsonReader<'a> {
     pos: usize,
     /// One entry per open container.
     stack: Vec<Container>,
+    /// Where base64 blobs are decoded to.
+    arena: BlobArena,
 }
 
 #[derive(Clone, Copy)]
@@ -33,6 +35,7 @@ impl<'a> JsonReader<'a> {
             buf,
             pos: 0,
             stack: Vec::with_capacity(8),
+            arena: BlobArena::default(),
         }
     }
 
@@ -351,7 +354,11 @@ impl Reader for JsonReader<'_> {
     fn read_blob(&mut self) -> Result<Bytes, DecodeError> {
         let start = self.offset();
         let text = self.read_str_bytes()?;
-        decode_base64(&text).map_err(|e| e.shift_offset(start + 1))
+        // Blobs take at most 3/4 of the bytes that remain: one arena holds them all.
+        let upcoming = (self.buf.len() - self.pos) / 4 * 3;
+        self.arena
+            .decode_base64(&text, upcoming)
+            .map_err(|e| e.shift_offset(start + 1))
     }
 
     fn read_bool(&mut self) -> Result<bool, DecodeError> {
@@ -438,22 +445,6 @@ impl Reader for JsonReader<'_> {
             Err(self.error(DecodeErrorKind::TrailingData, ""))
         }
     }
-}
-
-/// Decodes standard base64, padded or not. Offsets in errors are relative to `text`.
-pub(crate) fn decode_base64(text: &[u8]) -> Result<Bytes, DecodeError> {
-    let engine = if text.len().is_multiple_of(4) {
-        base64_simd::STANDARD
-    } else {
-        base64_simd::STANDARD_NO_PAD
-    };
-    engine.decode_to_vec(text).map(Bytes::from).map_err(|_| {
-        let at = text
-            .iter()
-            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')))
-            .unwrap_or(0);
-        DecodeError::new(DecodeErrorKind::InvalidBase64, at, "")
-    })
 }
 
 pub(crate) struct JsonWriter {

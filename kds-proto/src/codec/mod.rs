@@ -10,7 +10,7 @@ pub(crate) mod json;
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::Timestamp;
@@ -103,6 +103,10 @@ pub(crate) trait Reader {
     fn next_key_owned(&mut self) -> Result<Option<String>, DecodeError>;
     fn begin_array(&mut self) -> Result<(), DecodeError>;
     fn next_element(&mut self) -> Result<bool, DecodeError>;
+    /// After `begin_array`, how many elements to reserve room for (0 when unknown).
+    fn len_hint(&self) -> usize {
+        0
+    }
     /// Consumes a `null` (or CBOR `undefined`) and returns true, or returns false.
     fn take_null(&mut self) -> Result<bool, DecodeError>;
     fn read_string(&mut self) -> Result<String, DecodeError>;
@@ -202,7 +206,7 @@ impl Value for Timestamp {
 impl<T: Value> Value for Vec<T> {
     fn decode<R: Reader>(r: &mut R) -> Result<Self, DecodeError> {
         r.begin_array()?;
-        let mut out = Self::new();
+        let mut out = Self::with_capacity(r.len_hint());
         while r.next_element()? {
             let item = T::decode(r).map_err(|e| e.at_index(out.len()))?;
             out.push(item);
@@ -236,6 +240,48 @@ impl Value for BTreeMap<String, String> {
             w.string(v);
         }
         w.end_map();
+    }
+}
+
+/// Decoded blobs, carved out of shared allocations.
+///
+/// Each base64 blob is decoded into the free tail of one buffer and split off as [`Bytes`], so a
+/// response of a thousand records costs one allocation for their data instead of a thousand.
+/// The records share that buffer: it is freed when the last of them is dropped.
+#[derive(Default)]
+pub(crate) struct BlobArena {
+    free: BytesMut,
+}
+
+impl BlobArena {
+    /// Decodes standard base64, padded or not. `upcoming` bounds the bytes of blobs still to
+    /// come in the document and sizes a new buffer. Error offsets are relative to `text`.
+    pub(crate) fn decode_base64(
+        &mut self,
+        text: &[u8],
+        upcoming: usize,
+    ) -> Result<Bytes, DecodeError> {
+        let engine = if text.len().is_multiple_of(4) {
+            base64_simd::STANDARD
+        } else {
+            base64_simd::STANDARD_NO_PAD
+        };
+        let invalid = || {
+            let at = text
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')))
+                .unwrap_or(0);
+            DecodeError::new(DecodeErrorKind::InvalidBase64, at, "")
+        };
+        let len = engine.decoded_length(text).map_err(|_| invalid())?;
+        if self.free.capacity() < len {
+            self.free = BytesMut::with_capacity(len.max(upcoming));
+        }
+        self.free.resize(len, 0);
+        engine
+            .decode(text, base64_simd::Out::from_slice(&mut self.free[..]))
+            .map_err(|_| invalid())?;
+        Ok(self.free.split_to(len).freeze())
     }
 }
 
