@@ -1,0 +1,91 @@
+//! kds-agg beside its floor, MD5 over the same bytes, in the same run.
+//!
+//! Input: 100 000 user records of 100 bytes over 1000 partition keys, aggregated into about
+//! 50 KB aggregates (the KPL's 51200-byte default). Throughput is bytes of aggregates.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use kds_agg::{
+    Added, Aggregate, Aggregator, AggregatorConfig, Deaggregator, KinesisRecord, ProducerRecord,
+};
+use kds_benches::data;
+use md5::{Digest, Md5};
+
+fn user_records() -> Vec<ProducerRecord> {
+    (0..100_000u64)
+        .map(|i| ProducerRecord::new(format!("partition-{}", i % 1000), data(100, i + 1)))
+        .collect()
+}
+
+fn aggregate(records: Vec<ProducerRecord>) -> Vec<Aggregate> {
+    let mut aggregator = Aggregator::new(AggregatorConfig::default()).expect("valid");
+    let now = Instant::now();
+    let mut out = Vec::with_capacity(300);
+    for record in records {
+        if let Added::Ready(a) = aggregator.add(record, now) {
+            out.push(a);
+        }
+    }
+    out.extend(aggregator.flush());
+    out
+}
+
+fn agg(c: &mut Criterion) {
+    let records = user_records();
+    let aggregates = aggregate(records.clone());
+    let kinesis: Vec<KinesisRecord> = aggregates
+        .iter()
+        .enumerate()
+        .map(|(i, a)| KinesisRecord::new(a.data.clone(), a.partition_key.clone(), i.to_string()))
+        .collect();
+    let bytes: usize = aggregates.iter().map(|a| a.data.len()).sum();
+    eprintln!(
+        "{} aggregates, {bytes} bytes, {} user records",
+        aggregates.len(),
+        records.len()
+    );
+
+    let mut group = c.benchmark_group("agg");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(20);
+    group.bench_function("md5_only", |b| {
+        b.iter(|| {
+            for a in &aggregates {
+                black_box(Md5::digest(&a.data[4..a.data.len() - 16]));
+            }
+        });
+    });
+    let deaggregator = Deaggregator::new();
+    group.bench_function("deaggregate", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for k in &kinesis {
+                n += deaggregator
+                    .deaggregate(k.clone())
+                    .expect("valid")
+                    .records
+                    .len();
+            }
+            assert_eq!(n, 100_000);
+        });
+    });
+    let trusted = Deaggregator::new().trust_digests();
+    group.bench_function("deaggregate_without_md5", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for k in &kinesis {
+                n += trusted.deaggregate(k.clone()).expect("valid").records.len();
+            }
+            assert_eq!(n, 100_000);
+        });
+    });
+    group.bench_function("aggregate", |b| {
+        b.iter_batched(|| records.clone(), aggregate, BatchSize::LargeInput);
+    });
+    group.finish();
+}
+
+criterion_group!(benches, agg);
+criterion_main!(benches);
