@@ -5,10 +5,11 @@
 //! to start a new aggregate never needs an encoding pass. Time is an argument: the caller passes
 //! `now` and asks for expired aggregates; nothing here reads a clock.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use md5::{Digest, Md5};
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
@@ -190,8 +191,12 @@ struct Pending {
 /// ```
 pub struct Aggregator {
     config: AggregatorConfig,
-    keys: Vec<String>,
-    key_indexes: HashMap<String, u64>,
+    /// The partition key table: for each entry, the key's hash and the pending record that
+    /// holds the key (keys are not copied).
+    keys: Vec<(u64, usize)>,
+    /// Key table indexes, found by hash and compared against the pending records' keys.
+    key_indexes: HashTable<u64>,
+    hasher: DefaultHashBuilder,
     explicit_keys: Vec<u128>,
     explicit_indexes: HashMap<u128, u64>,
     pending: Vec<Pending>,
@@ -245,7 +250,8 @@ impl Aggregator {
         Self {
             config,
             keys: Vec::new(),
-            key_indexes: HashMap::new(),
+            key_indexes: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             explicit_keys: Vec::new(),
             explicit_indexes: HashMap::new(),
             pending: Vec::new(),
@@ -281,13 +287,18 @@ impl Aggregator {
     }
 
     /// The size the aggregate would have with `record` added.
-    fn size_with(&self, record: &ProducerRecord) -> (usize, u64, Option<u64>) {
+    fn size_with(&self, record: &ProducerRecord, key_hash: u64) -> (usize, u64, Option<u64>) {
         let mut size = if self.pending.is_empty() {
             MAGIC.len() + DIGEST_LEN
         } else {
             self.size
         };
-        let key_index = match self.key_indexes.get(&record.partition_key) {
+        let key = record.partition_key.as_str();
+        let found = self.key_indexes.find(key_hash, |&i| {
+            let (_, holder) = self.keys[i as usize];
+            self.pending[holder].record.partition_key == key
+        });
+        let key_index = match found {
             Some(&i) => i,
             None => {
                 size += field_len(record.partition_key.len());
@@ -315,12 +326,13 @@ impl Aggregator {
     /// Adds a record that arrived at `now`.
     pub fn add(&mut self, record: ProducerRecord, now: Instant) -> Added {
         let mut ready = None;
-        let (mut size, mut key_index, mut explicit_index) = self.size_with(&record);
+        let key_hash = self.hasher.hash_one(record.partition_key.as_str());
+        let (mut size, mut key_index, mut explicit_index) = self.size_with(&record, key_hash);
         if !self.pending.is_empty()
             && (size > self.config.max_size || self.pending.len() >= self.config.max_count)
         {
             ready = self.flush();
-            (size, key_index, explicit_index) = self.size_with(&record);
+            (size, key_index, explicit_index) = self.size_with(&record, key_hash);
         }
         if size > self.config.max_size {
             // Alone in an empty aggregate and still too large.
@@ -329,12 +341,12 @@ impl Aggregator {
                 // Cannot happen: the aggregate was just emptied, so the record was measured alone
                 // before the flush too. Keep the record rather than lose it.
                 Some(aggregate) => {
-                    self.insert(record, size, key_index, explicit_index, now);
+                    self.insert(record, key_hash, size, key_index, explicit_index, now);
                     Added::Ready(aggregate)
                 }
             };
         }
-        self.insert(record, size, key_index, explicit_index, now);
+        self.insert(record, key_hash, size, key_index, explicit_index, now);
         if ready.is_none() && self.pending.len() >= self.config.max_count {
             ready = self.flush();
         }
@@ -344,15 +356,17 @@ impl Aggregator {
     fn insert(
         &mut self,
         record: ProducerRecord,
+        key_hash: u64,
         size: usize,
         key_index: u64,
         explicit_index: Option<u64>,
         now: Instant,
     ) {
         if key_index as usize == self.keys.len() {
-            self.keys.push(record.partition_key.clone());
+            self.keys.push((key_hash, self.pending.len()));
+            let keys = &self.keys;
             self.key_indexes
-                .insert(record.partition_key.clone(), key_index);
+                .insert_unique(key_hash, key_index, |&i| keys[i as usize].0);
         }
         if let (Some(index), Some(hash)) = (explicit_index, record.explicit_hash_key)
             && index as usize == self.explicit_keys.len()
@@ -422,7 +436,8 @@ impl Aggregator {
     fn encode(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.size);
         out.put_slice(&MAGIC);
-        for key in &self.keys {
+        for &(_, holder) in &self.keys {
+            let key = &self.pending[holder].record.partition_key;
             encode_key(1, WireType::LengthDelimited, &mut out);
             encode_varint(key.len() as u64, &mut out);
             out.put_slice(key.as_bytes());
