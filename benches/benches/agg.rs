@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kds_agg::{
     Added, Aggregate, Aggregator, AggregatorConfig, Deaggregator, KinesisRecord, ProducerRecord,
 };
@@ -19,22 +19,24 @@ fn user_records() -> Vec<ProducerRecord> {
         .collect()
 }
 
-fn aggregate(records: Vec<ProducerRecord>) -> Vec<Aggregate> {
+/// Aggregates `records`, handing each aggregate to `put` as a producer would.
+fn aggregate(records: &[ProducerRecord], mut put: impl FnMut(Aggregate)) {
     let mut aggregator = Aggregator::new(AggregatorConfig::default()).expect("valid");
     let now = Instant::now();
-    let mut out = Vec::with_capacity(300);
     for record in records {
         if let Added::Ready(a) = aggregator.add(record, now) {
-            out.push(a);
+            put(a);
         }
     }
-    out.extend(aggregator.flush());
-    out
+    if let Some(a) = aggregator.flush() {
+        put(a);
+    }
 }
 
 fn agg(c: &mut Criterion) {
     let records = user_records();
-    let aggregates = aggregate(records.clone());
+    let mut aggregates = Vec::new();
+    aggregate(&records, |a| aggregates.push(a));
     let kinesis: Vec<KinesisRecord> = aggregates
         .iter()
         .enumerate()
@@ -81,8 +83,35 @@ fn agg(c: &mut Criterion) {
             assert_eq!(n, 100_000);
         });
     });
+    group.bench_function("visit", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for k in &kinesis {
+                deaggregator
+                    .visit(k, |r| n += black_box(r.data).len())
+                    .expect("valid");
+            }
+            n
+        });
+    });
+    group.bench_function("visit_without_md5", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for k in &kinesis {
+                trusted
+                    .visit(k, |r| n += black_box(r.data).len())
+                    .expect("valid");
+            }
+            n
+        });
+    });
     group.bench_function("aggregate", |b| {
-        b.iter_batched(|| records.clone(), aggregate, BatchSize::LargeInput);
+        // Each aggregate is dropped once "put", as a producer does after sending it.
+        b.iter(|| {
+            let mut bytes = 0;
+            aggregate(black_box(&records), |a| bytes += a.data.len());
+            bytes
+        });
     });
     group.finish();
 }

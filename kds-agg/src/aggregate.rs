@@ -1,9 +1,10 @@
 //! Aggregation: user records in, KPL aggregates out, never over the size limit.
 //!
-//! The size of the aggregate being built is tracked exactly as records are added (the 20 bytes
-//! of magic and digest, each new key table entry, each record with its varints), so the decision
-//! to start a new aggregate never needs an encoding pass. Time is an argument: the caller passes
-//! `now` and asks for expired aggregates; nothing here reads a clock.
+//! Records are encoded as they are added, into three buffers (the partition key table, the
+//! explicit hash key table and the records), so the size of the aggregate being built is always
+//! exact and a flush is three copies and an MD5. Records are borrowed: the aggregator copies what
+//! it needs and never takes ownership. Time is an argument: the caller passes `now` and asks for
+//! expired aggregates; nothing here reads a clock.
 
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use md5::{Digest, Md5};
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+use prost::encoding::{decode_varint, encode_varint, encoded_len_varint};
 
 use crate::error::{Error, ErrorKind};
 use crate::{DIGEST_LEN, MAGIC, hash_key_of};
@@ -154,14 +155,12 @@ pub enum Added {
     Buffered,
     /// An aggregate is ready to put (the record may be in it, or buffered for the next one).
     Ready(Aggregate),
-    /// The record alone exceeds `max_size` once framed as an aggregate: send it by itself.
-    TooLarge(ProducerRecord),
-}
-
-struct Pending {
-    record: ProducerRecord,
-    key_index: u64,
-    explicit_index: Option<u64>,
+    /// The record alone exceeds `max_size` once framed as an aggregate: put `flushed` (what
+    /// was buffered, so that arrival order is kept), then the record by itself.
+    TooLarge {
+        /// The aggregate of the records buffered before this one, if any.
+        flushed: Option<Aggregate>,
+    },
 }
 
 /// Builds KPL aggregates from user records.
@@ -170,7 +169,7 @@ struct Pending {
 /// [`Aggregator::poll_deadline`] when [`Aggregator::deadline`] passes, and
 /// [`Aggregator::flush`] at shutdown. An aggregate of one user record is that record as is; two or
 /// more are framed with partition key `"a"` and the first record's hash key, as the KPL does. Key
-/// tables are deduplicated in first-seen order.
+/// tables are deduplicated in first-seen order, so the bytes are the KPL libraries' bytes.
 ///
 /// # Examples
 ///
@@ -180,9 +179,9 @@ struct Pending {
 ///
 /// let mut aggregator = Aggregator::new(AggregatorConfig::default())?;
 /// let now = Instant::now();
-/// assert_eq!(aggregator.add(ProducerRecord::new("pk-a", &b"hello"[..]), now), Added::Buffered);
-/// aggregator.add(ProducerRecord::new("pk-b", &b"world"[..]).with_explicit_hash_key(42), now);
-/// aggregator.add(ProducerRecord::new("pk-a", &b"!"[..]), now);
+/// assert_eq!(aggregator.add(&ProducerRecord::new("pk-a", &b"hello"[..]), now), Added::Buffered);
+/// aggregator.add(&ProducerRecord::new("pk-b", &b"world"[..]).with_explicit_hash_key(42), now);
+/// aggregator.add(&ProducerRecord::new("pk-a", &b"!"[..]), now);
 /// let aggregate = aggregator.flush().expect("three records");
 /// assert_eq!(aggregate.partition_key, "a");
 /// assert_eq!(aggregate.user_records, 3);
@@ -191,17 +190,22 @@ struct Pending {
 /// ```
 pub struct Aggregator {
     config: AggregatorConfig,
-    /// The partition key table: for each entry, the key's hash and the pending record that
-    /// holds the key (keys are not copied).
-    keys: Vec<(u64, usize)>,
-    /// Key table indexes, found by hash and compared against the pending records' keys.
-    key_indexes: HashTable<u64>,
     hasher: DefaultHashBuilder,
+    /// Encoded `partition_key_table` entries (field 1), in first-seen order.
+    key_entries: Vec<u8>,
+    /// Per key table entry: the key's hash and where its bytes lie in `key_entries`.
+    keys: Vec<(u64, usize, usize)>,
+    /// Key table indexes, found by hash and compared against `key_entries`.
+    key_indexes: HashTable<u64>,
+    /// Encoded `explicit_hash_key_table` entries (field 2).
+    explicit_entries: Vec<u8>,
     explicit_keys: Vec<u128>,
     explicit_indexes: HashMap<u128, u64>,
-    pending: Vec<Pending>,
-    /// Exact size of the aggregate if flushed now (0 when empty).
-    size: usize,
+    /// Encoded `records` (field 3).
+    record_entries: Vec<u8>,
+    count: usize,
+    /// The first record, sent as is when it stays alone; its hash key routes the aggregate.
+    first: Option<ProducerRecord>,
     started: Option<Instant>,
 }
 
@@ -209,8 +213,8 @@ impl std::fmt::Debug for Aggregator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Aggregator")
             .field("config", &self.config)
-            .field("records", &self.pending.len())
-            .field("size", &self.size)
+            .field("records", &self.count)
+            .field("size", &self.size())
             .finish()
     }
 }
@@ -234,6 +238,24 @@ fn record_body_len(key_index: u64, explicit_index: Option<u64>, data_len: usize)
         + field_len(data_len)
 }
 
+/// Tag bytes: field 1, 2 and 3 as length-delimited, fields 1 and 2 as varints.
+const TAG_KEY_TABLE: u8 = 0x0A;
+const TAG_EXPLICIT_TABLE: u8 = 0x12;
+const TAG_RECORD: u8 = 0x1A;
+const TAG_KEY_INDEX: u8 = 0x08;
+const TAG_EXPLICIT_INDEX: u8 = 0x10;
+const TAG_DATA: u8 = 0x1A;
+
+/// Where a record goes in the tables: existing entries, or new ones at the end.
+struct Placement {
+    key_index: u64,
+    new_key: bool,
+    explicit_index: Option<u64>,
+    new_explicit: bool,
+    /// Bytes the record adds to the aggregate.
+    growth: usize,
+}
+
 impl Aggregator {
     /// An empty aggregator.
     ///
@@ -249,13 +271,16 @@ impl Aggregator {
     pub(crate) fn with_valid_config(config: AggregatorConfig) -> Self {
         Self {
             config,
+            hasher: DefaultHashBuilder::default(),
+            key_entries: Vec::new(),
             keys: Vec::new(),
             key_indexes: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            explicit_entries: Vec::new(),
             explicit_keys: Vec::new(),
             explicit_indexes: HashMap::new(),
-            pending: Vec::new(),
-            size: 0,
+            record_entries: Vec::new(),
+            count: 0,
+            first: None,
             started: None,
         }
     }
@@ -267,17 +292,25 @@ impl Aggregator {
 
     /// User records buffered.
     pub fn len(&self) -> usize {
-        self.pending.len()
+        self.count
     }
 
     /// Whether nothing is buffered.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.count == 0
     }
 
-    /// The exact size of the aggregate if flushed now (0 when empty).
+    /// The exact size of the aggregate if flushed now with two or more records (0 when empty).
     pub fn size(&self) -> usize {
-        self.size
+        if self.count == 0 {
+            0
+        } else {
+            MAGIC.len()
+                + DIGEST_LEN
+                + self.key_entries.len()
+                + self.explicit_entries.len()
+                + self.record_entries.len()
+        }
     }
 
     /// When the buffered records must be sent: the first one's arrival plus
@@ -286,68 +319,72 @@ impl Aggregator {
         self.started.map(|t| t + self.config.max_buffered_time)
     }
 
-    /// The size the aggregate would have with `record` added.
-    fn size_with(&self, record: &ProducerRecord, key_hash: u64) -> (usize, u64, Option<u64>) {
-        let mut size = if self.pending.is_empty() {
-            MAGIC.len() + DIGEST_LEN
-        } else {
-            self.size
-        };
-        let key = record.partition_key.as_str();
+    fn place(&self, record: &ProducerRecord, key_hash: u64) -> Placement {
+        let key = record.partition_key.as_bytes();
         let found = self.key_indexes.find(key_hash, |&i| {
-            let (_, holder) = self.keys[i as usize];
-            self.pending[holder].record.partition_key == key
+            let (_, start, len) = self.keys[i as usize];
+            &self.key_entries[start..start + len] == key
         });
-        let key_index = match found {
-            Some(&i) => i,
-            None => {
-                size += field_len(record.partition_key.len());
-                self.keys.len() as u64
-            }
+        let (key_index, new_key) = match found {
+            Some(&i) => (i, false),
+            None => (self.keys.len() as u64, true),
         };
-        let explicit_index =
-            record
-                .explicit_hash_key
-                .map(|hash| match self.explicit_indexes.get(&hash) {
-                    Some(&i) => i,
-                    None => {
-                        size += field_len(decimal_len(hash));
-                        self.explicit_keys.len() as u64
-                    }
-                });
-        size += field_len(record_body_len(
+        let mut growth = if new_key { field_len(key.len()) } else { 0 };
+        let (explicit_index, new_explicit) = match record.explicit_hash_key {
+            None => (None, false),
+            Some(hash) => match self.explicit_indexes.get(&hash) {
+                Some(&i) => (Some(i), false),
+                None => {
+                    growth += field_len(decimal_len(hash));
+                    (Some(self.explicit_keys.len() as u64), true)
+                }
+            },
+        };
+        growth += field_len(record_body_len(
             key_index,
             explicit_index,
             record.data.len(),
         ));
-        (size, key_index, explicit_index)
+        Placement {
+            key_index,
+            new_key,
+            explicit_index,
+            new_explicit,
+            growth,
+        }
     }
 
-    /// Adds a record that arrived at `now`.
-    pub fn add(&mut self, record: ProducerRecord, now: Instant) -> Added {
-        let mut ready = None;
-        let key_hash = self.hasher.hash_one(record.partition_key.as_str());
-        let (mut size, mut key_index, mut explicit_index) = self.size_with(&record, key_hash);
-        if !self.pending.is_empty()
-            && (size > self.config.max_size || self.pending.len() >= self.config.max_count)
-        {
-            ready = self.flush();
-            (size, key_index, explicit_index) = self.size_with(&record, key_hash);
-        }
-        if size > self.config.max_size {
-            // Alone in an empty aggregate and still too large.
-            return match ready {
-                None => Added::TooLarge(record),
-                // Cannot happen: the aggregate was just emptied, so the record was measured alone
-                // before the flush too. Keep the record rather than lose it.
-                Some(aggregate) => {
-                    self.insert(record, key_hash, size, key_index, explicit_index, now);
-                    Added::Ready(aggregate)
-                }
+    /// Adds a record that arrived at `now`. The record is copied, not kept.
+    pub fn add(&mut self, record: &ProducerRecord, now: Instant) -> Added {
+        // Alone in a fresh aggregate: too large means too large anywhere.
+        let alone = MAGIC.len()
+            + DIGEST_LEN
+            + field_len(record.partition_key.len())
+            + record
+                .explicit_hash_key
+                .map_or(0, |hash| field_len(decimal_len(hash)))
+            + field_len(record_body_len(
+                0,
+                record.explicit_hash_key.map(|_| 0),
+                record.data.len(),
+            ));
+        if alone > self.config.max_size {
+            return Added::TooLarge {
+                flushed: self.flush(),
             };
         }
-        self.insert(record, key_hash, size, key_index, explicit_index, now);
-        if ready.is_none() && self.pending.len() >= self.config.max_count {
+        let key_hash = self.hasher.hash_one(record.partition_key.as_str());
+        let mut placement = self.place(record, key_hash);
+        let mut ready = None;
+        if self.count > 0
+            && (self.size() + placement.growth > self.config.max_size
+                || self.count >= self.config.max_count)
+        {
+            ready = self.flush();
+            placement = self.place(record, key_hash);
+        }
+        self.insert(record, key_hash, &placement, now);
+        if ready.is_none() && self.count >= self.config.max_count {
             ready = self.flush();
         }
         ready.map_or(Added::Buffered, Added::Ready)
@@ -355,32 +392,58 @@ impl Aggregator {
 
     fn insert(
         &mut self,
-        record: ProducerRecord,
+        record: &ProducerRecord,
         key_hash: u64,
-        size: usize,
-        key_index: u64,
-        explicit_index: Option<u64>,
+        placement: &Placement,
         now: Instant,
     ) {
-        if key_index as usize == self.keys.len() {
-            self.keys.push((key_hash, self.pending.len()));
+        if placement.new_key {
+            let key = record.partition_key.as_bytes();
+            self.key_entries.push(TAG_KEY_TABLE);
+            encode_varint(key.len() as u64, &mut self.key_entries);
+            let start = self.key_entries.len();
+            self.key_entries.extend_from_slice(key);
+            self.keys.push((key_hash, start, key.len()));
             let keys = &self.keys;
             self.key_indexes
-                .insert_unique(key_hash, key_index, |&i| keys[i as usize].0);
+                .insert_unique(key_hash, placement.key_index, |&i| keys[i as usize].0);
         }
-        if let (Some(index), Some(hash)) = (explicit_index, record.explicit_hash_key)
-            && index as usize == self.explicit_keys.len()
-        {
+        if let (true, Some(hash), Some(index)) = (
+            placement.new_explicit,
+            record.explicit_hash_key,
+            placement.explicit_index,
+        ) {
+            let text = hash.to_string();
+            self.explicit_entries.push(TAG_EXPLICIT_TABLE);
+            encode_varint(text.len() as u64, &mut self.explicit_entries);
+            self.explicit_entries.extend_from_slice(text.as_bytes());
             self.explicit_keys.push(hash);
             self.explicit_indexes.insert(hash, index);
         }
-        self.size = size;
-        self.started.get_or_insert(now);
-        self.pending.push(Pending {
-            record,
-            key_index,
-            explicit_index,
-        });
+        let out = &mut self.record_entries;
+        out.push(TAG_RECORD);
+        encode_varint(
+            record_body_len(
+                placement.key_index,
+                placement.explicit_index,
+                record.data.len(),
+            ) as u64,
+            out,
+        );
+        out.push(TAG_KEY_INDEX);
+        encode_varint(placement.key_index, out);
+        if let Some(index) = placement.explicit_index {
+            out.push(TAG_EXPLICIT_INDEX);
+            encode_varint(index, out);
+        }
+        out.push(TAG_DATA);
+        encode_varint(record.data.len() as u64, out);
+        out.extend_from_slice(&record.data);
+        if self.count == 0 {
+            self.first = Some(record.clone());
+            self.started = Some(now);
+        }
+        self.count += 1;
     }
 
     /// The aggregate if its deadline has passed at `now`.
@@ -393,23 +456,28 @@ impl Aggregator {
 
     /// Empties the aggregator into an aggregate (`None` when empty).
     pub fn flush(&mut self) -> Option<Aggregate> {
-        let aggregate = match self.pending.len() {
-            0 => return None,
-            1 => {
-                let record = self.pending.pop().map(|p| p.record)?;
-                Aggregate {
-                    partition_key: record.partition_key,
-                    explicit_hash_key: record.explicit_hash_key,
-                    data: record.data,
-                    user_records: 1,
-                }
+        let first = self.first.take()?;
+        let aggregate = if self.count == 1 {
+            Aggregate {
+                partition_key: first.partition_key,
+                explicit_hash_key: first.explicit_hash_key,
+                data: first.data,
+                user_records: 1,
             }
-            n => Aggregate {
+        } else {
+            let mut out = BytesMut::with_capacity(self.size());
+            out.put_slice(&MAGIC);
+            out.put_slice(&self.key_entries);
+            out.put_slice(&self.explicit_entries);
+            out.put_slice(&self.record_entries);
+            let digest = Md5::digest(&out[MAGIC.len()..]);
+            out.put_slice(&digest);
+            Aggregate {
                 partition_key: AGGREGATE_PARTITION_KEY.to_owned(),
-                explicit_hash_key: Some(self.pending[0].record.hash_key()),
-                data: self.encode(),
-                user_records: n,
-            },
+                explicit_hash_key: Some(first.hash_key()),
+                data: out.freeze(),
+                user_records: self.count,
+            }
         };
         self.reset();
         Some(aggregate)
@@ -418,53 +486,58 @@ impl Aggregator {
     /// Takes the buffered records back, in arrival order, with the time the first arrived.
     pub fn drain(&mut self) -> (Vec<ProducerRecord>, Option<Instant>) {
         let started = self.started;
-        let records = self.pending.drain(..).map(|p| p.record).collect();
+        let records = self.decode_records();
         self.reset();
         (records, started)
     }
 
-    fn reset(&mut self) {
-        self.pending.clear();
-        self.keys.clear();
-        self.key_indexes.clear();
-        self.explicit_keys.clear();
-        self.explicit_indexes.clear();
-        self.size = 0;
-        self.started = None;
+    /// Reads the buffered records back out of `record_entries`.
+    fn decode_records(&self) -> Vec<ProducerRecord> {
+        let mut out = Vec::with_capacity(self.count);
+        let mut buf = &self.record_entries[..];
+        while let Some((&TAG_RECORD, rest)) = buf.split_first() {
+            buf = rest;
+            let Ok(body_len) = decode_varint(&mut buf) else {
+                break;
+            };
+            let Some((mut body, rest)) = buf.split_at_checked(body_len as usize) else {
+                break;
+            };
+            buf = rest;
+            let mut key_index = 0;
+            let mut explicit_index = None;
+            let mut data: &[u8] = &[];
+            while let Some((&tag, rest)) = body.split_first() {
+                body = rest;
+                match tag {
+                    TAG_KEY_INDEX => key_index = decode_varint(&mut body).unwrap_or(0),
+                    TAG_EXPLICIT_INDEX => explicit_index = decode_varint(&mut body).ok(),
+                    _ => {
+                        let len = decode_varint(&mut body).unwrap_or(0) as usize;
+                        (data, body) = body.split_at_checked(len).unwrap_or((body, &[]));
+                    }
+                }
+            }
+            let (_, start, len) = self.keys[key_index as usize];
+            // Keys were copied from `&str`s, so they are UTF-8.
+            let key = String::from_utf8_lossy(&self.key_entries[start..start + len]).into_owned();
+            let mut record = ProducerRecord::new(key, Bytes::copy_from_slice(data));
+            record.explicit_hash_key = explicit_index.map(|i| self.explicit_keys[i as usize]);
+            out.push(record);
+        }
+        out
     }
 
-    fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(self.size);
-        out.put_slice(&MAGIC);
-        for &(_, holder) in &self.keys {
-            let key = &self.pending[holder].record.partition_key;
-            encode_key(1, WireType::LengthDelimited, &mut out);
-            encode_varint(key.len() as u64, &mut out);
-            out.put_slice(key.as_bytes());
-        }
-        for hash in &self.explicit_keys {
-            let text = hash.to_string();
-            encode_key(2, WireType::LengthDelimited, &mut out);
-            encode_varint(text.len() as u64, &mut out);
-            out.put_slice(text.as_bytes());
-        }
-        for p in &self.pending {
-            let body = record_body_len(p.key_index, p.explicit_index, p.record.data.len());
-            encode_key(3, WireType::LengthDelimited, &mut out);
-            encode_varint(body as u64, &mut out);
-            encode_key(1, WireType::Varint, &mut out);
-            encode_varint(p.key_index, &mut out);
-            if let Some(index) = p.explicit_index {
-                encode_key(2, WireType::Varint, &mut out);
-                encode_varint(index, &mut out);
-            }
-            encode_key(3, WireType::LengthDelimited, &mut out);
-            encode_varint(p.record.data.len() as u64, &mut out);
-            out.put_slice(&p.record.data);
-        }
-        let digest = Md5::digest(&out[MAGIC.len()..]);
-        out.put_slice(&digest);
-        debug_assert_eq!(out.len(), self.size, "size accounting drifted");
-        out.freeze()
+    fn reset(&mut self) {
+        self.key_entries.clear();
+        self.keys.clear();
+        self.key_indexes.clear();
+        self.explicit_entries.clear();
+        self.explicit_keys.clear();
+        self.explicit_indexes.clear();
+        self.record_entries.clear();
+        self.count = 0;
+        self.first = None;
+        self.started = None;
     }
 }

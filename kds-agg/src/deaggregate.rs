@@ -12,10 +12,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use prost::Message as _;
 
 use crate::error::{Error, ErrorKind};
-use crate::proto::{AggregatedRecord, ProtoTag};
+use crate::wire::{self, Message, WireRecord};
 use crate::{DIGEST_LEN, MAGIC, hash_key_of};
 
 /// A record as Kinesis delivers it (GetRecords or SubscribeToShard).
@@ -92,6 +91,87 @@ pub struct Tag {
     pub key: Bytes,
     /// The value, if any.
     pub value: Option<Bytes>,
+}
+
+/// A user record borrowed from its Kinesis record: what [`Deaggregator::visit`] hands out.
+///
+/// Nothing is copied or reference-counted to make one; [`UserRecordRef::to_owned`] makes a
+/// [`UserRecord`] that shares the Kinesis record's buffers.
+#[derive(Clone, Copy, Debug)]
+pub struct UserRecordRef<'a> {
+    /// The data.
+    pub data: &'a [u8],
+    /// The partition key as bytes.
+    pub partition_key: &'a [u8],
+    /// The explicit hash key the producer gave, if any.
+    pub explicit_hash_key: Option<u128>,
+    /// The position in the aggregate (0 for plain records).
+    pub sub_sequence_number: u64,
+    /// Whether the record came out of an aggregate.
+    pub aggregated: bool,
+    /// The Kinesis record it came from (sequence number, arrival time).
+    pub record: &'a KinesisRecord,
+    /// The user record's protobuf body, for its tags.
+    body: &'a [u8],
+}
+
+impl<'a> UserRecordRef<'a> {
+    /// The partition key as text, with invalid UTF-8 replaced.
+    pub fn partition_key_lossy(&self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.partition_key)
+    }
+
+    /// The hash key that places the record: the explicit hash key, else the partition key's MD5
+    /// read as a big-endian `u128`.
+    pub fn effective_hash_key(&self) -> u128 {
+        self.explicit_hash_key
+            .unwrap_or_else(|| hash_key_of(self.partition_key))
+    }
+
+    /// The tags (key, value) attached to the user record.
+    pub fn tags(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+        wire::tags(self.body)
+    }
+
+    /// An owned [`UserRecord`] sharing the Kinesis record's buffers (no copy).
+    pub fn to_owned(&self) -> UserRecord {
+        let record = self.record;
+        let (data, partition_key) = if self.aggregated {
+            (
+                record.data.slice_ref(self.data),
+                record.data.slice_ref(self.partition_key),
+            )
+        } else {
+            (record.data.clone(), record.partition_key.clone())
+        };
+        UserRecord {
+            data,
+            partition_key,
+            explicit_hash_key: self.explicit_hash_key,
+            sequence_number: record.sequence_number.clone(),
+            sub_sequence_number: self.sub_sequence_number,
+            aggregated: self.aggregated,
+            approximate_arrival_timestamp: record.approximate_arrival_timestamp,
+            tags: self
+                .tags()
+                .map(|(key, value)| Tag {
+                    key: record.data.slice_ref(key),
+                    value: value.map(|v| record.data.slice_ref(v)),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What [`Deaggregator::visit`] did with a Kinesis record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Visited {
+    /// User records handed to the visitor.
+    pub delivered: usize,
+    /// `None` for an aggregate, else why the record was passed through whole.
+    pub plain: Option<PlainReason>,
+    /// User records dropped by the hash range filter.
+    pub filtered: usize,
 }
 
 /// Which user records of an aggregate to keep when the shard's hash key range is known.
@@ -194,7 +274,7 @@ impl Deaggregator {
         self
     }
 
-    /// Deaggregates one Kinesis record.
+    /// Deaggregates one Kinesis record into owned user records.
     ///
     /// # Errors
     ///
@@ -202,131 +282,140 @@ impl Deaggregator {
     /// (`EmptyAggregate`), a table index is out of range, or an explicit hash key is not a
     /// 128-bit decimal. The error carries the Kinesis record ([`Error::into_record`]).
     pub fn deaggregate(&self, record: KinesisRecord) -> Result<Deaggregated, Error> {
+        let mut records = Vec::new();
+        let visited = self.visit(&record, |r| records.push(r.to_owned()))?;
+        Ok(Deaggregated {
+            records,
+            plain: visited.plain,
+            filtered: visited.filtered,
+        })
+    }
+
+    /// Hands each user record of `record` to `visit`, borrowed: the fastest way through, for
+    /// callers that process records in place. Every check runs before the first call, so
+    /// `visit` sees a whole aggregate or nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Deaggregator::deaggregate`]; `visit` has not been called then.
+    pub fn visit<'a>(
+        &self,
+        record: &'a KinesisRecord,
+        mut visit: impl FnMut(UserRecordRef<'a>),
+    ) -> Result<Visited, Error> {
         let (message, reason) = self.parse(&record.data);
         let Some(message) = message else {
-            return Ok(Deaggregated {
-                records: vec![plain(record)],
+            visit(UserRecordRef {
+                data: &record.data,
+                partition_key: &record.partition_key,
+                explicit_hash_key: None,
+                sub_sequence_number: 0,
+                aggregated: false,
+                record,
+                body: &[],
+            });
+            return Ok(Visited {
+                delivered: 1,
                 plain: Some(reason),
                 filtered: 0,
             });
         };
-        match self.unpack(message, &record) {
-            Ok((records, filtered)) => Ok(Deaggregated {
-                records,
-                plain: None,
-                filtered,
-            }),
-            Err(error) => Err(error.with_record(record)),
+        let explicit = self
+            .check(&message)
+            .map_err(|error| error.with_record(record.clone()))?;
+        let keep = self.keep_mask(&message, &explicit);
+        let mut delivered = 0;
+        for (i, r) in message.records.iter().enumerate() {
+            if keep.as_ref().is_some_and(|keep| !keep[i]) {
+                continue;
+            }
+            delivered += 1;
+            visit(UserRecordRef {
+                data: r.data,
+                partition_key: message.keys[r.key_index as usize],
+                explicit_hash_key: r.explicit_index.map(|e| explicit[e as usize]),
+                sub_sequence_number: i as u64,
+                aggregated: true,
+                record,
+                body: if r.has_tags { r.body } else { &[] },
+            });
         }
+        Ok(Visited {
+            delivered,
+            plain: None,
+            filtered: message.records.len() - delivered,
+        })
     }
 
     /// The protobuf of an aggregate, or why the data is not one.
-    fn parse(&self, data: &Bytes) -> (Option<AggregatedRecord>, PlainReason) {
+    fn parse<'a>(&self, data: &'a [u8]) -> (Option<Message<'a>>, PlainReason) {
         // The KCL wants more than the digest after the magic: 20 bytes is never an aggregate.
         if data.len() <= MAGIC.len() + DIGEST_LEN || data[..MAGIC.len()] != MAGIC {
             return (None, PlainReason::NotAggregated);
         }
         let end = data.len() - DIGEST_LEN;
-        let body = data.slice(MAGIC.len()..end);
-        if self.verify_digest && Md5::digest(&body)[..] != data[end..] {
+        let body = &data[MAGIC.len()..end];
+        if self.verify_digest && Md5::digest(body)[..] != data[end..] {
             return (None, PlainReason::DigestMismatch);
         }
-        match AggregatedRecord::decode(body) {
-            Ok(message) if is_complete(&message) => (Some(message), PlainReason::NotAggregated),
-            _ => (None, PlainReason::InvalidProtobuf),
+        match wire::parse(body) {
+            Some(message) => (Some(message), PlainReason::NotAggregated),
+            None => (None, PlainReason::InvalidProtobuf),
         }
     }
 
-    fn unpack(
-        &self,
-        message: AggregatedRecord,
-        outer: &KinesisRecord,
-    ) -> Result<(Vec<UserRecord>, usize), Error> {
+    /// Checks every index and explicit hash key; returns the explicit hash keys parsed.
+    fn check(&self, message: &Message<'_>) -> Result<Vec<u128>, Error> {
         if message.records.is_empty() {
             return Err(Error::new(
                 ErrorKind::EmptyAggregate,
                 format!(
                     "{} partition keys, {} explicit hash keys, no records",
-                    message.partition_key_table.len(),
-                    message.explicit_hash_key_table.len()
+                    message.keys.len(),
+                    message.explicit_keys.len()
                 ),
             ));
         }
-        let keys = &message.partition_key_table;
-        let explicit = parse_explicit_hash_keys(&message.explicit_hash_key_table)?;
-        // Check every index before emitting anything.
-        let mut resolved = Vec::with_capacity(message.records.len());
+        let explicit = parse_explicit_hash_keys(&message.explicit_keys)?;
         for (i, r) in message.records.iter().enumerate() {
-            let pk = index(r.partition_key_index.unwrap_or(0), keys.len()).ok_or_else(|| {
-                Error::new(
+            if index(r.key_index, message.keys.len()).is_none() {
+                return Err(Error::new(
                     ErrorKind::PartitionKeyIndexOutOfRange,
                     format!(
-                        "user record {i} has index {:?}, the table has {} keys",
-                        r.partition_key_index,
-                        keys.len()
+                        "user record {i} has index {}, the table has {} keys",
+                        r.key_index,
+                        message.keys.len()
                     ),
-                )
-            })?;
-            let ehk = match r.explicit_hash_key_index {
-                None => None,
-                Some(at) => Some(index(at, explicit.len()).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::ExplicitHashKeyIndexOutOfRange,
-                        format!(
-                            "user record {i} has index {at}, the table has {} keys",
-                            explicit.len()
-                        ),
-                    )
-                })?),
-            };
-            resolved.push((pk, ehk));
-        }
-        let keep = self.keep_mask(&resolved, keys, &explicit);
-        let filtered = keep.iter().filter(|k| !**k).count();
-        let mut out = Vec::with_capacity(resolved.len() - filtered);
-        for (i, (r, (pk, ehk))) in message.records.into_iter().zip(resolved).enumerate() {
-            if !keep[i] {
-                continue;
+                ));
             }
-            out.push(UserRecord {
-                data: r.data.unwrap_or_default(),
-                partition_key: keys[pk].clone(),
-                explicit_hash_key: ehk.map(|e| explicit[e]),
-                sequence_number: outer.sequence_number.clone(),
-                sub_sequence_number: i as u64,
-                aggregated: true,
-                approximate_arrival_timestamp: outer.approximate_arrival_timestamp,
-                tags: r
-                    .tags
-                    .into_iter()
-                    .map(|ProtoTag { key, value }| Tag {
-                        key: key.unwrap_or_default(),
-                        value,
-                    })
-                    .collect(),
-            });
+            if let Some(at) = r.explicit_index
+                && index(at, explicit.len()).is_none()
+            {
+                return Err(Error::new(
+                    ErrorKind::ExplicitHashKeyIndexOutOfRange,
+                    format!(
+                        "user record {i} has index {at}, the table has {} keys",
+                        explicit.len()
+                    ),
+                ));
+            }
         }
-        Ok((out, filtered))
+        Ok(explicit)
     }
 
-    /// Which user records to keep under the hash range filter.
-    fn keep_mask(
-        &self,
-        resolved: &[(usize, Option<usize>)],
-        keys: &[Bytes],
-        explicit: &[u128],
-    ) -> Vec<bool> {
-        let Some(range) = &self.hash_range else {
-            return vec![true; resolved.len()];
-        };
+    /// Which user records to keep under the hash range filter (`None`: all of them).
+    fn keep_mask(&self, message: &Message<'_>, explicit: &[u128]) -> Option<Vec<bool>> {
+        let range = self.hash_range.as_ref()?;
         // One MD5 per distinct partition key, not per user record.
-        let mut key_hashes: Vec<Option<u128>> = vec![None; keys.len()];
-        let mut keep: Vec<bool> = resolved
+        let mut key_hashes: Vec<Option<u128>> = vec![None; message.keys.len()];
+        let mut keep: Vec<bool> = message
+            .records
             .iter()
-            .map(|&(pk, ehk)| {
-                let hash = match ehk {
-                    Some(e) => explicit[e],
-                    None => *key_hashes[pk].get_or_insert_with(|| hash_key_of(&keys[pk])),
+            .map(|r: &WireRecord<'_>| {
+                let hash = match r.explicit_index {
+                    Some(e) => explicit[e as usize],
+                    None => *key_hashes[r.key_index as usize]
+                        .get_or_insert_with(|| hash_key_of(message.keys[r.key_index as usize])),
                 };
                 range.contains(&hash)
             })
@@ -334,24 +423,15 @@ impl Deaggregator {
         if self.filter == HashRangeFilter::WholeAggregate && keep.contains(&false) {
             keep.fill(false);
         }
-        keep
+        Some(keep)
     }
-}
-
-/// Proto2 `required` members: a message without them does not parse (the KCL's behaviour).
-fn is_complete(message: &AggregatedRecord) -> bool {
-    message.records.iter().all(|r| {
-        r.partition_key_index.is_some()
-            && r.data.is_some()
-            && r.tags.iter().all(|t| t.key.is_some())
-    })
 }
 
 fn index(value: u64, len: usize) -> Option<usize> {
     usize::try_from(value).ok().filter(|&i| i < len)
 }
 
-fn parse_explicit_hash_keys(table: &[Bytes]) -> Result<Vec<u128>, Error> {
+fn parse_explicit_hash_keys(table: &[&[u8]]) -> Result<Vec<u128>, Error> {
     table
         .iter()
         .enumerate()
@@ -371,17 +451,4 @@ fn parse_explicit_hash_keys(table: &[Bytes]) -> Result<Vec<u128>, Error> {
                 })
         })
         .collect()
-}
-
-fn plain(record: KinesisRecord) -> UserRecord {
-    UserRecord {
-        data: record.data,
-        partition_key: record.partition_key,
-        explicit_hash_key: None,
-        sequence_number: record.sequence_number,
-        sub_sequence_number: 0,
-        aggregated: false,
-        approximate_arrival_timestamp: record.approximate_arrival_timestamp,
-        tags: Vec::new(),
-    }
 }

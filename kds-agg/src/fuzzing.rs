@@ -13,6 +13,19 @@ use crate::{
 fn check(data: Bytes) {
     let record = KinesisRecord::new(data.clone(), "pk", "1");
     let plain = Deaggregator::new().deaggregate(record.clone());
+    let mut visited = Vec::new();
+    let visit = Deaggregator::new().visit(&record, |r| visited.push(r.to_owned()));
+    match (&plain, visit) {
+        (Ok(all), Ok(v)) => {
+            assert_eq!(all.records, visited);
+            assert_eq!(
+                (v.delivered, v.plain, v.filtered),
+                (all.records.len(), all.plain, all.filtered)
+            );
+        }
+        (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind()),
+        _ => panic!("visit and deaggregate disagree"),
+    }
     let filtered = Deaggregator::new()
         .with_hash_range(0..=u128::MAX / 2, HashRangeFilter::PerRecord)
         .deaggregate(record.clone());
@@ -68,29 +81,25 @@ pub fn round_trip(data: &[u8]) {
         if i % 3 == 0 {
             record = record.with_explicit_hash_key(u128::from(chunk.len() as u64) << 100);
         }
-        expected.push(record.clone());
-        match aggregator.add(record, now) {
+        match aggregator.add(&record, now) {
             Added::Buffered => {}
             Added::Ready(a) => produced.push(a),
-            Added::TooLarge(r) => produced.push(crate::Aggregate {
-                partition_key: r.partition_key,
-                explicit_hash_key: r.explicit_hash_key,
-                data: r.data,
-                user_records: 1,
-            }),
+            Added::TooLarge { flushed } => {
+                produced.extend(flushed);
+                produced.push(crate::Aggregate {
+                    partition_key: record.partition_key.clone(),
+                    explicit_hash_key: record.explicit_hash_key,
+                    data: record.data.clone(),
+                    user_records: 1,
+                });
+            }
         }
+        expected.push(record);
     }
     produced.extend(aggregator.flush());
     let mut seen = Vec::new();
     for aggregate in produced {
         assert!(aggregate.user_records == 1 || aggregate.data.len() <= config.max_size);
-        let out = Deaggregator::new()
-            .deaggregate(KinesisRecord::new(
-                aggregate.data.clone(),
-                aggregate.partition_key.clone(),
-                "1",
-            ))
-            .expect("our aggregates deaggregate");
         if aggregate.user_records == 1 {
             // Sent raw. Chunks of at most 7 bytes can never look like an aggregate.
             seen.push((aggregate.partition_key, aggregate.data));

@@ -1,4 +1,5 @@
-//! The `AggregatedRecord` protobuf (proto2) of the KPL aggregation format.
+//! The `AggregatedRecord` protobuf (proto2) as prost messages: the oracle that `wire` is
+//! tested against.
 //!
 //! Every member is optional here, whatever the schema says, so that a missing proto2 `required`
 //! member can be told apart from a zero and treated as the KCL treats it: a record that is not

@@ -84,10 +84,26 @@ pub enum Routed<K> {
         /// The aggregate.
         aggregate: Aggregate,
     },
-    /// Too large to aggregate: send it by itself.
-    TooLarge(ProducerRecord),
+    /// Too large to aggregate: put `flushed` (what `shard` had buffered, so that arrival order
+    /// is kept), then the record by itself.
+    TooLarge {
+        /// The shard the record belongs to.
+        shard: K,
+        /// The aggregate of the records buffered before this one, if any.
+        flushed: Option<Aggregate>,
+    },
     /// No shard in the map owns the record's hash key: send it by itself (and refresh the map).
-    Unmapped(ProducerRecord),
+    /// Nothing was buffered.
+    Unmapped,
+}
+
+/// What [`ShardAggregator::replace_map`] produced while routing buffered records again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rerouted<K> {
+    /// Aggregates that filled up.
+    pub ready: Vec<(K, Aggregate)>,
+    /// Records the new map cannot aggregate (no shard owns them, or too large): send them alone.
+    pub unsent: Vec<ProducerRecord>,
 }
 
 /// Aggregates records per predicted shard.
@@ -102,8 +118,8 @@ pub enum Routed<K> {
 /// let map = ShardMap::new([("shard-0", 0..=half), ("shard-1", half + 1..=u128::MAX)])?;
 /// let mut aggregator = ShardAggregator::new(map, AggregatorConfig::default())?;
 /// let now = Instant::now();
-/// aggregator.add(ProducerRecord::new("x", &b"low"[..]).with_explicit_hash_key(1), now);
-/// aggregator.add(ProducerRecord::new("y", &b"high"[..]).with_explicit_hash_key(u128::MAX), now);
+/// aggregator.add(&ProducerRecord::new("x", &b"low"[..]).with_explicit_hash_key(1), now);
+/// aggregator.add(&ProducerRecord::new("y", &b"high"[..]).with_explicit_hash_key(u128::MAX), now);
 /// let ready = aggregator.flush_all();
 /// assert_eq!(ready.len(), 2, "one aggregate per shard");
 /// # Ok::<(), kds_agg::Error>(())
@@ -135,10 +151,11 @@ impl<K: Clone + Eq + Hash> ShardAggregator<K> {
         &self.map
     }
 
-    /// Routes a record that arrived at `now` to its shard's aggregator.
-    pub fn add(&mut self, record: ProducerRecord, now: Instant) -> Routed<K> {
+    /// Routes a record that arrived at `now` to its shard's aggregator. The record is copied,
+    /// not kept.
+    pub fn add(&mut self, record: &ProducerRecord, now: Instant) -> Routed<K> {
         let Some(shard) = self.map.shard_for(record.hash_key()) else {
-            return Routed::Unmapped(record);
+            return Routed::Unmapped;
         };
         let config = self.config;
         let aggregator = match self.aggregators.get_mut(shard) {
@@ -154,7 +171,10 @@ impl<K: Clone + Eq + Hash> ShardAggregator<K> {
                 shard: shard.clone(),
                 aggregate,
             },
-            Added::TooLarge(record) => Routed::TooLarge(record),
+            Added::TooLarge { flushed } => Routed::TooLarge {
+                shard: shard.clone(),
+                flushed,
+            },
         }
     }
 
@@ -185,7 +205,7 @@ impl<K: Clone + Eq + Hash> ShardAggregator<K> {
     /// Replaces the map after resharding. Buffered records are routed again under the new
     /// map, keeping their arrival order and their first-arrival deadlines; what that produces
     /// (aggregates that filled up, records no shard owns) is returned.
-    pub fn replace_map(&mut self, map: ShardMap<K>) -> Vec<Routed<K>> {
+    pub fn replace_map(&mut self, map: ShardMap<K>) -> Rerouted<K> {
         self.map = map;
         let mut drained: Vec<(Vec<ProducerRecord>, Instant)> = Vec::new();
         for aggregator in self.aggregators.values_mut() {
@@ -195,12 +215,21 @@ impl<K: Clone + Eq + Hash> ShardAggregator<K> {
         }
         self.aggregators.clear();
         drained.sort_by_key(|(_, started)| *started);
-        let mut out = Vec::new();
+        let mut out = Rerouted {
+            ready: Vec::new(),
+            unsent: Vec::new(),
+        };
         for (records, started) in drained {
             for record in records {
-                match self.add(record, started) {
+                match self.add(&record, started) {
                     Routed::Buffered => {}
-                    other => out.push(other),
+                    Routed::Ready { shard, aggregate } => out.ready.push((shard, aggregate)),
+                    Routed::TooLarge { shard, flushed } => {
+                        out.ready
+                            .extend(flushed.map(|aggregate| (shard, aggregate)));
+                        out.unsent.push(record);
+                    }
+                    Routed::Unmapped => out.unsent.push(record),
                 }
             }
         }

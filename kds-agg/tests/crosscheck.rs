@@ -70,7 +70,7 @@ fn aggregate(records: &[ProducerRecord]) -> Aggregate {
         Aggregator::new(AggregatorConfig::default().with_max_size(1024 * 1024)).unwrap();
     for r in records {
         assert_eq!(
-            aggregator.add(r.clone(), Instant::now()),
+            aggregator.add(r, Instant::now()),
             Added::Buffered,
             "one aggregate per case"
         );

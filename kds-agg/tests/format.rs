@@ -23,10 +23,10 @@ fn aggregate_all(records: Vec<ProducerRecord>, config: AggregatorConfig) -> Vec<
     let now = Instant::now();
     let mut out = Vec::new();
     for record in records {
-        match aggregator.add(record, now) {
+        match aggregator.add(&record, now) {
             Added::Buffered => {}
             Added::Ready(a) => out.push(a),
-            Added::TooLarge(r) => panic!("unexpectedly too large: {} bytes", r.data.len()),
+            Added::TooLarge { .. } => panic!("unexpectedly too large: {} bytes", record.data.len()),
         }
     }
     out.extend(aggregator.flush());
@@ -340,15 +340,15 @@ fn row_22_size_limit_is_exact() {
     // Find the data length that makes a two-record aggregate exactly max_size.
     let max_size = 1000;
     let config = AggregatorConfig::default().with_max_size(max_size);
+    // Whether a second record of `len` bytes joins the first one's aggregate.
     let fits = |len: usize| {
-        let aggregates = aggregate_all(
-            vec![
-                ProducerRecord::new("k", vec![1u8; 10]),
-                ProducerRecord::new("k", vec![2u8; len]),
-            ],
-            config,
+        let mut aggregator = Aggregator::new(config).unwrap();
+        let now = Instant::now();
+        assert_eq!(
+            aggregator.add(&ProducerRecord::new("k", vec![1u8; 10]), now),
+            Added::Buffered
         );
-        aggregates.len() == 1
+        aggregator.add(&ProducerRecord::new("k", vec![2u8; len]), now) == Added::Buffered
     };
     let largest = (0..max_size).rev().find(|&len| fits(len)).unwrap();
     let aggregates = aggregate_all(
@@ -365,13 +365,22 @@ fn row_22_size_limit_is_exact() {
     );
     assert!(!fits(largest + 1), "max + 1 starts a new aggregate");
 
-    // A record too large to aggregate comes back to be sent alone.
+    // A record too large to aggregate is sent alone, after what was buffered before it.
     let mut aggregator = Aggregator::new(config).unwrap();
     let big = ProducerRecord::new("k", vec![0u8; max_size]);
     assert_eq!(
-        aggregator.add(big.clone(), Instant::now()),
-        Added::TooLarge(big)
+        aggregator.add(&big, Instant::now()),
+        Added::TooLarge { flushed: None }
     );
+    let small = ProducerRecord::new("k", &b"first"[..]);
+    aggregator.add(&small, Instant::now());
+    let Added::TooLarge {
+        flushed: Some(before),
+    } = aggregator.add(&big, Instant::now())
+    else {
+        panic!("the buffered record must be flushed first")
+    };
+    assert_eq!(before.data, small.data);
     assert!(aggregator.is_empty());
 }
 
@@ -421,9 +430,9 @@ fn deadlines_are_driven_by_the_caller() {
     let mut aggregator = Aggregator::new(config).unwrap();
     let t0 = Instant::now();
     assert_eq!(aggregator.deadline(), None);
-    aggregator.add(ProducerRecord::new("k", &b"1"[..]), t0);
+    aggregator.add(&ProducerRecord::new("k", &b"1"[..]), t0);
     aggregator.add(
-        ProducerRecord::new("k", &b"2"[..]),
+        &ProducerRecord::new("k", &b"2"[..]),
         t0 + Duration::from_millis(60),
     );
     assert_eq!(aggregator.deadline(), Some(t0 + Duration::from_millis(100)));
@@ -464,7 +473,7 @@ fn size_accounting_matches_the_encoding() {
         if i % 4 == 0 {
             record = record.with_explicit_hash_key(u128::from(i) << 90);
         }
-        aggregator.add(record, now);
+        aggregator.add(&record, now);
     }
     let expected = aggregator.size();
     assert_eq!(aggregator.flush().unwrap().data.len(), expected);
@@ -506,7 +515,10 @@ fn aggregates_never_straddle_shards() {
     let mut aggregator = ShardAggregator::new(map.clone(), AggregatorConfig::default()).unwrap();
     let now = Instant::now();
     for i in 0..3000 {
-        match aggregator.add(ProducerRecord::new(format!("user-{i}"), vec![1u8; 40]), now) {
+        match aggregator.add(
+            &ProducerRecord::new(format!("user-{i}"), vec![1u8; 40]),
+            now,
+        ) {
             Routed::Buffered => {}
             Routed::Ready { shard, aggregate } => check_one_shard(&map, shard, &aggregate),
             other => panic!("{other:?}"),
@@ -550,11 +562,12 @@ fn replacing_the_map_reroutes_buffered_records() {
             })
         })
         .collect();
-    for r in records.clone() {
+    for r in &records {
         assert_eq!(aggregator.add(r, t0), Routed::Buffered);
     }
     let after = ShardMap::new([("left", 0..=half), ("right", half + 1..=u128::MAX)]).unwrap();
-    assert!(aggregator.replace_map(after).is_empty());
+    let rerouted = aggregator.replace_map(after);
+    assert!(rerouted.ready.is_empty() && rerouted.unsent.is_empty());
     assert_eq!(
         aggregator.deadline(),
         Some(t0 + Duration::from_millis(100)),
@@ -571,5 +584,74 @@ fn replacing_the_map_reroutes_buffered_records() {
     )
     .unwrap();
     let stray = ProducerRecord::new("k", &b"x"[..]).with_explicit_hash_key(11);
-    assert_eq!(gappy.add(stray.clone(), t0), Routed::Unmapped(stray));
+    assert_eq!(gappy.add(&stray, t0), Routed::Unmapped);
+    // A map that leaves a buffered record without a shard hands it back.
+    assert_eq!(
+        gappy.add(
+            &ProducerRecord::new("k", &b"y"[..]).with_explicit_hash_key(3),
+            t0
+        ),
+        Routed::Buffered
+    );
+    let rerouted = gappy.replace_map(ShardMap::new([("other", 100..=200)]).unwrap());
+    assert_eq!(
+        rerouted.unsent,
+        [ProducerRecord::new("k", &b"y"[..]).with_explicit_hash_key(3)]
+    );
+}
+
+// ---- the borrowed path -------------------------------------------------------------------------
+
+#[test]
+fn visit_borrows_and_matches_deaggregate() {
+    let golden = KinesisRecord::new(hex::decode(GOLDEN).unwrap(), "a", "9");
+    let mut seen = Vec::new();
+    let visited = Deaggregator::new()
+        .visit(&golden, |r| {
+            seen.push(r.to_owned());
+            assert!(std::ptr::eq(r.record, &golden));
+        })
+        .unwrap();
+    assert_eq!(
+        visited,
+        Visited {
+            delivered: 3,
+            plain: None,
+            filtered: 0
+        }
+    );
+    assert_eq!(
+        seen,
+        Deaggregator::new()
+            .deaggregate(golden.clone())
+            .unwrap()
+            .records
+    );
+
+    // Tags are read from the borrowed record too.
+    let tagged = KinesisRecord::new(
+        hex_frame("0a 01 61 1a 0e 0800 1a01 78 22 07 0a 01 6b 12 02 7676"),
+        "a",
+        "1",
+    );
+    let mut tags = Vec::new();
+    Deaggregator::new()
+        .visit(&tagged, |r| {
+            tags.extend(r.tags().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))));
+        })
+        .unwrap();
+    assert_eq!(tags, [(b"k".to_vec(), Some(b"vv".to_vec()))]);
+
+    // A bad aggregate is reported before anything is visited.
+    let bad = KinesisRecord::new(
+        hex_frame("0a 01 61 1a 05 0800 1a01 78 1a 05 0801 1a01 79"),
+        "a",
+        "1",
+    );
+    let mut calls = 0;
+    let err = Deaggregator::new().visit(&bad, |_| calls += 1).unwrap_err();
+    assert_eq!(
+        (err.kind(), calls),
+        (ErrorKind::PartitionKeyIndexOutOfRange, 0)
+    );
 }

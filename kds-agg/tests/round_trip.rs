@@ -35,16 +35,19 @@ proptest! {
         let mut aggregator = Aggregator::new(config).unwrap();
         let now = Instant::now();
         let mut sent = Vec::new();
-        for r in records.clone() {
+        for r in &records {
             match aggregator.add(r, now) {
                 Added::Buffered => {}
                 Added::Ready(a) => sent.push(a),
-                Added::TooLarge(r) => sent.push(Aggregate {
-                    partition_key: r.partition_key,
+                Added::TooLarge { flushed } => {
+                    sent.extend(flushed);
+                    sent.push(Aggregate {
+                    partition_key: r.partition_key.clone(),
                     explicit_hash_key: r.explicit_hash_key,
-                    data: r.data,
+                    data: r.data.clone(),
                     user_records: 1,
-                }),
+                });
+                }
             }
         }
         sent.extend(aggregator.flush());
@@ -82,7 +85,7 @@ proptest! {
         split in any::<u128>(),
     ) {
         let mut aggregator = Aggregator::new(AggregatorConfig::default().with_max_size(MAX_SIZE_LIMIT)).unwrap();
-        for r in records.clone() {
+        for r in &records {
             aggregator.add(r, Instant::now());
         }
         let aggregate = aggregator.flush().unwrap();
