@@ -94,6 +94,26 @@ fn get_records(c: &mut Criterion) {
             GetRecordsOutput::decode_body(black_box(cbor.clone()), Protocol::Cbor).expect("decodes")
         });
     });
+    group.bench_function("kds_json_visit", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            GetRecordsOutput::visit_records(black_box(json.clone()), Protocol::Json, |r| {
+                n += black_box(r.data).len();
+            })
+            .expect("decodes");
+            n
+        });
+    });
+    group.bench_function("kds_cbor_visit", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            GetRecordsOutput::visit_records(black_box(cbor.clone()), Protocol::Cbor, |r| {
+                n += black_box(r.data).len();
+            })
+            .expect("decodes");
+            n
+        });
+    });
     group.bench_function("serde_json_base64", |b| {
         b.iter(|| {
             let parsed: SerdeGetRecords<'_> =

@@ -78,8 +78,22 @@ fn shape_round_trip<T: Shape + PartialEq + std::fmt::Debug>(data: &Bytes, protoc
     }
 }
 
+/// The record visitor and the general decoder agree: same records, or the same error.
+fn visit_agrees(body: &Bytes, protocol: Protocol) {
+    let owned = GetRecordsOutput::decode_body(body.clone(), protocol);
+    let mut lent = Vec::new();
+    let visited =
+        GetRecordsOutput::visit_records(body.clone(), protocol, |r| lent.push(r.to_record()));
+    match (owned, visited) {
+        (Ok(owned), Ok(_)) => assert_eq!(owned.records, lent),
+        (Err(a), Err(b)) => assert_eq!((a.kind(), a.offset()), (b.kind(), b.offset())),
+        (owned, visited) => panic!("decode {owned:?}, visit {visited:?}"),
+    }
+}
+
 fn every_output(data: &[u8], protocol: Protocol) {
     let body = Bytes::copy_from_slice(data);
+    visit_agrees(&body, protocol);
     shape_round_trip::<GetRecordsOutput>(&body, protocol);
     shape_round_trip::<PutRecordsOutput>(&body, protocol);
     shape_round_trip::<PutRecordOutput>(&body, protocol);

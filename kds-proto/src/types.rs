@@ -30,6 +30,12 @@ macro_rules! checked_string {
                 Ok(Self(value))
             }
 
+            /// Wraps a value already checked by the same rule.
+            #[allow(dead_code)]
+            pub(crate) fn from_checked(value: String) -> Self {
+                Self(value)
+            }
+
             /// The value as sent on the wire.
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -213,7 +219,7 @@ fn check_consumer_arn(value: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn check_partition_key(value: &str) -> Result<(), ValidationError> {
+pub(crate) fn check_partition_key(value: &str) -> Result<(), ValidationError> {
     // The service documents "maximum length of 256 characters"; Java counts UTF-16 units.
     // A UTF-16 unit takes at least one UTF-8 byte, so short keys need no counting.
     if (1..=256).contains(&value.len()) {
@@ -231,9 +237,25 @@ fn check_shard_iterator(value: &str) -> Result<(), ValidationError> {
     check_len(value, 1, 512)
 }
 
-fn check_sequence_number(value: &str) -> Result<(), ValidationError> {
-    // From the model: `0|([1-9]\d{0,128})`. A fold, not `all`, so the check vectorises.
-    let digits_ok = !value.is_empty() && value.bytes().fold(true, |ok, b| ok & b.is_ascii_digit());
+/// Whether every byte is `0..=9`, eight bytes at a time.
+fn all_ascii_digits(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const SIXES: u64 = 0x0606_0606_0606_0606;
+    let mut chunks = bytes.chunks_exact(8);
+    // A byte is a digit when its high nibble is 3 and adding 6 keeps it there (0x30..=0x39).
+    let words_ok = chunks.by_ref().all(|chunk| {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        x & HIGH == ZEROS && x.wrapping_add(SIXES) & HIGH == ZEROS
+    });
+    words_ok && chunks.remainder().iter().all(u8::is_ascii_digit)
+}
+
+pub(crate) fn check_sequence_number(value: &str) -> Result<(), ValidationError> {
+    // From the model: `0|([1-9]\d{0,128})`. Branch-free, so the check vectorises.
+    let digits_ok = !value.is_empty() && all_ascii_digits(value.as_bytes());
     if !digits_ok || (value.len() > 1 && value.starts_with('0')) {
         return Err(pattern_error(
             "must be a decimal number without leading zeros",
@@ -363,6 +385,11 @@ impl SequenceNumber {
         let value = value.into();
         check_sequence_number(&value).map_err(|e| e.within("SequenceNumber"))?;
         Ok(Self(value))
+    }
+
+    /// Wraps a value already checked by the same rule.
+    pub(crate) fn from_checked(value: String) -> Self {
+        Self(value)
     }
 
     /// The decimal digits.
@@ -775,6 +802,21 @@ mod tests {
         assert!(SequenceNumber::new("007").is_err());
         assert!(SequenceNumber::new("1".repeat(130)).is_err());
         assert!(SequenceNumber::new("12a").is_err());
+    }
+
+    #[test]
+    fn digit_check_covers_every_byte() {
+        for len in 0..40 {
+            let digits = "7".repeat(len);
+            assert!(all_ascii_digits(digits.as_bytes()));
+            for at in 0..len {
+                for bad in [b'/', b':', b'0' + 0x80, 0x36 + 0x10, 0] {
+                    let mut bytes = digits.clone().into_bytes();
+                    bytes[at] = bad;
+                    assert!(!all_ascii_digits(&bytes), "{len} {at} {bad}");
+                }
+            }
+        }
     }
 
     #[test]

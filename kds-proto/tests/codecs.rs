@@ -228,6 +228,12 @@ fn bad_json_gives_typed_errors() {
         ),
         // Malformed structure.
         (r#"{"Records":[],}"#, Syntax, ""),
+        (r#"{"Records":[],"Records":[]}"#, Syntax, "Records"),
+        (
+            r#"{"Records":[{"SequenceNumber":"1","SequenceNumber":"2","Data":"","PartitionKey":"k"}]}"#,
+            Syntax,
+            "Records[0].SequenceNumber",
+        ),
         (r#"{"Records":[] "x":1}"#, Syntax, ""),
         (r#"{"Records":[]} x"#, TrailingData, ""),
         (r#"{"Records":[],"x":tru}"#, Syntax, ""),
@@ -338,4 +344,56 @@ fn summary_with_every_member_decodes() {
     let s = out.stream_description_summary;
     assert_eq!(s.max_record_size_in_kib, Some(10240));
     assert_eq!(s.stream_creation_timestamp.as_millis(), 1_700_000_000_000);
+}
+
+/// The record visitor (with its fast path for the common CBOR encoding) lends exactly what the
+/// general decoder returns, for every encoding variant, and fails the same way.
+#[test]
+fn visit_records_agrees_with_decode_body_on_every_variant() {
+    let mut bodies: Vec<String> = [
+        ("42 6869", "c1 1b 0000019000c79c7b"),
+        ("64 61476b3d", "1b 0000019000c79c7b"),
+        ("5f 4168 4169 ff", "fb 41d999a66007df3b"),
+        ("d8 40 42 6869", "c1 1b 0000019000c79c7b"),
+        ("42 6869", "00"),
+        ("42 6869", "18 ff"),
+        ("42 6869", "19 ffff"),
+        ("42 6869", "1a ffffffff"),
+        ("42 6869", "3a 00000001"),
+        ("58 02 6869", "c1 01"),
+        ("59 0002 6869", "c1 01"),
+        ("5a 00000002 6869", "c1 01"),
+    ]
+    .iter()
+    .map(|(data, ts)| cbor_get_records(data, ts))
+    .collect();
+    // Bad records: leading-zero sequence number, empty partition key, a missing member, a
+    // truncated byte string, an unknown extra member.
+    bodies.push("a1 67 5265636f726473 81 a3 6e 53657175656e63654e756d626572 62 3031 64 44617461 40 6c 506172746974696f6e4b6579 61 6b".into());
+    bodies.push("a1 67 5265636f726473 81 a3 6e 53657175656e63654e756d626572 61 31 64 44617461 40 6c 506172746974696f6e4b6579 60".into());
+    bodies.push(
+        "a1 67 5265636f726473 81 a2 6e 53657175656e63654e756d626572 61 31 64 44617461 40".into(),
+    );
+    bodies.push("a1 67 5265636f726473 81 a3 6e 53657175656e63654e756d626572 61 31 64 44617461 45 6869 6c 506172746974696f6e4b6579 61 6b".into());
+    bodies.push("a1 67 5265636f726473 81 a4 6e 53657175656e63654e756d626572 61 31 64 44617461 40 6c 506172746974696f6e4b6579 61 6b 61 78 f5".into());
+    for body in bodies {
+        let compact: String = body.split_whitespace().collect();
+        let bytes = Bytes::from(hex::decode(&compact).unwrap());
+        let owned = GetRecordsOutput::decode_body(bytes.clone(), Protocol::Cbor);
+        let mut lent = Vec::new();
+        let visited =
+            GetRecordsOutput::visit_records(bytes, Protocol::Cbor, |r| lent.push(r.to_record()));
+        match (owned, visited) {
+            (Ok(owned), Ok(page)) => {
+                assert_eq!(owned.records, lent, "{body}");
+                assert_eq!(page.records, lent.len());
+            }
+            (Err(a), Err(b)) => assert_eq!(
+                (a.kind(), a.field(), a.offset()),
+                (b.kind(), b.field(), b.offset()),
+                "{body}"
+            ),
+            (a, b) => panic!("{body}: decode {a:?}, visit {b:?}"),
+        }
+    }
 }

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use bytes::{BufMut, Bytes};
 
-use super::{BlobArena, MAX_DEPTH, Reader, Writer, float_timestamp_millis};
+use super::{BlobArena, MAX_DEPTH, Reader, RecordFields, Writer, float_timestamp_millis};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::Timestamp;
 
@@ -279,6 +279,7 @@ impl CborReader {
         }
     }
 
+    #[inline]
     fn container(&mut self, want: u8, wanted: &'static str) -> Result<(), DecodeError> {
         self.skip_tags()?;
         let at = self.pos;
@@ -293,6 +294,7 @@ impl CborReader {
     }
 
     /// A number: an integer, or a float (half, single or double).
+    #[inline]
     fn number(&mut self) -> Result<(Number, usize), DecodeError> {
         self.skip_tags()?;
         let at = self.pos;
@@ -350,6 +352,100 @@ impl CborReader {
     }
 }
 
+impl CborReader {
+    /// A byte of input, advancing.
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.buf.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    /// A definite text or byte string (by `major`) shorter than 2^32, as a range.
+    fn short_string(&mut self, major: u8) -> Option<(usize, usize)> {
+        let initial = self.byte()?;
+        if initial >> 5 != major {
+            return None;
+        }
+        let len = match initial & 0x1F {
+            n @ 0..=23 => usize::from(n),
+            24 => usize::from(self.byte()?),
+            25 => usize::from(u16::from_be_bytes(self.array().ok()?)),
+            26 => usize::try_from(u32::from_be_bytes(self.array().ok()?)).ok()?,
+            _ => return None,
+        };
+        let start = self.pos;
+        let end = start
+            .checked_add(len)
+            .filter(|&end| end <= self.buf.len())?;
+        self.pos = end;
+        Some((start, end))
+    }
+
+    fn short_text(&mut self) -> Option<&str> {
+        let (start, end) = self.short_string(MAJOR_TEXT)?;
+        std::str::from_utf8(&self.buf[start..end]).ok()
+    }
+
+    /// The common encoding of a `Record`: a definite map of text keys, text strings, a byte
+    /// string and an unsigned (optionally tag-1) timestamp. See [`Reader::read_record_fast`].
+    fn record_fast(&mut self, out: &mut RecordFields) -> Option<()> {
+        let initial = self.byte()?;
+        if !(0xA0..=0xB7).contains(&initial) {
+            return None;
+        }
+        let (mut sequence_number, mut data, mut partition_key) = (false, false, false);
+        out.approximate_arrival_timestamp = None;
+        out.encryption_type = None;
+        for _ in 0..initial & 0x1F {
+            let (start, end) = self.short_string(MAJOR_TEXT)?;
+            match &self.buf[start..end] {
+                b"SequenceNumber" if !sequence_number => {
+                    let text = self.short_text()?;
+                    crate::types::check_sequence_number(text).ok()?;
+                    out.sequence_number.clear();
+                    out.sequence_number.push_str(text);
+                    sequence_number = true;
+                }
+                b"PartitionKey" if !partition_key => {
+                    let text = self.short_text()?;
+                    crate::types::check_partition_key(text).ok()?;
+                    out.partition_key.clear();
+                    out.partition_key.push_str(text);
+                    partition_key = true;
+                }
+                b"Data" if !data => {
+                    let (start, end) = self.short_string(MAJOR_BYTES)?;
+                    out.data = self.buf.slice(start..end);
+                    data = true;
+                }
+                b"ApproximateArrivalTimestamp" if out.approximate_arrival_timestamp.is_none() => {
+                    let mut head = self.byte()?;
+                    if head == TAG_EPOCH {
+                        head = self.byte()?;
+                    }
+                    let millis = match head {
+                        n @ 0..=23 => u64::from(n),
+                        24 => u64::from(self.byte()?),
+                        25 => u64::from(u16::from_be_bytes(self.array().ok()?)),
+                        26 => u64::from(u32::from_be_bytes(self.array().ok()?)),
+                        27 => u64::from_be_bytes(self.array().ok()?),
+                        _ => return None,
+                    };
+                    out.approximate_arrival_timestamp =
+                        Some(Timestamp::from_millis(i64::try_from(millis).ok()?));
+                }
+                b"EncryptionType" if out.encryption_type.is_none() => {
+                    let text = self.short_text()?;
+                    out.encryption_type = Some(crate::types::EncryptionType::from(text));
+                }
+                _ => return None,
+            }
+        }
+        // Duplicates and anything else unusual went to the general path above.
+        (sequence_number && data && partition_key).then_some(())
+    }
+}
+
 enum Number {
     Int(i128),
     Float(f64),
@@ -386,14 +482,17 @@ fn utf8(bytes: &[u8], at: usize) -> Result<String, DecodeError> {
 }
 
 impl Reader for CborReader {
+    #[inline]
     fn offset(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     fn begin_map(&mut self) -> Result<(), DecodeError> {
         self.container(MAJOR_MAP, "a map")
     }
 
+    #[inline]
     fn next_key<T: Copy>(
         &mut self,
         keys: &[(&'static str, T)],
@@ -418,10 +517,12 @@ impl Reader for CborReader {
         utf8(self.bytes_of(&key), at).map(Some)
     }
 
+    #[inline]
     fn begin_array(&mut self) -> Result<(), DecodeError> {
         self.container(MAJOR_ARRAY, "an array")
     }
 
+    #[inline]
     fn next_element(&mut self) -> Result<bool, DecodeError> {
         self.next_item()
     }
@@ -436,6 +537,7 @@ impl Reader for CborReader {
         }
     }
 
+    #[inline]
     fn take_null(&mut self) -> Result<bool, DecodeError> {
         self.skip_tags()?;
         if matches!(self.peek()?, NULL | UNDEFINED) {
@@ -451,6 +553,18 @@ impl Reader for CborReader {
         utf8(self.bytes_of(&text), at)
     }
 
+    #[inline]
+    fn read_string_into(&mut self, out: &mut String) -> Result<(), DecodeError> {
+        let (text, at) = self.text()?;
+        let text = std::str::from_utf8(self.bytes_of(&text)).map_err(|e| {
+            DecodeError::new(DecodeErrorKind::InvalidUtf8, at + e.valid_up_to(), "")
+        })?;
+        out.clear();
+        out.push_str(text);
+        Ok(())
+    }
+
+    #[inline]
     fn read_blob(&mut self) -> Result<Bytes, DecodeError> {
         self.skip_tags()?;
         let at = self.pos;
@@ -508,6 +622,7 @@ impl Reader for CborReader {
         })
     }
 
+    #[inline]
     fn read_timestamp(&mut self) -> Result<Timestamp, DecodeError> {
         let (number, at) = self.number()?;
         let millis = match number {
@@ -521,6 +636,16 @@ impl Reader for CborReader {
 
     fn skip_value(&mut self) -> Result<(), DecodeError> {
         self.skip_item(self.stack.len())
+    }
+
+    fn read_record_fast(&mut self, out: &mut RecordFields) -> bool {
+        let start = self.pos;
+        if self.record_fast(out).is_some() {
+            true
+        } else {
+            self.pos = start;
+            false
+        }
     }
 
     fn finish(&mut self) -> Result<(), DecodeError> {

@@ -110,6 +110,8 @@ pub(crate) trait Reader {
     /// Consumes a `null` (or CBOR `undefined`) and returns true, or returns false.
     fn take_null(&mut self) -> Result<bool, DecodeError>;
     fn read_string(&mut self) -> Result<String, DecodeError>;
+    /// Reads a string into `out`, replacing its contents and reusing its allocation.
+    fn read_string_into(&mut self, out: &mut String) -> Result<(), DecodeError>;
     fn read_blob(&mut self) -> Result<Bytes, DecodeError>;
     fn read_bool(&mut self) -> Result<bool, DecodeError>;
     fn read_i64(&mut self) -> Result<i64, DecodeError>;
@@ -117,6 +119,22 @@ pub(crate) trait Reader {
     fn skip_value(&mut self) -> Result<(), DecodeError>;
     /// Checks that nothing but whitespace follows the document.
     fn finish(&mut self) -> Result<(), DecodeError>;
+    /// Reads a `Record` map in its common encoding, without the general machinery; `false`
+    /// (with nothing consumed) when the encoding is not the common one or anything is wrong, and
+    /// the general path takes over.
+    fn read_record_fast(&mut self, _out: &mut RecordFields) -> bool {
+        false
+    }
+}
+
+/// The members of a `Record`, reused from record to record by the record visitors.
+#[derive(Default)]
+pub(crate) struct RecordFields {
+    pub(crate) sequence_number: String,
+    pub(crate) partition_key: String,
+    pub(crate) data: Bytes,
+    pub(crate) approximate_arrival_timestamp: Option<Timestamp>,
+    pub(crate) encryption_type: Option<crate::types::EncryptionType>,
 }
 
 /// A writer of one JSON or CBOR document. Callers write well-formed sequences.

@@ -4,8 +4,8 @@
 /// Declares a wire structure.
 ///
 /// Required members are plain fields and constructor arguments; optional members are `Option`s
-/// and start as `None`. Decoding skips unknown members, treats `null` as absent and reports a
-/// missing required member as `MissingField` naming it.
+/// and start as `None`. Decoding skips unknown members, treats `null` as absent, reports a
+/// missing required member as `MissingField` and a member given twice as `Syntax`, naming it.
 macro_rules! shape {
     (
         $(#[$meta:meta])*
@@ -73,8 +73,18 @@ macro_rules! shape {
                 $( let mut $o: Option<$oty> = None; )*
                 while let Some(member) = r.next_key(KEYS)? {
                     match member {
-                        $( Some(Member::$r) => $r = $crate::model::decode_member(r, $rwire)?, )*
-                        $( Some(Member::$o) => $o = $crate::model::decode_member(r, $owire)?, )*
+                        $( Some(Member::$r) => {
+                            if $r.is_some() {
+                                return Err($crate::model::duplicate($rwire, r.offset()));
+                            }
+                            $r = $crate::model::decode_member(r, $rwire)?;
+                        } )*
+                        $( Some(Member::$o) => {
+                            if $o.is_some() {
+                                return Err($crate::model::duplicate($owire, r.offset()));
+                            }
+                            $o = $crate::model::decode_member(r, $owire)?;
+                        } )*
                         None => r.skip_value()?,
                     }
                 }

@@ -9,11 +9,13 @@
 mod macros;
 #[cfg(test)]
 mod generate;
+mod records;
 mod shapes;
 #[cfg(test)]
 mod tests;
 mod validate;
 
+pub use records::{RecordRef, RecordsPage};
 pub use shapes::*;
 
 use bytes::Bytes;
@@ -103,6 +105,10 @@ pub(crate) fn decode_member<T: Value, R: Reader>(
         return Ok(None);
     }
     T::decode(r).map(Some).map_err(|e| e.in_field(name))
+}
+
+pub(crate) fn duplicate(name: &'static str, at: usize) -> DecodeError {
+    DecodeError::new(DecodeErrorKind::Syntax, at, "the member appears twice").in_field(name)
 }
 
 pub(crate) fn missing(name: &'static str, start: usize) -> DecodeError {

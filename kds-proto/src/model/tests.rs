@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use super::generate::{Generate, Rng};
 use super::*;
-use crate::ValidationErrorKind;
+use crate::{DecodeError, DecodeErrorKind, ValidationErrorKind};
 
 /// Encodes, decodes and re-encodes `value` in both protocols.
 fn round_trip<T: Shape + Generate + PartialEq + std::fmt::Debug>(seed: u64) {
@@ -275,4 +275,65 @@ fn targets_name_the_operation() {
         "Kinesis_20131202.SubscribeToShard"
     );
     assert_eq!(UpdateMaxRecordSizeInput::OPERATION, "UpdateMaxRecordSize");
+}
+
+/// A `visit_records` function.
+type VisitRecords =
+    fn(Bytes, Protocol, &mut dyn FnMut(RecordRef<'_>)) -> Result<RecordsPage, DecodeError>;
+
+/// `visit_records` lends exactly the records `decode_body` returns, with the same page members.
+fn visit_matches_decode<T: Shape + Generate + std::fmt::Debug>(
+    seed: u64,
+    records_of: fn(&T) -> &Vec<Record>,
+    visit: VisitRecords,
+) {
+    let value = T::generate(&mut Rng::new(seed));
+    for protocol in [Protocol::Json, Protocol::Cbor] {
+        let body = Bytes::from(value.encode_body(protocol));
+        let mut seen = Vec::new();
+        let page = visit(body, protocol, &mut |r| seen.push(r.to_record())).unwrap();
+        assert_eq!(&seen, records_of(&value), "{protocol:?}");
+        assert_eq!(page.records, seen.len());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn visit_records_matches_decode_body(seed in any::<u64>()) {
+        visit_matches_decode::<GetRecordsOutput>(seed, |o| &o.records, |b, p, f| GetRecordsOutput::visit_records(b, p, f));
+        visit_matches_decode::<SubscribeToShardEvent>(seed, |e| &e.records, |b, p, f| SubscribeToShardEvent::visit_records(b, p, f));
+    }
+}
+
+#[test]
+fn visit_records_reports_bad_records_like_decode_body() {
+    let body = r#"{"Records":[{"SequenceNumber":"1","Data":"","PartitionKey":"k"},{"SequenceNumber":"01","Data":"","PartitionKey":"k"}]}"#;
+    let mut visited = 0;
+    let err = GetRecordsOutput::visit_records(
+        Bytes::from_static(body.as_bytes()),
+        Protocol::Json,
+        |_| visited += 1,
+    )
+    .unwrap_err();
+    let owned = GetRecordsOutput::decode_body(Bytes::from_static(body.as_bytes()), Protocol::Json)
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.field(), err.offset()),
+        (owned.kind(), owned.field(), owned.offset())
+    );
+    assert_eq!(visited, 1, "records before the bad one were lent");
+    let err = GetRecordsOutput::visit_records(Bytes::from_static(b"{}"), Protocol::Json, |_| ())
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.field().as_str()),
+        (DecodeErrorKind::MissingField, "Records")
+    );
+    let err = SubscribeToShardEvent::visit_records(
+        Bytes::from_static(br#"{"Records":[]}"#),
+        Protocol::Json,
+        |_| (),
+    )
+    .unwrap_err();
+    assert_eq!(err.field(), "MillisBehindLatest");
 }
