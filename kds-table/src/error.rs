@@ -11,6 +11,7 @@ struct Inner {
     kind: ErrorKind,
     option: Option<String>,
     message: String,
+    location: Option<(usize, usize)>,
 }
 
 /// The kind of an [`Error`].
@@ -25,6 +26,11 @@ pub enum ErrorKind {
     InvalidValue,
     /// Options that contradict each other.
     Conflict,
+    /// The statement is not valid Flink DDL.
+    Syntax,
+    /// The statement is valid DDL, but not a valid Kinesis table (an unknown metadata key, a
+    /// partition key column that does not exist or has no string form, …).
+    InvalidDefinition,
 }
 
 impl Error {
@@ -33,7 +39,19 @@ impl Error {
             kind,
             option: option.map(str::to_owned),
             message: message.into(),
+            location: None,
         }))
+    }
+
+    /// Records where in the statement the problem is.
+    pub(crate) fn at(mut self, line: usize, column: usize) -> Self {
+        self.0.location = Some((line, column));
+        self
+    }
+
+    /// The line and column (both from 1) in the statement, for syntax errors.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        self.0.location
     }
 
     pub(crate) fn invalid(option: &str, message: impl Into<String>) -> Self {
@@ -63,6 +81,7 @@ impl fmt::Debug for Error {
             .field("kind", &self.0.kind)
             .field("option", &self.0.option)
             .field("message", &self.0.message)
+            .field("location", &self.0.location)
             .finish()
     }
 }

@@ -1,11 +1,31 @@
 //! Kinesis-backed tables as the Flink Kinesis SQL connector declares them.
 //!
-//! This part of `kds-table` checks a table's `WITH (...)` options the way the connector's
-//! reference page documents them and turns them into typed configuration for the client, the
-//! source and the sink ([`TableOptions`]). Every option lives in one registry
-//! ([`registry::OPTIONS`]) that also renders the reference table of the docs.
+//! [`TableDefinition::parse`] takes the `CREATE TABLE … WITH ('connector' = 'kinesis', …)`
+//! statement users already run on Flink: the [`ddl`] parser reads it (metadata columns,
+//! computed columns, watermarks and primary keys included, errors with line and column), the
+//! columns are checked against what Kinesis records carry ([`MetadataKey`], partition key
+//! columns), and the `WITH` options are checked the way the connector's reference page documents
+//! them into typed configuration for the client, the source and the sink ([`TableOptions`]).
+//! Every option lives in one registry ([`registry::OPTIONS`]) that also renders the reference
+//! table of the docs (`kds-table/OPTIONS.md`).
 //!
-//! # Example
+//! ```
+//! use kds_table::{MetadataKey, TableDefinition};
+//!
+//! let table = TableDefinition::parse(
+//!     "CREATE TABLE orders (
+//!        id BIGINT,
+//!        body STRING,
+//!        arrival TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL
+//!      ) PARTITIONED BY (id)
+//!      WITH ('connector' = 'kinesis', 'stream' = 'orders', 'aws.region' = 'eu-west-1', 'format' = 'json')",
+//!     &[],
+//! )?;
+//! assert_eq!(table.metadata, [(2, MetadataKey::Timestamp)]);
+//! # Ok::<(), kds_table::Error>(())
+//! ```
+//!
+//! # Options alone
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -35,11 +55,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ddl;
+mod definition;
 mod error;
 mod options;
 pub mod registry;
 mod timestamp;
 
+pub use definition::{MetadataKey, TableDefinition};
 pub use error::{Error, ErrorKind};
 pub use options::{
     AggregationOptions, AwsOptions, Backoff, Credentials, EfoConsumer, FormatOptions, Partitioner,

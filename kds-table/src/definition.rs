@@ -1,0 +1,186 @@
+//! A whole table definition: the statement's columns checked against Kinesis (metadata keys,
+//! partition key columns) and its options checked into [`TableOptions`].
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::ddl::{Column, ColumnKind, CreateTable, DataType, Field, parse_create_table};
+use crate::error::{Error, ErrorKind};
+use crate::options::TableOptions;
+
+/// The record fields a metadata column can read.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetadataKey {
+    /// `timestamp`: the record's approximate arrival time, `TIMESTAMP_LTZ(3) NOT NULL`.
+    Timestamp,
+    /// `shard-id`: the shard read from, `VARCHAR(128) NOT NULL`.
+    ShardId,
+    /// `sequence-number`: the record's sequence number, `VARCHAR(128) NOT NULL`.
+    SequenceNumber,
+    /// `partition-key`: the user record's partition key, `VARCHAR(256) NOT NULL`.
+    PartitionKey,
+    /// `sub-sequence-number`: the user record's position in a KPL aggregate (0 otherwise),
+    /// `BIGINT NOT NULL`.
+    SubSequenceNumber,
+}
+
+impl MetadataKey {
+    /// Every key with its name.
+    pub const ALL: &'static [(&'static str, Self)] = &[
+        ("timestamp", Self::Timestamp),
+        ("shard-id", Self::ShardId),
+        ("sequence-number", Self::SequenceNumber),
+        ("partition-key", Self::PartitionKey),
+        ("sub-sequence-number", Self::SubSequenceNumber),
+    ];
+
+    fn accepts(self, data_type: &DataType) -> bool {
+        match self {
+            Self::Timestamp => matches!(
+                data_type,
+                DataType::TimestampLtz(_) | DataType::Timestamp(_)
+            ),
+            Self::ShardId | Self::SequenceNumber | Self::PartitionKey => {
+                matches!(data_type, DataType::Varchar(_) | DataType::Char(_))
+            }
+            Self::SubSequenceNumber => matches!(data_type, DataType::BigInt),
+        }
+    }
+}
+
+/// A Kinesis table: its columns and its checked options.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableDefinition {
+    /// The statement as parsed.
+    pub table: CreateTable,
+    /// The metadata columns: column index and key.
+    pub metadata: Vec<(usize, MetadataKey)>,
+    /// The checked options.
+    pub options: TableOptions,
+}
+
+/// Types whose values have one string form, as partition keys need (Flink's rule).
+fn has_string_form(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Char(_)
+            | DataType::Varchar(_)
+            | DataType::Boolean
+            | DataType::TinyInt
+            | DataType::SmallInt
+            | DataType::Int
+            | DataType::BigInt
+            | DataType::Float
+            | DataType::Double
+    )
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidDefinition, None, message)
+}
+
+impl TableDefinition {
+    /// Parses and checks a `CREATE TABLE … WITH ('connector' = 'kinesis', …)` statement.
+    /// `partitioners` names the custom partitioners registered in code.
+    ///
+    /// # Errors
+    ///
+    /// A syntax error with its line and column, an invalid column definition, or an invalid
+    /// option (see [`TableOptions::parse`]).
+    pub fn parse(sql: &str, partitioners: &[&str]) -> Result<Self, Error> {
+        let table = parse_create_table(sql)?;
+        let mut seen = HashSet::new();
+        for column in &table.columns {
+            if !seen.insert(column.name.as_str()) {
+                return Err(invalid(format!(
+                    "column `{}` is declared twice",
+                    column.name
+                )));
+            }
+        }
+        let find = |name: &str| table.columns.iter().position(|c| c.name == name);
+        let mut metadata = Vec::new();
+        for (i, column) in table.columns.iter().enumerate() {
+            if let ColumnKind::Metadata { key, .. } = &column.kind {
+                let known = MetadataKey::ALL.iter().find(|(k, _)| k == key).map(|&(_, m)| m).ok_or_else(|| {
+                    let keys: Vec<&str> = MetadataKey::ALL.iter().map(|(k, _)| *k).collect();
+                    invalid(format!(
+                        "column `{}` reads metadata `{key}`, which Kinesis records do not have (available: {})",
+                        column.name,
+                        keys.join(", ")
+                    ))
+                })?;
+                let data_type = column.field.as_ref().map(|f| &f.data_type);
+                if !data_type.is_some_and(|t| known.accepts(t)) {
+                    return Err(invalid(format!(
+                        "column `{}` has type {data_type:?}, which cannot hold metadata `{key}`",
+                        column.name
+                    )));
+                }
+                metadata.push((i, known));
+            }
+        }
+        for key in &table.partitioned_by {
+            let Some(i) = find(key) else {
+                return Err(invalid(format!(
+                    "PARTITIONED BY column `{key}` is not a column of the table"
+                )));
+            };
+            let column: &Column = &table.columns[i];
+            match (&column.kind, &column.field) {
+                (ColumnKind::Physical, Some(Field { data_type, .. }))
+                    if has_string_form(data_type) => {}
+                (ColumnKind::Physical, _) => {
+                    return Err(invalid(format!(
+                        "PARTITIONED BY column `{key}` has a type without a single string form; partition keys take CHAR, VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT or DOUBLE columns"
+                    )));
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "PARTITIONED BY column `{key}` must be a physical column"
+                    )));
+                }
+            }
+        }
+        let mut keys = HashSet::new();
+        if let Some(duplicate) = table
+            .partitioned_by
+            .iter()
+            .find(|k| !keys.insert(k.as_str()))
+        {
+            return Err(invalid(format!("PARTITIONED BY names `{duplicate}` twice")));
+        }
+        if let Some(watermark) = &table.watermark
+            && find(&watermark.column).is_none()
+        {
+            return Err(invalid(format!(
+                "WATERMARK FOR `{}` names no column of the table",
+                watermark.column
+            )));
+        }
+        for key in table.primary_key.iter().flatten() {
+            if find(key).is_none() {
+                return Err(invalid(format!(
+                    "PRIMARY KEY column `{key}` is not a column of the table"
+                )));
+            }
+        }
+        let mut options = BTreeMap::new();
+        for (key, value) in &table.options {
+            if options.insert(key.clone(), value.clone()).is_some() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    Some(key),
+                    format!("option `{key}` is given twice"),
+                ));
+            }
+        }
+        let options = TableOptions::parse(&options, &table.partitioned_by, partitioners)?;
+        Ok(Self {
+            table,
+            metadata,
+            options,
+        })
+    }
+}

@@ -1,0 +1,256 @@
+//! Flink DDL: the reference page's statements as printed, every type and clause, and errors with
+//! their position.
+
+use kds_table::ddl::{ColumnKind, DataType, Field, parse_create_table};
+use kds_table::{ErrorKind, MetadataKey, Partitioner, TableDefinition};
+
+/// The reference page's first statement, exactly as printed.
+const SEED_BASIC: &str = "CREATE TABLE KinesisTable (
+  `user_id` BIGINT,
+  `item_id` BIGINT,
+  `category_id` BIGINT,
+  `behavior` STRING,
+  `ts` TIMESTAMP(3)
+)
+PARTITIONED BY (user_id, item_id)
+WITH (
+  'connector' = 'kinesis',
+  'stream' = 'user_behavior',
+  'aws.region' = 'us-east-2',
+  'scan.stream.initpos' = 'LATEST',
+  'format' = 'csv'
+);";
+
+/// The reference page's statement with metadata columns, exactly as printed.
+const SEED_METADATA: &str = "CREATE TABLE KinesisTable (
+  `user_id` BIGINT,
+  `item_id` BIGINT,
+  `category_id` BIGINT,
+  `behavior` STRING,
+  `ts` TIMESTAMP(3),
+  `arrival_time` TIMESTAMP(3) METADATA FROM 'timestamp' VIRTUAL,
+  `shard_id` VARCHAR(128) NOT NULL METADATA FROM 'shard-id' VIRTUAL,
+  `sequence_number` VARCHAR(128) NOT NULL METADATA FROM 'sequence-number' VIRTUAL
+)
+PARTITIONED BY (user_id, item_id)
+WITH (
+  'connector' = 'kinesis',
+  'stream' = 'user_behavior',
+  'aws.region' = 'us-east-2',
+  'scan.stream.initpos' = 'LATEST',
+  'format' = 'csv'
+);";
+
+fn field(data_type: DataType, nullable: bool) -> Option<Field> {
+    Some(Field {
+        data_type,
+        nullable,
+    })
+}
+
+#[test]
+fn seed_statements_parse() {
+    let basic = TableDefinition::parse(SEED_BASIC, &[]).unwrap();
+    assert_eq!(basic.table.name, "KinesisTable");
+    assert_eq!(basic.table.columns.len(), 5);
+    assert_eq!(
+        basic.table.columns[4].field,
+        field(DataType::Timestamp(3), true)
+    );
+    assert_eq!(basic.options.stream, "user_behavior");
+    assert_eq!(
+        basic.options.sink.partitioner,
+        Partitioner::Fields {
+            columns: vec!["user_id".into(), "item_id".into()],
+            delimiter: "|".into()
+        }
+    );
+
+    let with_metadata = TableDefinition::parse(SEED_METADATA, &[]).unwrap();
+    assert_eq!(
+        with_metadata.metadata,
+        [
+            (5, MetadataKey::Timestamp),
+            (6, MetadataKey::ShardId),
+            (7, MetadataKey::SequenceNumber)
+        ]
+    );
+    let shard = &with_metadata.table.columns[6];
+    assert_eq!(shard.field, field(DataType::Varchar(128), false));
+    assert_eq!(
+        shard.kind,
+        ColumnKind::Metadata {
+            key: "shard-id".into(),
+            is_virtual: true
+        }
+    );
+}
+
+#[test]
+fn every_type_and_clause() {
+    let table = parse_create_table(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS cat.db.`all types` (
+          b BOOLEAN NOT NULL, t TINYINT, s SMALLINT, i INT, i2 INTEGER, l BIGINT, f FLOAT,
+          d DOUBLE, dp DOUBLE PRECISION, dec DECIMAL(20, 4), dec0 DECIMAL, c CHAR(3), v VARCHAR(10),
+          st STRING, by BYTES, bin BINARY(4), vb VARBINARY(8), dt DATE, tm TIME(3),
+          ts TIMESTAMP(9) WITHOUT TIME ZONE, ltz TIMESTAMP_LTZ(3), ltz2 TIMESTAMP(3) WITH LOCAL TIME ZONE,
+          arr ARRAY<INT NOT NULL>, m MAP<STRING, ARRAY<BIGINT>>,
+          r ROW<x INT, `y z` STRING NOT NULL COMMENT 'inner'>, r2 ROW(a INT, b DOUBLE),
+          pk STRING METADATA FROM 'partition-key' VIRTUAL,
+          `sub-sequence-number` BIGINT NOT NULL METADATA VIRTUAL COMMENT 'position in the aggregate',
+          ts_plus AS ts + INTERVAL '1' SECOND,
+          WATERMARK FOR ts AS ts - INTERVAL '5' SECOND,
+          CONSTRAINT pk_name PRIMARY KEY (i, l) NOT ENFORCED
+        ) COMMENT 'a table' PARTITIONED BY (st) WITH ();",
+    )
+    .unwrap();
+    assert_eq!(table.name, "all types");
+    let types: Vec<Option<DataType>> = table
+        .columns
+        .iter()
+        .map(|c| c.field.clone().map(|f| f.data_type))
+        .collect();
+    assert_eq!(types[9], Some(DataType::Decimal(20, 4)));
+    assert_eq!(types[10], Some(DataType::Decimal(10, 0)));
+    assert_eq!(types[13], Some(DataType::Varchar(2_147_483_647)));
+    assert_eq!(types[14], Some(DataType::Varbinary(2_147_483_647)));
+    assert_eq!(types[19], Some(DataType::Timestamp(9)));
+    assert_eq!(types[20], Some(DataType::TimestampLtz(3)));
+    assert_eq!(types[21], Some(DataType::TimestampLtz(3)));
+    assert_eq!(
+        types[22],
+        Some(DataType::Array(Box::new(Field {
+            data_type: DataType::Int,
+            nullable: false
+        })))
+    );
+    let Some(DataType::Row(fields)) = &types[24] else {
+        panic!("{:?}", types[24])
+    };
+    assert_eq!(fields[1].0, "y z");
+    assert!(!fields[1].1.nullable);
+    assert_eq!(
+        table.columns[27].kind,
+        ColumnKind::Metadata {
+            key: "sub-sequence-number".into(),
+            is_virtual: true
+        }
+    );
+    assert_eq!(
+        table.columns[28].kind,
+        ColumnKind::Computed {
+            expression: "ts + INTERVAL '1' SECOND".into()
+        }
+    );
+    let watermark = table.watermark.unwrap();
+    assert_eq!(
+        (watermark.column.as_str(), watermark.expression.as_str()),
+        ("ts", "ts - INTERVAL '5' SECOND")
+    );
+    assert_eq!(table.primary_key, Some(vec!["i".into(), "l".into()]));
+    assert_eq!(table.comment.as_deref(), Some("a table"));
+    assert_eq!(table.partitioned_by, ["st"]);
+}
+
+#[test]
+fn syntax_errors_point_at_the_token() {
+    let cases = [
+        (
+            "CREATE TABLE t (\n  a INT,\n  b NOTATYPE\n) WITH ()",
+            (3, 5),
+            "unknown type `NOTATYPE`",
+        ),
+        (
+            "CREATE TABLE t (a INT b INT) WITH ()",
+            (1, 23),
+            "expected `,`, found `b`",
+        ),
+        (
+            "CREATE TABLE t (a INT) WITH ('k' 'v')",
+            (1, 34),
+            "expected `=`",
+        ),
+        (
+            "CREATE TABLE t (a INT)",
+            (1, 23),
+            "expected WITH, found the end of the statement",
+        ),
+        (
+            "CREATE TABLE t (a VARCHAR(3, 4)) WITH ()",
+            (1, 32),
+            "VARCHAR takes one parameter",
+        ),
+        (
+            "CREATE TABLE t (a INT) WITH ('k' = 'v) ",
+            (1, 36),
+            "unterminated string",
+        ),
+        (
+            "CREATE TABLE t (a INT) WITH () extra",
+            (1, 32),
+            "expected the end of the statement",
+        ),
+    ];
+    for (sql, (line, column), message) in cases {
+        let err = parse_create_table(sql).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Syntax, "{sql}");
+        assert_eq!(err.location(), Some((line, column)), "{sql}: {err}");
+        assert!(err.to_string().contains(message), "{sql}: {err}");
+    }
+}
+
+fn definition_error(columns: &str, partitioned: &str) -> String {
+    let sql = format!(
+        "CREATE TABLE t ({columns}) {partitioned} WITH ('connector'='kinesis','stream'='s','format'='json','aws.region'='us-east-1')"
+    );
+    let err = TableDefinition::parse(&sql, &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidDefinition, "{sql}");
+    err.to_string()
+}
+
+#[test]
+fn definitions_are_checked_against_kinesis() {
+    assert!(
+        definition_error("a INT, m STRING METADATA FROM 'offset' VIRTUAL", "")
+            .contains("metadata `offset`")
+    );
+    assert!(
+        definition_error("a INT, m INT METADATA FROM 'shard-id'", "")
+            .contains("cannot hold metadata `shard-id`")
+    );
+    assert!(
+        definition_error("a INT, ts TIMESTAMP(3)", "PARTITIONED BY (ts)")
+            .contains("without a single string form")
+    );
+    assert!(definition_error("a INT", "PARTITIONED BY (b)").contains("`b` is not a column"));
+    assert!(definition_error("a INT, a BIGINT", "").contains("declared twice"));
+    assert!(definition_error("a INT", "PARTITIONED BY (a, a)").contains("twice"));
+    assert!(definition_error("a INT, WATERMARK FOR ts AS ts", "").contains("WATERMARK FOR `ts`"));
+    assert!(
+        definition_error("a INT, PRIMARY KEY (b) NOT ENFORCED", "")
+            .contains("PRIMARY KEY column `b`")
+    );
+    assert!(
+        definition_error(
+            "a INT, m STRING METADATA FROM 'shard-id'",
+            "PARTITIONED BY (m)"
+        )
+        .contains("must be a physical column")
+    );
+    let err = TableDefinition::parse(
+        "CREATE TABLE t (a INT) WITH ('connector'='kinesis','stream'='s','stream'='t','format'='json','aws.region'='us-east-1')",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.option()),
+        (ErrorKind::Conflict, Some("stream"))
+    );
+    // Option errors come through unchanged.
+    let err = TableDefinition::parse(
+        "CREATE TABLE t (a INT) WITH ('connector'='kinesis','stream'='s','format'='json')",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MissingOption);
+}
