@@ -76,6 +76,26 @@ fn has_string_form(data_type: &DataType) -> bool {
     )
 }
 
+/// Limits of Flink's types: DECIMAL precision 1..=38 and scale within it, time precisions
+/// 0..=9 (TIME 0..=9 too, as Arrow holds it).
+fn check_type(column: &str, field: &Field) -> Result<(), Error> {
+    match &field.data_type {
+        DataType::Decimal(p, s) if !(1..=38).contains(p) || s > p => Err(invalid(format!(
+            "column `{column}`: DECIMAL({p}, {s}) needs a precision from 1 to 38 and a scale no larger than it"
+        ))),
+        DataType::Time(p) | DataType::Timestamp(p) | DataType::TimestampLtz(p) if *p > 9 => Err(
+            invalid(format!("column `{column}`: time precision {p} is over 9")),
+        ),
+        DataType::Array(element) => check_type(column, element),
+        DataType::Map(key, value) => {
+            check_type(column, key)?;
+            check_type(column, value)
+        }
+        DataType::Row(fields) => fields.iter().try_for_each(|(_, f)| check_type(column, f)),
+        _ => Ok(()),
+    }
+}
+
 fn invalid(message: String) -> Error {
     Error::new(ErrorKind::InvalidDefinition, None, message)
 }
@@ -97,6 +117,11 @@ impl TableDefinition {
                     "column `{}` is declared twice",
                     column.name
                 )));
+            }
+        }
+        for column in &table.columns {
+            if let Some(field) = &column.field {
+                check_type(&column.name, field)?;
             }
         }
         let find = |name: &str| table.columns.iter().position(|c| c.name == name);

@@ -60,6 +60,7 @@ mod definition;
 mod error;
 mod options;
 pub mod registry;
+pub mod schema;
 mod timestamp;
 
 pub use definition::{MetadataKey, TableDefinition};

@@ -254,3 +254,78 @@ fn definitions_are_checked_against_kinesis() {
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MissingOption);
 }
+
+#[test]
+fn arrow_schema_of_physical_and_metadata_columns() {
+    use arrow_schema::{DataType as A, TimeUnit};
+    let table = TableDefinition::parse(
+        "CREATE TABLE t (
+           b BOOLEAN NOT NULL, i INT, l BIGINT, d DECIMAL(20, 4), s STRING, v VARBINARY(3),
+           dt DATE, t0 TIME, t3 TIME(3), t9 TIME(9), ts TIMESTAMP(3), ts6 TIMESTAMP,
+           ltz TIMESTAMP_LTZ(3), arr ARRAY<INT NOT NULL>, m MAP<STRING, BIGINT>, r ROW<x INT, y STRING>,
+           c AS i + 1,
+           arrival TIMESTAMP_LTZ(3) NOT NULL METADATA FROM 'timestamp' VIRTUAL
+         ) WITH ('connector'='kinesis','stream'='s','format'='json','aws.region'='us-east-1')",
+        &[],
+    )
+    .unwrap();
+    let schema = table.arrow_schema();
+    let types: Vec<(&str, &A, bool)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type(), f.is_nullable()))
+        .collect();
+    assert_eq!(
+        types.len(),
+        17,
+        "computed columns are not in the row schema"
+    );
+    assert_eq!(types[0], ("b", &A::Boolean, false));
+    assert_eq!(types[3].1, &A::Decimal128(20, 4));
+    assert_eq!(types[4].1, &A::Utf8);
+    assert_eq!(types[5].1, &A::Binary);
+    assert_eq!(types[6].1, &A::Date32);
+    assert_eq!(types[7].1, &A::Time32(TimeUnit::Second));
+    assert_eq!(types[8].1, &A::Time32(TimeUnit::Millisecond));
+    assert_eq!(types[9].1, &A::Time64(TimeUnit::Nanosecond));
+    assert_eq!(types[10].1, &A::Timestamp(TimeUnit::Millisecond, None));
+    assert_eq!(types[11].1, &A::Timestamp(TimeUnit::Microsecond, None));
+    assert_eq!(
+        types[12].1,
+        &A::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+    );
+    let A::List(element) = types[13].1 else {
+        panic!()
+    };
+    assert!(!element.is_nullable());
+    assert!(matches!(types[14].1, A::Map(..)));
+    assert!(matches!(types[15].1, A::Struct(fields) if fields.len() == 2));
+    let arrival = schema.field(16);
+    assert_eq!(
+        (arrival.name().as_str(), arrival.is_nullable()),
+        ("arrival", false)
+    );
+    assert_eq!(
+        arrival
+            .metadata()
+            .get(kds_table::schema::METADATA_KEY)
+            .map(String::as_str),
+        Some("timestamp")
+    );
+}
+
+#[test]
+fn type_limits_are_checked() {
+    for column in [
+        "d DECIMAL(39, 2)",
+        "d DECIMAL(5, 6)",
+        "t TIMESTAMP(10)",
+        "a ARRAY<DECIMAL(40, 0)>",
+    ] {
+        let sql = format!(
+            "CREATE TABLE t ({column}) WITH ('connector'='kinesis','stream'='s','format'='json','aws.region'='us-east-1')"
+        );
+        let err = TableDefinition::parse(&sql, &[]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidDefinition, "{column}: {err}");
+    }
+}
