@@ -59,6 +59,7 @@ pub mod ddl;
 mod definition;
 mod error;
 mod options;
+mod partition;
 pub mod registry;
 pub mod schema;
 mod timestamp;
@@ -69,3 +70,4 @@ pub use options::{
     AggregationOptions, AwsOptions, Backoff, Credentials, EfoConsumer, FormatOptions, Partitioner,
     ReaderKind, SinkOptions, SourceOptions, StartPosition, TableOptions,
 };
+pub use partition::{PartitionKeyGenerator, PartitionerFactory, Partitioners};
