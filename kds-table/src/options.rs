@@ -332,6 +332,80 @@ struct Given<'a> {
     options: &'a BTreeMap<String, String>,
 }
 
+/// An integer option within its registry range.
+fn parse_number(key: &str, value: OptionType, text: &str) -> Result<i64, Error> {
+    let (min, max) = match value {
+        OptionType::Integer { min } => (min, i64::from(i32::MAX)),
+        OptionType::Long { min } => (min, i64::MAX),
+        _ => (i64::MIN, i64::MAX),
+    };
+    match text.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(Error::invalid(
+            key,
+            format!("`{key}` must be an integer from {min} to {max}, got `{text}`"),
+        )),
+    }
+}
+
+fn parse_double(key: &str, text: &str) -> Result<f64, Error> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(Error::invalid(
+            key,
+            format!("`{key}` must be a non-negative number, got `{text}`"),
+        )),
+    }
+}
+
+fn parse_bool(key: &str, text: &str) -> Result<bool, Error> {
+    if text.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(Error::invalid(
+            key,
+            format!("`{key}` must be true or false, got `{text}`"),
+        ))
+    }
+}
+
+fn parse_choice(key: &str, value: OptionType, text: &str) -> Result<(), Error> {
+    match value {
+        OptionType::Choice(values) if !values.contains(&text) => Err(Error::invalid(
+            key,
+            format!("`{key}` must be one of {}, got `{text}`", values.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn parse_char(key: &str, text: &str) -> Result<char, Error> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(Error::invalid(
+            key,
+            format!("`{key}` must be a single character, got `{text}`"),
+        )),
+    }
+}
+
+/// Checks `text` against the type of the option `key` (reported under `key` as written).
+fn check_value(key: &str, value: OptionType, text: &str) -> Result<(), Error> {
+    match value {
+        OptionType::Integer { .. } | OptionType::Long { .. } => {
+            parse_number(key, value, text).map(drop)
+        }
+        OptionType::Double => parse_double(key, text).map(drop),
+        OptionType::Boolean => parse_bool(key, text).map(drop),
+        OptionType::Choice(_) => parse_choice(key, value, text),
+        OptionType::Character => parse_char(key, text).map(drop),
+        OptionType::Text => Ok(()),
+    }
+}
+
 impl<'a> Given<'a> {
     fn raw(&self, key: &str) -> Option<&'a str> {
         self.options.get(key).map(String::as_str)
@@ -346,22 +420,16 @@ impl<'a> Given<'a> {
         self.or_default(key).map(str::to_owned)
     }
 
+    fn value_type(key: &str) -> OptionType {
+        registry::find(key).map_or(OptionType::Text, |spec| spec.value)
+    }
+
     fn number(&self, key: &str) -> Result<i64, Error> {
-        let spec = registry::find(key)
-            .ok_or_else(|| Error::invalid(key, format!("`{key}` is not an option")))?;
-        let text = self.or_default(key).unwrap_or("0");
-        let (min, max, what) = match spec.value {
-            OptionType::Integer { min } => (min, i64::from(i32::MAX), "an integer"),
-            OptionType::Long { min } => (min, i64::MAX, "an integer"),
-            _ => (i64::MIN, i64::MAX, "a number"),
-        };
-        match text.trim().parse::<i64>() {
-            Ok(v) if (min..=max).contains(&v) => Ok(v),
-            _ => Err(Error::invalid(
-                key,
-                format!("`{key}` must be {what} from {min} to {max}, got `{text}`"),
-            )),
-        }
+        parse_number(
+            key,
+            Self::value_type(key),
+            self.or_default(key).unwrap_or("0"),
+        )
     }
 
     fn unsigned(&self, key: &str) -> Result<u32, Error> {
@@ -376,56 +444,23 @@ impl<'a> Given<'a> {
     }
 
     fn double(&self, key: &str) -> Result<f64, Error> {
-        let text = self.or_default(key).unwrap_or("0");
-        match text.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-            _ => Err(Error::invalid(
-                key,
-                format!("`{key}` must be a non-negative number, got `{text}`"),
-            )),
-        }
+        parse_double(key, self.or_default(key).unwrap_or("0"))
     }
 
     fn boolean(&self, key: &str) -> Result<bool, Error> {
-        let text = self.or_default(key).unwrap_or("false");
-        if text.eq_ignore_ascii_case("true") {
-            Ok(true)
-        } else if text.eq_ignore_ascii_case("false") {
-            Ok(false)
-        } else {
-            Err(Error::invalid(
-                key,
-                format!("`{key}` must be true or false, got `{text}`"),
-            ))
-        }
+        parse_bool(key, self.or_default(key).unwrap_or("false"))
     }
 
     fn choice(&self, key: &str) -> Result<String, Error> {
-        let spec = registry::find(key)
-            .ok_or_else(|| Error::invalid(key, format!("`{key}` is not an option")))?;
         let text = self.or_default(key).unwrap_or_default();
-        match spec.value {
-            OptionType::Choice(values) if values.contains(&text) => Ok(text.to_owned()),
-            OptionType::Choice(values) => Err(Error::invalid(
-                key,
-                format!("`{key}` must be one of {}, got `{text}`", values.join(", ")),
-            )),
-            _ => Ok(text.to_owned()),
-        }
+        parse_choice(key, Self::value_type(key), text)?;
+        Ok(text.to_owned())
     }
 
     fn character(&self, key: &str) -> Result<Option<char>, Error> {
-        let Some(text) = self.or_default(key) else {
-            return Ok(None);
-        };
-        let mut chars = text.chars();
-        match (chars.next(), chars.next()) {
-            (Some(c), None) => Ok(Some(c)),
-            _ => Err(Error::invalid(
-                key,
-                format!("`{key}` must be a single character, got `{text}`"),
-            )),
-        }
+        self.or_default(key)
+            .map(|text| parse_char(key, text))
+            .transpose()
     }
 
     fn backoff(&self, prefix: &str) -> Result<Backoff, Error> {
@@ -454,21 +489,20 @@ fn spec_of(key: &str) -> Option<&'static registry::OptionSpec> {
     registry::find(&key)
 }
 
-/// `^[a-z]+-([a-z]+-?[a-z]+-([0-9]+|global)|global)$`: the shape of AWS region names.
+/// `^[a-z]+-([a-z]+-?[a-z]+-([0-9]+|global)|global)$`: the shape of AWS region names (any
+/// number of trailing digits, where Flink's pattern takes one).
 fn is_region(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
     let lower = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
-    match parts.as_slice() {
-        [a, "global"] => lower(a),
-        [a, b, last] | [a, b, _, last] if lower(a) => {
-            let middle_ok = if parts.len() == 4 {
-                lower(b) && lower(&parts[2])
-            } else {
-                lower(b)
-            };
-            middle_ok
-                && (*last == "global"
-                    || (!last.is_empty() && last.bytes().all(|c| c.is_ascii_digit())))
+    let parts: Vec<&str> = text.split('-').collect();
+    let Some((last, init)) = parts.split_last() else {
+        return false;
+    };
+    let last_ok =
+        *last == "global" || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()));
+    match init {
+        [area] => lower(area) && *last == "global",
+        [area, middle @ ..] if middle.len() <= 2 => {
+            lower(area) && middle.iter().all(lower) && last_ok
         }
         _ => false,
     }
@@ -623,21 +657,9 @@ impl TableOptions {
         }
         // 3. Every value has its type (families and nested keys included).
         for (key, value) in options {
-            let Some(spec) = spec_of(key) else { continue };
-            let check = Given {
-                options: &BTreeMap::from([(spec.key.to_owned(), value.clone())]),
-            };
-            let checked = match spec.value {
-                OptionType::Integer { .. } | OptionType::Long { .. } => {
-                    check.number(spec.key).map(drop)
-                }
-                OptionType::Double => check.double(spec.key).map(drop),
-                OptionType::Boolean => check.boolean(spec.key).map(drop),
-                OptionType::Choice(_) => check.choice(spec.key).map(drop),
-                OptionType::Character => check.character(spec.key).map(drop),
-                OptionType::Text => Ok(()),
-            };
-            checked.map_err(|e| rename(e, spec.key, key))?;
+            if let Some(spec) = spec_of(key) {
+                check_value(key, spec.value, value)?;
+            }
         }
         let format = given.choice("format")?;
         for key in options.keys() {
@@ -673,20 +695,6 @@ impl TableOptions {
             sink,
         })
     }
-}
-
-/// Reports an error of a family member (`scan.stream.efo.consumerarn.s1`) under its own key.
-fn rename(error: Error, spec_key: &str, key: &str) -> Error {
-    if spec_key == key {
-        return error;
-    }
-    Error::new(
-        error.kind(),
-        Some(key),
-        error
-            .to_string()
-            .replace(&format!("`{spec_key}`"), &format!("`{key}`")),
-    )
 }
 
 /// `sink.producer.*` keys, mapped to the options they stand for.
@@ -725,7 +733,7 @@ fn producer_options(given: &Given<'_>) -> Result<BTreeMap<String, String>, Error
             }
             "verify-certificate" => (
                 "aws.trust.all.certificates",
-                (!given_bool(key, value)?).to_string(),
+                (!parse_bool(key, value)?).to_string(),
             ),
             // Read where they apply: the port with the endpoint, aggregation by the sink.
             _ => continue,
@@ -934,7 +942,7 @@ fn sink_options(
     };
     let aggregation = if given
         .raw("sink.producer.aggregation-enabled")
-        .map(|v| given_bool("sink.producer.aggregation-enabled", v))
+        .map(|v| parse_bool("sink.producer.aggregation-enabled", v))
         .transpose()?
         == Some(true)
     {
@@ -988,11 +996,6 @@ fn sink_options(
         http_protocol: given.choice("sink.http-client.protocol.version")?,
         aggregation,
     })
-}
-
-fn given_bool(key: &str, value: &str) -> Result<bool, Error> {
-    let options = BTreeMap::from([(key.to_owned(), value.to_owned())]);
-    Given { options: &options }.boolean(key)
 }
 
 fn format_options(given: &Given<'_>, format: &str) -> Result<FormatOptions, Error> {
