@@ -940,49 +940,46 @@ fn sink_options(
             ));
         }
     };
-    let aggregation = if given
-        .raw("sink.producer.aggregation-enabled")
-        .map(|v| parse_bool("sink.producer.aggregation-enabled", v))
-        .transpose()?
-        == Some(true)
-    {
-        let count_key = "sink.producer.aggregation-max-count";
-        let size_key = "sink.producer.aggregation-max-size";
-        let max_count = match given.raw(count_key) {
-            None => usize::MAX,
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        count_key,
-                        format!("`{count_key}` must be a positive integer, got `{v}`"),
-                    )
-                })?,
-        };
-        let max_size = match given.raw(size_key) {
-            None => 51_200,
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (64..=10_485_760).contains(n))
-                .ok_or_else(|| {
-                    Error::invalid(
-                        size_key,
-                        format!("`{size_key}` must be an integer from 64 to 10485760, got `{v}`"),
-                    )
-                })?,
-        };
-        Some(AggregationOptions {
-            max_count,
-            max_size,
-        })
-    } else {
-        None
+    // The aggregation settings are checked even while aggregation is off.
+    let enabled_key = "sink.producer.aggregation-enabled";
+    let enabled = given
+        .raw(enabled_key)
+        .map(|v| parse_bool(enabled_key, v))
+        .transpose()?;
+    let count_key = "sink.producer.aggregation-max-count";
+    let max_count = match given.raw(count_key) {
+        None => usize::MAX,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                Error::invalid(
+                    count_key,
+                    format!("`{count_key}` must be a positive integer, got `{v}`"),
+                )
+            })?,
     };
+    let size_key = "sink.producer.aggregation-max-size";
+    let max_size = match given.raw(size_key) {
+        None => 51_200,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (64..=10_485_760).contains(n))
+            .ok_or_else(|| {
+                Error::invalid(
+                    size_key,
+                    format!("`{size_key}` must be an integer from 64 to 10485760, got `{v}`"),
+                )
+            })?,
+    };
+    let aggregation = (enabled == Some(true)).then_some(AggregationOptions {
+        max_count,
+        max_size,
+    });
     Ok(SinkOptions {
         partitioner,
         batch_max_size: given.unsigned("sink.batch.max-size")?,

@@ -284,6 +284,18 @@ fn s6_s13_s14_producer_keys_are_mapped() {
         (usize::MAX, 102_400)
     );
     assert_eq!(parse(&base()).unwrap().sink.aggregation, None);
+    // A bad aggregation setting is reported even while aggregation is off.
+    let err = error(&with(
+        base(),
+        &[("sink.producer.aggregation-max-size", "huge")],
+    ));
+    assert_eq!(
+        (err.kind(), err.option()),
+        (
+            ErrorKind::InvalidValue,
+            Some("sink.producer.aggregation-max-size")
+        )
+    );
     // Flink warns and ignores other KPL keys; we refuse them.
     let err = error(&with(base(), &[("sink.producer.thread-pool-size", "4")]));
     assert_eq!(
