@@ -95,7 +95,7 @@ pub struct Tag {
 
 /// A user record borrowed from its Kinesis record: what [`Deaggregator::visit`] hands out.
 ///
-/// Nothing is copied or reference-counted to make one; [`UserRecordRef::to_owned`] makes a
+/// Nothing is copied or reference-counted to make one; [`UserRecordRef::to_user_record`] makes a
 /// [`UserRecord`] that shares the Kinesis record's buffers.
 #[derive(Clone, Copy, Debug)]
 pub struct UserRecordRef<'a> {
@@ -134,7 +134,7 @@ impl<'a> UserRecordRef<'a> {
     }
 
     /// An owned [`UserRecord`] sharing the Kinesis record's buffers (no copy).
-    pub fn to_owned(&self) -> UserRecord {
+    pub fn to_user_record(&self) -> UserRecord {
         let record = self.record;
         let (data, partition_key) = if self.aggregated {
             (
@@ -283,7 +283,7 @@ impl Deaggregator {
     /// 128-bit decimal. The error carries the Kinesis record ([`Error::into_record`]).
     pub fn deaggregate(&self, record: KinesisRecord) -> Result<Deaggregated, Error> {
         let mut records = Vec::new();
-        let visited = self.visit(&record, |r| records.push(r.to_owned()))?;
+        let visited = self.visit(&record, |r| records.push(r.to_user_record()))?;
         Ok(Deaggregated {
             records,
             plain: visited.plain,

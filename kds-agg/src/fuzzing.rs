@@ -14,7 +14,7 @@ fn check(data: Bytes) {
     let record = KinesisRecord::new(data.clone(), "pk", "1");
     let plain = Deaggregator::new().deaggregate(record.clone());
     let mut visited = Vec::new();
-    let visit = Deaggregator::new().visit(&record, |r| visited.push(r.to_owned()));
+    let visit = Deaggregator::new().visit(&record, |r| visited.push(r.to_user_record()));
     match (&plain, visit) {
         (Ok(all), Ok(v)) => {
             assert_eq!(all.records, visited);

@@ -608,7 +608,7 @@ fn visit_borrows_and_matches_deaggregate() {
     let mut seen = Vec::new();
     let visited = Deaggregator::new()
         .visit(&golden, |r| {
-            seen.push(r.to_owned());
+            seen.push(r.to_user_record());
             assert!(std::ptr::eq(r.record, &golden));
         })
         .unwrap();

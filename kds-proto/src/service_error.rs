@@ -80,10 +80,7 @@ impl ServiceError {
         let parsed = Protocol::detect(content_type, body, protocol)
             .and_then(|p| decode_error_body(body, p).ok());
         let (body_code, body_message) = match parsed {
-            Some(b) => (
-                b.type_.or(b.code),
-                b.message.or(b.message_upper).or(b.error_message),
-            ),
+            Some(b) => b.code_and_message(),
             None => (markup_code(body), (!body.is_empty()).then(|| snippet(body))),
         };
         let code = header("x-amzn-errortype")
@@ -217,6 +214,7 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// The members an error body may carry.
+#[derive(Default)]
 struct ErrorBody {
     type_: Option<String>,
     code: Option<String>,
@@ -225,14 +223,24 @@ struct ErrorBody {
     error_message: Option<String>,
 }
 
+/// The message of an error document (an exception event's payload, say): `message`, else
+/// `Message`, else `errorMessage`.
+pub(crate) fn error_message(body: &Bytes, protocol: Protocol) -> Option<String> {
+    decode_error_body(body, protocol).ok()?.code_and_message().1
+}
+
+impl ErrorBody {
+    /// The code (`__type`, else `code`) and message (`message`, `Message`, `errorMessage`).
+    fn code_and_message(self) -> (Option<String>, Option<String>) {
+        (
+            self.type_.or(self.code),
+            self.message.or(self.message_upper).or(self.error_message),
+        )
+    }
+}
+
 fn decode_error_body(body: &Bytes, protocol: Protocol) -> Result<ErrorBody, DecodeError> {
-    let mut out = ErrorBody {
-        type_: None,
-        code: None,
-        message: None,
-        message_upper: None,
-        error_message: None,
-    };
+    let mut out = ErrorBody::default();
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(out);
     }

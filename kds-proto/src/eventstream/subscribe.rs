@@ -6,7 +6,7 @@ use super::frame::{Decoded, Message, MessageDecoder};
 use crate::Protocol;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::model::{Shape, SubscribeToShardEvent};
-use crate::service_error::ServiceError;
+use crate::service_error::{ServiceError, error_message};
 
 /// One meaningful message of a SubscribeToShard response.
 #[non_exhaustive]
@@ -72,7 +72,7 @@ impl SubscribeToShardItem {
                 let code = header(":exception-type")?;
                 let text = payload_protocol()
                     .ok()
-                    .and_then(|p| exception_message(&message.payload, p));
+                    .and_then(|p| error_message(&message.payload, p));
                 Ok(Some(Self::Exception(ServiceError::new(
                     code, text, None, None,
                 ))))
@@ -90,14 +90,6 @@ impl SubscribeToShardItem {
             _ => Ok(None),
         }
     }
-}
-
-/// The `message` member of an exception payload, if the payload has one.
-fn exception_message(payload: &Bytes, protocol: Protocol) -> Option<String> {
-    let headers = http::HeaderMap::new();
-    let error =
-        ServiceError::from_response(http::StatusCode::BAD_REQUEST, &headers, payload, protocol);
-    error.message().map(str::to_owned)
 }
 
 /// Decodes a SubscribeToShard response body into [`SubscribeToShardItem`]s.
