@@ -554,17 +554,6 @@ impl Reader for CborReader {
     }
 
     #[inline]
-    fn read_string_into(&mut self, out: &mut String) -> Result<(), DecodeError> {
-        let (text, at) = self.text()?;
-        let text = std::str::from_utf8(self.bytes_of(&text)).map_err(|e| {
-            DecodeError::new(DecodeErrorKind::InvalidUtf8, at + e.valid_up_to(), "")
-        })?;
-        out.clear();
-        out.push_str(text);
-        Ok(())
-    }
-
-    #[inline]
     fn read_blob(&mut self) -> Result<Bytes, DecodeError> {
         self.skip_tags()?;
         let at = self.pos;

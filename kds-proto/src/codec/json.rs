@@ -351,21 +351,6 @@ impl Reader for JsonReader<'_> {
         self.to_string(raw, start)
     }
 
-    fn read_string_into(&mut self, out: &mut String) -> Result<(), DecodeError> {
-        let start = self.offset();
-        let raw = self.read_str_bytes()?;
-        let text = std::str::from_utf8(&raw).map_err(|e| {
-            DecodeError::new(
-                DecodeErrorKind::InvalidUtf8,
-                start + 1 + e.valid_up_to(),
-                "",
-            )
-        })?;
-        out.clear();
-        out.push_str(text);
-        Ok(())
-    }
-
     fn read_blob(&mut self) -> Result<Bytes, DecodeError> {
         let start = self.offset();
         let text = self.read_str_bytes()?;

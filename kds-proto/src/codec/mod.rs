@@ -110,8 +110,6 @@ pub(crate) trait Reader {
     /// Consumes a `null` (or CBOR `undefined`) and returns true, or returns false.
     fn take_null(&mut self) -> Result<bool, DecodeError>;
     fn read_string(&mut self) -> Result<String, DecodeError>;
-    /// Reads a string into `out`, replacing its contents and reusing its allocation.
-    fn read_string_into(&mut self, out: &mut String) -> Result<(), DecodeError>;
     fn read_blob(&mut self) -> Result<Bytes, DecodeError>;
     fn read_bool(&mut self) -> Result<bool, DecodeError>;
     fn read_i64(&mut self) -> Result<i64, DecodeError>;

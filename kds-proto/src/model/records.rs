@@ -1,11 +1,11 @@
-//! Records of a GetRecords page or a SubscribeToShard event, handed out one at a time without
-//! an allocation per record.
+//! Records of a GetRecords page or a SubscribeToShard event, lent one at a time.
 //!
 //! [`GetRecordsOutput::visit_records`] and [`SubscribeToShardEvent::visit_records`] decode the
 //! same documents as [`Shape::decode_body`](crate::Shape::decode_body), but lend each record to a
-//! closure as a [`RecordRef`] whose strings live in buffers reused from record to record. Record
-//! data is the same zero-copy [`Bytes`] as in the owned decode (a slice of a CBOR body, or of one
-//! buffer of decoded base64 for JSON).
+//! closure as a [`RecordRef`]. Records in the common CBOR encoding are read into buffers reused
+//! from record to record, without an allocation per record; any other record goes through the
+//! general decoder. Record data is the same zero-copy [`Bytes`] as in the owned decode (a slice
+//! of a CBOR body, or of one buffer of decoded base64 for JSON).
 
 use bytes::Bytes;
 
@@ -13,12 +13,9 @@ use super::{
     ChildShard, GetRecordsOutput, Record, SubscribeToShardEvent, decode_member, duplicate, missing,
 };
 use crate::Protocol;
-use crate::codec::{Reader, RecordFields, cbor::CborReader, json::JsonReader};
-use crate::error::{DecodeError, DecodeErrorKind};
-use crate::types::{
-    EncryptionType, PartitionKey, SequenceNumber, ShardIterator, Timestamp, check_partition_key,
-    check_sequence_number,
-};
+use crate::codec::{Reader, RecordFields, Value, cbor::CborReader, json::JsonReader};
+use crate::error::DecodeError;
+use crate::types::{EncryptionType, PartitionKey, SequenceNumber, ShardIterator, Timestamp};
 
 /// A record lent by `visit_records`.
 #[derive(Clone, Copy, Debug)]
@@ -76,104 +73,13 @@ fn lend(s: &Scratch) -> RecordRef<'_> {
     }
 }
 
-fn checked<R: Reader>(
-    r: &mut R,
-    out: &mut String,
-    check: fn(&str) -> Result<(), crate::ValidationError>,
-    name: &'static str,
-) -> Result<bool, DecodeError> {
-    if r.take_null().map_err(|e| e.in_field(name))? {
-        return Ok(false);
-    }
-    let at = r.offset();
-    r.read_string_into(out).map_err(|e| e.in_field(name))?;
-    check(out).map_err(|e| {
-        DecodeError::new(
-            DecodeErrorKind::InvalidValue,
-            at,
-            e.within(name).to_string(),
-        )
-        .in_field(name)
-    })?;
-    Ok(true)
-}
-
-fn read_record<R: Reader>(r: &mut R, s: &mut Scratch) -> Result<(), DecodeError> {
-    #[derive(Clone, Copy)]
-    enum Member {
-        SequenceNumber,
-        Data,
-        PartitionKey,
-        ApproximateArrivalTimestamp,
-        EncryptionType,
-    }
-    const KEYS: &[(&str, Member)] = &[
-        ("SequenceNumber", Member::SequenceNumber),
-        ("Data", Member::Data),
-        ("PartitionKey", Member::PartitionKey),
-        (
-            "ApproximateArrivalTimestamp",
-            Member::ApproximateArrivalTimestamp,
-        ),
-        ("EncryptionType", Member::EncryptionType),
-    ];
-    let start = r.offset();
-    r.begin_map()?;
-    let (mut sequence_number, mut data, mut partition_key) = (false, false, false);
-    s.approximate_arrival_timestamp = None;
-    s.encryption_type = None;
-    while let Some(member) = r.next_key(KEYS)? {
-        let (given, name) = match member {
-            Some(Member::SequenceNumber) => (sequence_number, "SequenceNumber"),
-            Some(Member::PartitionKey) => (partition_key, "PartitionKey"),
-            Some(Member::Data) => (data, "Data"),
-            Some(Member::ApproximateArrivalTimestamp) => (
-                s.approximate_arrival_timestamp.is_some(),
-                "ApproximateArrivalTimestamp",
-            ),
-            Some(Member::EncryptionType) => (s.encryption_type.is_some(), "EncryptionType"),
-            None => (false, ""),
-        };
-        if given {
-            return Err(duplicate(name, r.offset()));
-        }
-        match member {
-            Some(Member::SequenceNumber) => {
-                sequence_number = checked(
-                    r,
-                    &mut s.sequence_number,
-                    check_sequence_number,
-                    "SequenceNumber",
-                )?;
-            }
-            Some(Member::PartitionKey) => {
-                partition_key =
-                    checked(r, &mut s.partition_key, check_partition_key, "PartitionKey")?;
-            }
-            Some(Member::Data) => match decode_member::<Bytes, R>(r, "Data")? {
-                Some(bytes) => {
-                    s.data = bytes;
-                    data = true;
-                }
-                None => data = false,
-            },
-            Some(Member::ApproximateArrivalTimestamp) => {
-                s.approximate_arrival_timestamp = decode_member(r, "ApproximateArrivalTimestamp")?;
-            }
-            Some(Member::EncryptionType) => s.encryption_type = decode_member(r, "EncryptionType")?,
-            None => r.skip_value()?,
-        }
-    }
-    for (present, name) in [
-        (sequence_number, "SequenceNumber"),
-        (data, "Data"),
-        (partition_key, "PartitionKey"),
-    ] {
-        if !present {
-            return Err(missing(name, start));
-        }
-    }
-    Ok(())
+/// Moves a record decoded by the general decoder into the reused buffers.
+fn fill(s: &mut Scratch, record: Record) {
+    s.sequence_number = record.sequence_number.into_string();
+    s.partition_key = record.partition_key.into_string();
+    s.data = record.data;
+    s.approximate_arrival_timestamp = record.approximate_arrival_timestamp;
+    s.encryption_type = record.encryption_type;
 }
 
 fn visit_page<R: Reader>(
@@ -223,9 +129,12 @@ fn visit_page<R: Reader>(
                 }
                 r.begin_array().map_err(|e| e.in_field("Records"))?;
                 while r.next_element().map_err(|e| e.in_field("Records"))? {
+                    // The common CBOR encoding reuses the buffers; anything else (and every
+                    // error) goes through the general decoder, so both agree.
                     if !r.read_record_fast(&mut scratch) {
-                        read_record(r, &mut scratch)
+                        let record = Record::decode(r)
                             .map_err(|e| e.at_index(page.records).in_field("Records"))?;
+                        fill(&mut scratch, record);
                     }
                     visit(lend(&scratch));
                     page.records += 1;
