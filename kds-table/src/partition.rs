@@ -156,60 +156,63 @@ impl PartitionKeyGenerator for FieldsKey {
     fn partition_key(&mut self, batch: &RecordBatch, row: usize) -> String {
         // Flink appends each value and the delimiter, stops once 256 characters are reached, and
         // keeps at most 256 characters of the result less the trailing delimiter.
+        let delimiter_units = self.delimiter.encode_utf16().count();
         let mut key = String::new();
         let mut units = 0;
         for &column in &self.columns {
-            let value = stringify(batch.column(column).as_ref(), row);
-            units += value.encode_utf16().count() + self.delimiter.encode_utf16().count();
-            key.push_str(&value);
+            let start = key.len();
+            push_value(&mut key, batch.column(column).as_ref(), row);
+            units += key[start..].encode_utf16().count() + delimiter_units;
             key.push_str(&self.delimiter);
             if units >= MAX_KEY_UNITS {
                 break;
             }
         }
-        let keep = (units - self.delimiter.encode_utf16().count()).min(MAX_KEY_UNITS);
-        truncate_units(&key, keep)
+        truncate_units(&mut key, (units - delimiter_units).min(MAX_KEY_UNITS));
+        key
     }
 }
 
-/// The first `units` UTF-16 units of `text` (never splitting a character).
-fn truncate_units(text: &str, units: usize) -> String {
+/// Cuts `text` to its first `units` UTF-16 units (never splitting a character).
+fn truncate_units(text: &mut String, units: usize) {
     let mut count = 0;
-    let mut out = String::new();
-    for c in text.chars() {
-        count += c.len_utf16();
-        if count > units {
-            break;
-        }
-        out.push(c);
-    }
-    out
+    let end = text
+        .char_indices()
+        .find(|&(_, c)| {
+            count += c.len_utf16();
+            count > units
+        })
+        .map_or(text.len(), |(at, _)| at);
+    text.truncate(end);
 }
 
-/// A value as Java's `toString` writes it; NULL is `null`.
-fn stringify(array: &dyn Array, row: usize) -> String {
+/// Appends a value as Java's `toString` writes it; NULL is `null`.
+fn push_value(out: &mut String, array: &dyn Array, row: usize) {
+    use std::fmt::Write as _;
     if array.is_null(row) {
-        return "null".to_owned();
+        out.push_str("null");
+        return;
     }
-    match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().value(row).to_owned(),
-        DataType::LargeUtf8 => array.as_string::<i64>().value(row).to_owned(),
-        DataType::Boolean => array.as_boolean().value(row).to_string(),
-        DataType::Int8 => array.as_primitive::<Int8Type>().value(row).to_string(),
-        DataType::Int16 => array.as_primitive::<Int16Type>().value(row).to_string(),
-        DataType::Int32 => array.as_primitive::<Int32Type>().value(row).to_string(),
-        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).to_string(),
-        DataType::Float32 => java_float(
-            f64::from(array.as_primitive::<Float32Type>().value(row)),
-            &array.as_primitive::<Float32Type>().value(row).to_string(),
-        ),
+    // Writing to a String cannot fail.
+    let _ = match array.data_type() {
+        DataType::Utf8 => write!(out, "{}", array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => write!(out, "{}", array.as_string::<i64>().value(row)),
+        DataType::Boolean => write!(out, "{}", array.as_boolean().value(row)),
+        DataType::Int8 => write!(out, "{}", array.as_primitive::<Int8Type>().value(row)),
+        DataType::Int16 => write!(out, "{}", array.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => write!(out, "{}", array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => write!(out, "{}", array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float32 => {
+            let v = array.as_primitive::<Float32Type>().value(row);
+            write!(out, "{}", java_float(f64::from(v), &v.to_string()))
+        }
         DataType::Float64 => {
             let v = array.as_primitive::<Float64Type>().value(row);
-            java_float(v, &v.to_string())
+            write!(out, "{}", java_float(v, &v.to_string()))
         }
-        // Checked when the generator was made.
-        _ => "null".to_owned(),
-    }
+        // Other types are refused when the generator is made.
+        _ => write!(out, "null"),
+    };
 }
 
 /// Java's `Double.toString` / `Float.toString` from the shortest round-trip digits (`shortest`
@@ -277,7 +280,13 @@ mod tests {
 
     #[test]
     fn truncation_counts_utf16_units() {
-        assert_eq!(truncate_units("ab\u{1F600}c", 3), "ab");
-        assert_eq!(truncate_units("ab\u{1F600}c", 4), "ab\u{1F600}");
+        let cut = |units| {
+            let mut text = "ab\u{1F600}c".to_owned();
+            truncate_units(&mut text, units);
+            text
+        };
+        assert_eq!(cut(3), "ab");
+        assert_eq!(cut(4), "ab\u{1F600}");
+        assert_eq!(cut(9), "ab\u{1F600}c");
     }
 }
