@@ -193,28 +193,23 @@ fn subscribe(c: &mut Criterion) {
         b.iter(|| crc32fast::hash(black_box(&json)));
     });
 
-    group.bench_function("payload/kds_json", |b| {
-        b.iter(|| {
-            let mut decoder = SubscribeToShardDecoder::new(Protocol::Json);
-            decoder.feed(black_box(json.clone()));
-            let mut n = 0;
-            while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid") {
-                n += e.records.len();
-            }
-            n
+    for (name, protocol, body) in [
+        ("payload/kds_json", Protocol::Json, &json),
+        ("payload/kds_cbor", Protocol::Cbor, &cbor),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut decoder = SubscribeToShardDecoder::new(protocol);
+                decoder.feed(black_box(body.clone()));
+                let mut n = 0;
+                while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid")
+                {
+                    n += e.records.len();
+                }
+                n
+            });
         });
-    });
-    group.bench_function("payload/kds_cbor", |b| {
-        b.iter(|| {
-            let mut decoder = SubscribeToShardDecoder::new(Protocol::Cbor);
-            decoder.feed(black_box(cbor.clone()));
-            let mut n = 0;
-            while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid") {
-                n += e.records.len();
-            }
-            n
-        });
-    });
+    }
     group.bench_function("payload/smithy_serde_json_base64", |b| {
         b.iter(|| {
             let mut n = 0;
