@@ -15,7 +15,7 @@ use crate::error::{ValidationError, ValidationErrorKind};
 macro_rules! checked_string {
     ($(#[$meta:meta])* $name:ident, $what:literal, $check:path) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, PartialEq, Eq, Hash)]
         pub struct $name(String);
 
         impl $name {
@@ -190,10 +190,10 @@ fn check_stream_arn(value: &str) -> Result<(), ValidationError> {
 fn split_consumer_resource(resource: &str) -> Option<(&str, &str, &str)> {
     let (path, created) = resource.rsplit_once(':')?;
     let (stream_path, consumer) = path.rsplit_once("/consumer/")?;
-    let stream = stream_path.rsplit_once("stream/").map_or(
-        stream_path.strip_prefix("stream/").unwrap_or(""),
-        |(_, name)| name,
-    );
+    // The name follows the last `stream/` (the model allows a prefix before it).
+    let stream = stream_path
+        .rsplit_once("stream/")
+        .map_or("", |(_, name)| name);
     Some((stream, consumer, created))
 }
 
@@ -269,6 +269,7 @@ pub(crate) fn check_sequence_number(value: &str) -> Result<(), ValidationError> 
 
 checked_string!(
     /// A stream name: 1 to 128 characters of `[a-zA-Z0-9_.-]`.
+    #[derive(PartialOrd, Ord)]
     StreamName,
     "StreamName",
     check_name
@@ -276,6 +277,7 @@ checked_string!(
 
 checked_string!(
     /// A consumer name: 1 to 128 characters of `[a-zA-Z0-9_.-]`.
+    #[derive(PartialOrd, Ord)]
     ConsumerName,
     "ConsumerName",
     check_name
@@ -283,6 +285,7 @@ checked_string!(
 
 checked_string!(
     /// A shard id such as `shardId-000000000000`: 1 to 128 characters of `[a-zA-Z0-9_.-]`.
+    #[derive(PartialOrd, Ord)]
     ShardId,
     "ShardId",
     check_name
@@ -290,6 +293,7 @@ checked_string!(
 
 checked_string!(
     /// A stream ARN, `arn:{partition}:kinesis:{region}:{account}:stream/{name}`.
+    #[derive(PartialOrd, Ord)]
     StreamArn,
     "StreamARN",
     check_stream_arn
@@ -297,6 +301,7 @@ checked_string!(
 
 checked_string!(
     /// A consumer ARN, `{stream ARN}/consumer/{name}:{creation epoch seconds}`.
+    #[derive(PartialOrd, Ord)]
     ConsumerArn,
     "ConsumerARN",
     check_consumer_arn
@@ -307,6 +312,7 @@ checked_string!(
     ///
     /// The MD5 of its UTF-8 bytes, read as a big-endian `u128`, chooses the shard: see
     /// [`PartitionKey::hash_key`].
+    #[derive(PartialOrd, Ord)]
     PartitionKey,
     "PartitionKey",
     check_partition_key
@@ -314,6 +320,7 @@ checked_string!(
 
 checked_string!(
     /// An opaque shard iterator, 1 to 512 characters. It expires five minutes after it is issued.
+    #[derive(PartialOrd, Ord)]
     ShardIterator,
     "ShardIterator",
     check_shard_iterator
@@ -368,40 +375,15 @@ impl PartitionKey {
     }
 }
 
-/// A sequence number, kept exactly as the service sent it.
-///
-/// Sequence numbers are decimal strings of up to 129 digits; they order as unsigned integers
-/// (within one shard), which is what [`Ord`] implements.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SequenceNumber(String);
-
-impl SequenceNumber {
-    /// Checks `value` (`0|[1-9][0-9]{0,128}`) and wraps it.
+checked_string!(
+    /// A sequence number, kept exactly as the service sent it.
     ///
-    /// # Errors
-    ///
-    /// A [`ValidationError`] when it is not such a decimal number.
-    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
-        let value = value.into();
-        check_sequence_number(&value).map_err(|e| e.within("SequenceNumber"))?;
-        Ok(Self(value))
-    }
-
-    /// Wraps a value already checked by the same rule.
-    pub(crate) fn from_checked(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The decimal digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Unwraps the string.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+    /// Sequence numbers are decimal strings of up to 129 digits; they order as unsigned integers
+    /// (within one shard), which is what [`Ord`] implements.
+    SequenceNumber,
+    "SequenceNumber",
+    check_sequence_number
+);
 
 impl Ord for SequenceNumber {
     fn cmp(&self, other: &Self) -> Ordering {
@@ -416,32 +398,6 @@ impl Ord for SequenceNumber {
 impl PartialOrd for SequenceNumber {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
-    }
-}
-
-impl fmt::Display for SequenceNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for SequenceNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl FromStr for SequenceNumber {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl AsRef<str> for SequenceNumber {
-    fn as_ref(&self) -> &str {
-        &self.0
     }
 }
 
