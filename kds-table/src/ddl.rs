@@ -155,16 +155,15 @@ fn syntax(line: usize, column: usize, message: impl Into<String>) -> Error {
 fn tokenize(sql: &str) -> Result<Vec<Spanned>, Error> {
     let mut tokens = Vec::new();
     let chars: Vec<(usize, char)> = sql.char_indices().collect();
+    // `line_start` is the char index where the current line starts: columns count chars.
     let (mut i, mut line, mut line_start) = (0, 1, 0);
-    let position =
-        |at: usize, line: usize, line_start: usize| (line, sql[line_start..at].chars().count() + 1);
     while i < chars.len() {
         let (at, c) = chars[i];
-        let (tl, tc) = position(at, line, line_start);
+        let (tl, tc) = (line, i - line_start + 1);
         let next = chars.get(i + 1).map(|&(_, c)| c);
         if c == '\n' {
             line += 1;
-            line_start = at + 1;
+            line_start = i + 1;
             i += 1;
         } else if c.is_whitespace() {
             i += 1;
@@ -175,12 +174,12 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>, Error> {
         } else if c == '/' && next == Some('*') {
             i += 2;
             loop {
-                let Some(&(at2, c2)) = chars.get(i) else {
+                let Some(&(_, c2)) = chars.get(i) else {
                     return Err(syntax(tl, tc, "unterminated comment"));
                 };
                 if c2 == '\n' {
                     line += 1;
-                    line_start = at2 + 1;
+                    line_start = i + 1;
                 }
                 if c2 == '*' && chars.get(i + 1).map(|&(_, c)| c) == Some('/') {
                     i += 2;
@@ -193,7 +192,7 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>, Error> {
             let mut value = String::new();
             i += 1;
             loop {
-                let Some(&(at2, c2)) = chars.get(i) else {
+                let Some(&(_, c2)) = chars.get(i) else {
                     let what = if c == '\'' { "string" } else { "identifier" };
                     return Err(syntax(tl, tc, format!("unterminated {what}")));
                 };
@@ -208,7 +207,7 @@ fn tokenize(sql: &str) -> Result<Vec<Spanned>, Error> {
                 }
                 if c2 == '\n' {
                     line += 1;
-                    line_start = at2 + 1;
+                    line_start = i + 1;
                 }
                 value.push(c2);
                 i += 1;
@@ -285,7 +284,7 @@ impl Parser<'_> {
     fn here(&self) -> (usize, usize) {
         match self.tokens.get(self.at).or_else(|| self.tokens.last()) {
             Some(t) if self.at < self.tokens.len() => (t.line, t.column),
-            Some(t) => (t.line, t.column + (t.end - t.start)),
+            Some(t) => (t.line, t.column + self.sql[t.start..t.end].chars().count()),
             None => (1, 1),
         }
     }
