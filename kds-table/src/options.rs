@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use kds_proto::types::{ConsumerArn, ConsumerName, StreamName};
+
 use crate::error::{Error, ErrorKind};
 use crate::registry::{self, OptionType, PRODUCER_KEYS, Scope};
 use crate::timestamp::{Pattern, epoch_seconds};
@@ -644,12 +646,7 @@ impl TableOptions {
         }
         given.choice("connector")?;
         let stream = given.text("stream").unwrap_or_default();
-        if stream.is_empty()
-            || stream.len() > 128
-            || !stream
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        {
+        if StreamName::new(stream.as_str()).is_err() {
             return Err(Error::invalid(
                 "stream",
                 format!("`stream` must be 1 to 128 characters of [a-zA-Z0-9_.-], got `{stream}`"),
@@ -834,6 +831,21 @@ fn source_options(given: &Given<'_>, stream: &str) -> Result<SourceOptions, Erro
                         ),
                     )
                 })?;
+                let parsed = ConsumerArn::new(arn.as_str()).map_err(|e| {
+                    Error::invalid(
+                        &arn_key,
+                        format!("`{arn_key}` must be a consumer ARN, got `{arn}`: {e}"),
+                    )
+                })?;
+                if parsed.stream_arn().stream_name() != stream {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        Some(&arn_key),
+                        format!(
+                            "`{arn_key}` is a consumer of another stream than `{stream}`: `{arn}`"
+                        ),
+                    ));
+                }
                 EfoConsumer::None(arn)
             }
             (_, None) => {
@@ -842,6 +854,14 @@ fn source_options(given: &Given<'_>, stream: &str) -> Result<SourceOptions, Erro
                     Some(name_key),
                     format!(
                         "`{name_key}` is required when `scan.stream.efo.registration` is {registration}"
+                    ),
+                ));
+            }
+            (_, Some(name)) if ConsumerName::new(name.as_str()).is_err() => {
+                return Err(Error::invalid(
+                    name_key,
+                    format!(
+                        "`{name_key}` must be 1 to 128 characters of [a-zA-Z0-9_.-], got `{name}`"
                     ),
                 ));
             }

@@ -643,6 +643,40 @@ fn c12_to_c17_enhanced_fan_out() {
             Some("scan.stream.efo.consumerarn.stream2")
         )
     );
+    // Names and ARNs follow the service's rules.
+    let err = efo(&[
+        ("scan.stream.efo.registration", "NONE"),
+        ("scan.stream.efo.consumerarn.myStream", "not-an-arn"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.option()),
+        (
+            ErrorKind::InvalidValue,
+            Some("scan.stream.efo.consumerarn.myStream")
+        )
+    );
+    let other = "arn:aws:kinesis:us-west-2:123456789012:stream/other/consumer/app:1";
+    let err = efo(&[
+        ("scan.stream.efo.registration", "NONE"),
+        ("scan.stream.efo.consumerarn.myStream", other),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.option()),
+        (
+            ErrorKind::Conflict,
+            Some("scan.stream.efo.consumerarn.myStream")
+        )
+    );
+    let err = efo(&[("scan.stream.efo.consumername", "my app")]).unwrap_err();
+    assert_eq!(
+        (err.kind(), err.option()),
+        (
+            ErrorKind::InvalidValue,
+            Some("scan.stream.efo.consumername")
+        )
+    );
     let err = efo(&[]).unwrap_err();
     assert_eq!(
         err.to_string(),
