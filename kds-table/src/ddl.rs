@@ -8,7 +8,12 @@
 //! `COMMENT`s, `PARTITIONED BY (…)` and `WITH ('key' = 'value', …)`. Expressions are kept as
 //! written. Errors give the line and column of the token at fault.
 
+use std::fmt;
+
 use crate::error::{Error, ErrorKind};
+
+/// The length of `STRING` and `BYTES`: `VARCHAR` and `VARBINARY` at their longest.
+const MAX_LENGTH: u32 = i32::MAX as u32;
 
 /// A Flink SQL type.
 #[non_exhaustive]
@@ -61,6 +66,54 @@ pub struct Field {
     pub data_type: DataType,
     /// Whether NULL is allowed.
     pub nullable: bool,
+}
+
+impl fmt::Display for DataType {
+    /// The type as Flink prints it (`STRING` and `BYTES` for the longest VARCHAR and VARBINARY).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Boolean => f.write_str("BOOLEAN"),
+            Self::TinyInt => f.write_str("TINYINT"),
+            Self::SmallInt => f.write_str("SMALLINT"),
+            Self::Int => f.write_str("INT"),
+            Self::BigInt => f.write_str("BIGINT"),
+            Self::Float => f.write_str("FLOAT"),
+            Self::Double => f.write_str("DOUBLE"),
+            Self::Decimal(p, s) => write!(f, "DECIMAL({p}, {s})"),
+            Self::Char(n) => write!(f, "CHAR({n})"),
+            Self::Varchar(n) if *n == MAX_LENGTH => f.write_str("STRING"),
+            Self::Varchar(n) => write!(f, "VARCHAR({n})"),
+            Self::Binary(n) => write!(f, "BINARY({n})"),
+            Self::Varbinary(n) if *n == MAX_LENGTH => f.write_str("BYTES"),
+            Self::Varbinary(n) => write!(f, "VARBINARY({n})"),
+            Self::Date => f.write_str("DATE"),
+            Self::Time(p) => write!(f, "TIME({p})"),
+            Self::Timestamp(p) => write!(f, "TIMESTAMP({p})"),
+            Self::TimestampLtz(p) => write!(f, "TIMESTAMP_LTZ({p})"),
+            Self::Array(element) => write!(f, "ARRAY<{element}>"),
+            Self::Map(key, value) => write!(f, "MAP<{key}, {value}>"),
+            Self::Row(fields) => {
+                f.write_str("ROW<")?;
+                for (i, (name, field)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "`{}` {field}", name.replace('`', "``"))?;
+                }
+                f.write_str(">")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.data_type)?;
+        if !self.nullable {
+            f.write_str(" NOT NULL")?;
+        }
+        Ok(())
+    }
 }
 
 /// What a column holds.
@@ -445,10 +498,10 @@ impl Parser<'_> {
             },
             "CHAR" => DataType::Char(self.one(1, "CHAR")?),
             "VARCHAR" => DataType::Varchar(self.one(1, "VARCHAR")?),
-            "STRING" => DataType::Varchar(u32::try_from(i32::MAX).unwrap_or(u32::MAX)),
+            "STRING" => DataType::Varchar(MAX_LENGTH),
             "BINARY" => DataType::Binary(self.one(1, "BINARY")?),
             "VARBINARY" => DataType::Varbinary(self.one(1, "VARBINARY")?),
-            "BYTES" => DataType::Varbinary(u32::try_from(i32::MAX).unwrap_or(u32::MAX)),
+            "BYTES" => DataType::Varbinary(MAX_LENGTH),
             "DATE" => DataType::Date,
             "TIME" => {
                 let p = self.one(0, "TIME")?;

@@ -202,6 +202,13 @@ impl TableDefinition {
             }
         }
         let options = TableOptions::parse(&options, &table.partitioned_by, partitioners)?;
+        let physical: Vec<(&str, &DataType)> = table
+            .columns
+            .iter()
+            .filter(|c| c.kind == ColumnKind::Physical)
+            .filter_map(|c| Some((c.name.as_str(), &c.field.as_ref()?.data_type)))
+            .collect();
+        crate::format::check_columns(&options.format, &physical)?;
         Ok(Self {
             table,
             metadata,

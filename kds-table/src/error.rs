@@ -12,6 +12,32 @@ struct Inner {
     option: Option<String>,
     message: String,
     location: Option<(usize, usize)>,
+    record: Option<RecordPosition>,
+}
+
+/// Where in a stream the record at fault of a decode error is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordPosition {
+    /// The shard the record was read from.
+    pub shard_id: String,
+    /// The record's sequence number.
+    pub sequence_number: String,
+    /// The user record's position in a KPL aggregate, for aggregated records.
+    pub sub_sequence_number: Option<u64>,
+}
+
+impl fmt::Display for RecordPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "record {} of shard {}",
+            self.sequence_number, self.shard_id
+        )?;
+        if let Some(sub) = self.sub_sequence_number {
+            write!(f, " (sub-sequence {sub})")?;
+        }
+        Ok(())
+    }
 }
 
 /// The kind of an [`Error`].
@@ -31,6 +57,11 @@ pub enum ErrorKind {
     /// The statement is valid DDL, but not a valid Kinesis table (an unknown metadata key, a
     /// partition key column that does not exist or has no string form, …).
     InvalidDefinition,
+    /// A record's data is not a row in the table's format ([`Error::record`] says which record).
+    Decode,
+    /// A row cannot be written in the table's format, or a batch does not have the table's
+    /// columns.
+    Encode,
 }
 
 impl Error {
@@ -40,7 +71,20 @@ impl Error {
             option: option.map(str::to_owned),
             message: message.into(),
             location: None,
+            record: None,
         }))
+    }
+
+    /// A decode error of `record`; the message names the record.
+    pub(crate) fn decode(record: RecordPosition, cause: &str) -> Self {
+        let mut error = Self::new(ErrorKind::Decode, None, format!("{record}: {cause}"));
+        error.0.record = Some(record);
+        error
+    }
+
+    /// The record whose data could not be decoded, for [`ErrorKind::Decode`].
+    pub fn record(&self) -> Option<&RecordPosition> {
+        self.0.record.as_ref()
     }
 
     /// Records where in the statement the problem is.
@@ -82,6 +126,7 @@ impl fmt::Debug for Error {
             .field("option", &self.0.option)
             .field("message", &self.0.message)
             .field("location", &self.0.location)
+            .field("record", &self.0.record)
             .finish()
     }
 }

@@ -9,6 +9,12 @@
 //! Every option lives in one registry ([`registry::OPTIONS`]) that also renders the reference
 //! table of the docs (`kds-table/OPTIONS.md`).
 //!
+//! Rows are Arrow record batches ([`TableDefinition::arrow_schema`]). A [`RowDecoder`] turns
+//! records read from a shard into rows with the table's format (`json`, `csv`, `avro`, `raw`)
+//! and fills metadata columns from the record fields; a record that does not decode is an
+//! error naming its shard and sequence number, or is skipped and counted when the table
+//! ignores parse errors. A [`RowEncoder`] turns rows into records with their partition keys.
+//!
 //! ```
 //! use kds_table::{MetadataKey, TableDefinition};
 //!
@@ -22,6 +28,42 @@
 //!     &[],
 //! )?;
 //! assert_eq!(table.metadata, [(2, MetadataKey::Timestamp)]);
+//! # Ok::<(), kds_table::Error>(())
+//! ```
+//!
+//! # Records to rows and back
+//!
+//! ```
+//! use kds_table::{Partitioners, SourceRecord, TableDefinition};
+//!
+//! let table = TableDefinition::parse(
+//!     "CREATE TABLE clicks (
+//!        user_id BIGINT,
+//!        page STRING,
+//!        seq VARCHAR(128) METADATA FROM 'sequence-number' VIRTUAL
+//!      ) PARTITIONED BY (user_id)
+//!      WITH ('connector' = 'kinesis', 'stream' = 'clicks', 'aws.region' = 'eu-west-1',
+//!            'format' = 'json', 'json.ignore-parse-errors' = 'true')",
+//!     &[],
+//! )?;
+//! let record = |sequence_number, data| SourceRecord {
+//!     shard_id: "shardId-000000000000",
+//!     sequence_number,
+//!     sub_sequence_number: None,
+//!     partition_key: "42",
+//!     arrival_millis: 1_700_000_000_000,
+//!     data,
+//! };
+//! let mut decoder = table.decoder()?;
+//! let rows = decoder.decode(&[
+//!     record("1", br#"{"user_id": 42, "page": "/home"}"#),
+//!     record("2", b"not json"),
+//! ])?;
+//! assert_eq!((rows.num_rows(), decoder.skipped()), (1, 1));
+//!
+//! let records = table.encoder(&Partitioners::new(), 0)?.encode(&rows)?;
+//! assert_eq!(records[0].partition_key, "42");
+//! assert_eq!(&records[0].data[..], br#"{"user_id":42,"page":"/home"}"#);
 //! # Ok::<(), kds_table::Error>(())
 //! ```
 //!
@@ -58,6 +100,7 @@
 pub mod ddl;
 mod definition;
 mod error;
+mod format;
 mod options;
 mod partition;
 pub mod registry;
@@ -65,7 +108,8 @@ pub mod schema;
 mod timestamp;
 
 pub use definition::{MetadataKey, TableDefinition};
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, RecordPosition};
+pub use format::{RowDecoder, RowEncoder, SinkRecord, SourceRecord};
 pub use options::{
     AggregationOptions, AwsOptions, Backoff, Credentials, EfoConsumer, FormatOptions, Partitioner,
     ReaderKind, SinkOptions, SourceOptions, StartPosition, TableOptions,

@@ -1017,27 +1017,63 @@ fn sink_options(
 
 fn format_options(given: &Given<'_>, format: &str) -> Result<FormatOptions, Error> {
     Ok(match format {
-        "json" => FormatOptions::Json {
-            fail_on_missing_field: given.boolean("json.fail-on-missing-field")?,
-            ignore_parse_errors: given.boolean("json.ignore-parse-errors")?,
-            timestamp_standard: given.choice("json.timestamp-format.standard")?,
-            decimal_as_plain_number: given.boolean("json.encode.decimal-as-plain-number")?,
-        },
-        "csv" => FormatOptions::Csv {
-            field_delimiter: given.character("csv.field-delimiter")?.unwrap_or(','),
-            quote_character: if given.boolean("csv.disable-quote-character")? {
+        "json" => {
+            let fail_on_missing_field = given.boolean("json.fail-on-missing-field")?;
+            let ignore_parse_errors = given.boolean("json.ignore-parse-errors")?;
+            if fail_on_missing_field && ignore_parse_errors {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    Some("json.fail-on-missing-field"),
+                    "`json.fail-on-missing-field` and `json.ignore-parse-errors` cannot both be true",
+                ));
+            }
+            FormatOptions::Json {
+                fail_on_missing_field,
+                ignore_parse_errors,
+                timestamp_standard: given.choice("json.timestamp-format.standard")?,
+                decimal_as_plain_number: given.boolean("json.encode.decimal-as-plain-number")?,
+            }
+        }
+        "csv" => {
+            // The CSV reader and writer take single-byte delimiters, quotes and escapes.
+            let ascii = |key: &str| -> Result<Option<char>, Error> {
+                match given.character(key)? {
+                    Some(c) if !c.is_ascii() => Err(Error::invalid(
+                        key,
+                        format!("`{key}` must be an ASCII character, got `{c}`"),
+                    )),
+                    c => Ok(c),
+                }
+            };
+            let field_delimiter = ascii("csv.field-delimiter")?.unwrap_or(',');
+            let quote_character = if given.boolean("csv.disable-quote-character")? {
                 None
             } else {
-                given.character("csv.quote-character")?
-            },
-            allow_comments: given.boolean("csv.allow-comments")?,
-            ignore_parse_errors: given.boolean("csv.ignore-parse-errors")?,
-            array_element_delimiter: given
-                .text("csv.array-element-delimiter")
-                .unwrap_or_default(),
-            escape_character: given.character("csv.escape-character")?,
-            null_literal: given.raw("csv.null-literal").map(str::to_owned),
-        },
+                ascii("csv.quote-character")?
+            };
+            let escape_character = ascii("csv.escape-character")?;
+            if Some(field_delimiter) == quote_character || Some(field_delimiter) == escape_character
+            {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    Some("csv.field-delimiter"),
+                    format!(
+                        "`csv.field-delimiter` `{field_delimiter}` is also the quote or escape character"
+                    ),
+                ));
+            }
+            FormatOptions::Csv {
+                field_delimiter,
+                quote_character,
+                allow_comments: given.boolean("csv.allow-comments")?,
+                ignore_parse_errors: given.boolean("csv.ignore-parse-errors")?,
+                array_element_delimiter: given
+                    .text("csv.array-element-delimiter")
+                    .unwrap_or_default(),
+                escape_character,
+                null_literal: given.raw("csv.null-literal").map(str::to_owned),
+            }
+        }
         "raw" => FormatOptions::Raw {
             big_endian: given.choice("raw.endianness")? == "big-endian",
         },

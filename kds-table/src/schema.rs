@@ -1,7 +1,7 @@
 //! Flink types as Arrow types, and the Arrow schema of a table's rows.
 //!
 //! The mapping is Flink's own (its `ArrowUtils`): strings are `Utf8`, binaries `Binary`,
-//! timestamps carry the unit their precision needs, `TIMESTAMP_LTZ` is UTC-zoned, `ARRAY` is a
+//! timestamps carry the unit their precision needs, `TIMESTAMP_LTZ` is zoned at UTC ([`UTC`]), `ARRAY` is a
 //! `List`, `MAP` a `Map` of non-null keys, `ROW` a `Struct`.
 
 use std::collections::HashMap;
@@ -11,6 +11,10 @@ use arrow_schema::{DataType as ArrowType, Field as ArrowField, Fields, Schema, T
 
 use crate::ddl::{ColumnKind, DataType, Field};
 use crate::definition::TableDefinition;
+
+/// The zone of `TIMESTAMP_LTZ` columns. The offset form, not `UTC`: arrow-rs parses and
+/// formats offsets without the time zone database (DataFusion writes UTC this way too).
+pub const UTC: &str = "+00:00";
 
 /// The field metadata key that marks a metadata column, with the Kinesis metadata key as value.
 pub const METADATA_KEY: &str = "kds.metadata";
@@ -47,7 +51,7 @@ pub fn arrow_type(data_type: &DataType) -> ArrowType {
             u => ArrowType::Time64(u),
         },
         DataType::Timestamp(p) => ArrowType::Timestamp(unit(*p), None),
-        DataType::TimestampLtz(p) => ArrowType::Timestamp(unit(*p), Some("UTC".into())),
+        DataType::TimestampLtz(p) => ArrowType::Timestamp(unit(*p), Some(UTC.into())),
         DataType::Array(element) => ArrowType::List(Arc::new(arrow_field("element", element))),
         DataType::Map(key, value) => {
             let key = ArrowField::new("key", arrow_type(&key.data_type), false);

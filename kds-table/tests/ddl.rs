@@ -292,7 +292,7 @@ fn arrow_schema_of_physical_and_metadata_columns() {
     assert_eq!(types[11].1, &A::Timestamp(TimeUnit::Microsecond, None));
     assert_eq!(
         types[12].1,
-        &A::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        &A::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()))
     );
     let A::List(element) = types[13].1 else {
         panic!()

@@ -1,0 +1,202 @@
+//! The `avro` format: each record is one Avro binary datum of a record schema derived from the
+//! table's physical columns (no container file, no schema registry prefix), as Flink's `avro`
+//! format writes it. Nullable columns are unions with `null` first, as in Flink.
+//!
+//! arrow-avro's streaming decoder reads single-object-encoded messages; each record is handed
+//! to it behind the single-object header of the table's own schema, so it decodes exactly that
+//! one datum.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_avro::reader::{Decoder, ReaderBuilder};
+use arrow_avro::schema::{
+    AvroSchema, Fingerprint, SCHEMA_METADATA_KEY, SINGLE_OBJECT_MAGIC, SchemaStore,
+};
+use arrow_avro::writer::format::AvroSoeFormat;
+use arrow_avro::writer::{Encoder, WriterBuilder};
+use arrow_schema::{Schema, SchemaRef};
+
+use super::{CHUNK_ROWS, RowReader, RowWriter, unsupported};
+use crate::ddl::DataType as FlinkType;
+use crate::error::Error;
+
+pub(super) fn check_columns(columns: &[(&str, &FlinkType)]) -> Result<(), Error> {
+    fn check(name: &str, data_type: &FlinkType) -> Result<(), Error> {
+        match data_type {
+            FlinkType::Map(key, value) => {
+                if !matches!(key.data_type, FlinkType::Varchar(_) | FlinkType::Char(_)) {
+                    return Err(unsupported(format!(
+                        "format `avro` cannot hold column `{name}`: Avro map keys are strings, not {}",
+                        key.data_type
+                    )));
+                }
+                check(name, &value.data_type)
+            }
+            // Avro's time types count milliseconds or microseconds (Flink's limits).
+            FlinkType::Time(p) if *p > 3 => Err(unsupported(format!(
+                "format `avro` cannot hold column `{name}`: Avro times have millisecond precision, not TIME({p})"
+            ))),
+            FlinkType::Timestamp(p) | FlinkType::TimestampLtz(p) if *p > 6 => {
+                Err(unsupported(format!(
+                    "format `avro` cannot hold column `{name}`: Avro timestamps have at most microsecond precision, not {data_type}"
+                )))
+            }
+            FlinkType::Array(element) => check(name, &element.data_type),
+            FlinkType::Row(fields) => fields
+                .iter()
+                .try_for_each(|(_, f)| check(name, &f.data_type)),
+            _ => Ok(()),
+        }
+    }
+    columns.iter().try_for_each(|(name, t)| check(name, t))
+}
+
+/// The table's Avro schema and its single-object header.
+struct TableSchema {
+    avro: AvroSchema,
+    store: SchemaStore,
+    header: Vec<u8>,
+}
+
+impl TableSchema {
+    fn new(physical: &Schema) -> Result<Self, Error> {
+        let avro = AvroSchema::try_from(physical)
+            .map_err(|e| unsupported(format!("no Avro schema for the table: {e}")))?;
+        let mut store = SchemaStore::new();
+        let fingerprint = store
+            .register(avro.clone())
+            .map_err(|e| unsupported(format!("no Avro schema for the table: {e}")))?;
+        let Fingerprint::Rabin(rabin) = fingerprint else {
+            unreachable!("a new schema store fingerprints with Rabin")
+        };
+        let mut header = SINGLE_OBJECT_MAGIC.to_vec();
+        header.extend_from_slice(&rabin.to_le_bytes());
+        Ok(Self {
+            avro,
+            store,
+            header,
+        })
+    }
+
+    fn decoder(&self) -> Result<Decoder, Error> {
+        ReaderBuilder::new()
+            .with_writer_schema_store(self.store.clone())
+            .with_batch_size(CHUNK_ROWS + 1)
+            .build_decoder()
+            .map_err(|e| unsupported(format!("no Avro decoder for the table: {e}")))
+    }
+}
+
+/// Reads one Avro datum per record.
+pub(super) struct AvroReader {
+    physical: SchemaRef,
+    schema: TableSchema,
+    decoder: Decoder,
+}
+
+impl AvroReader {
+    pub(super) fn new(physical: SchemaRef) -> Result<Self, Error> {
+        let schema = TableSchema::new(&physical)?;
+        let decoder = schema.decoder()?;
+        Ok(Self {
+            physical,
+            schema,
+            decoder,
+        })
+    }
+}
+
+impl RowReader for AvroReader {
+    fn push(&mut self, data: &[u8]) -> Result<(), String> {
+        let header = self
+            .decoder
+            .decode(&self.schema.header)
+            .map_err(|e| e.to_string())?;
+        debug_assert_eq!(header, self.schema.header.len());
+        let read = self
+            .decoder
+            .decode(data)
+            .map_err(|e| format!("the data is not an Avro datum of the table's schema: {e}"))?;
+        if read == 0 {
+            return Err("the data ends inside the Avro datum".to_owned());
+        }
+        if read != data.len() {
+            return Err(format!("{} bytes follow the Avro datum", data.len() - read));
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<RecordBatch, String> {
+        let batch = self
+            .decoder
+            .flush()
+            .map_err(|e| e.to_string())?
+            .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&self.physical)));
+        // arrow-avro reads some types wider or differently zoned (TINYINT as Int32, UTC as
+        // "+00:00"): cast to the table's types.
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.physical.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(Arc::clone(column))
+                } else {
+                    arrow_cast::cast(column, field.data_type()).map_err(|e| e.to_string())
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(Arc::clone(&self.physical), columns).map_err(|e| e.to_string())
+    }
+
+    fn reset(&mut self) {
+        self.decoder = self
+            .schema
+            .decoder()
+            .expect("the schema built a decoder before");
+    }
+}
+
+/// Writes one Avro datum per row.
+pub(super) struct AvroWriter {
+    encoder: Encoder,
+    header: usize,
+}
+
+impl AvroWriter {
+    pub(super) fn new(physical: &Schema) -> Result<Self, Error> {
+        let schema = TableSchema::new(physical)?;
+        let with_schema = physical.clone().with_metadata(HashMap::from([(
+            SCHEMA_METADATA_KEY.to_owned(),
+            schema.avro.json_string.clone(),
+        )]));
+        let encoder = WriterBuilder::new(with_schema)
+            .build_encoder::<AvroSoeFormat>()
+            .map_err(|e| unsupported(format!("no Avro encoder for the table: {e}")))?;
+        Ok(Self {
+            encoder,
+            header: schema.header.len(),
+        })
+    }
+}
+
+impl RowWriter for AvroWriter {
+    fn write(
+        &mut self,
+        batch: &RecordBatch,
+        out: &mut Vec<u8>,
+        rows: &mut Vec<Range<usize>>,
+    ) -> Result<(), (usize, String)> {
+        self.encoder.encode(batch).map_err(|e| (0, e.to_string()))?;
+        let encoded = self.encoder.flush();
+        for window in encoded.offsets().windows(2) {
+            let start = out.len();
+            out.extend_from_slice(&encoded.bytes()[window[0] + self.header..window[1]]);
+            rows.push(start..out.len());
+        }
+        Ok(())
+    }
+}

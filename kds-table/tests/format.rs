@@ -1,0 +1,570 @@
+//! Formats on hand-written records: what each reads and writes, the errors that name the record
+//! at fault, skipped records, metadata columns and the encoder's checks.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+};
+use arrow_schema::{DataType, Field, Schema};
+use kds_table::{ErrorKind, Partitioners, SourceRecord, TableDefinition};
+
+fn table(columns: &str, options: &str) -> TableDefinition {
+    let sql = format!(
+        "CREATE TABLE t ({columns}) WITH ('connector' = 'kinesis', 'stream' = 's', 'aws.region' = 'us-east-1', {options})"
+    );
+    TableDefinition::parse(&sql, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn definition_error(columns: &str, options: &str) -> kds_table::Error {
+    let sql = format!(
+        "CREATE TABLE t ({columns}) WITH ('connector' = 'kinesis', 'stream' = 's', 'aws.region' = 'us-east-1', {options})"
+    );
+    TableDefinition::parse(&sql, &[]).unwrap_err()
+}
+
+/// Records of shard 7 with sequence numbers 100, 101, …
+fn records<'a>(data: &[&'a [u8]]) -> Vec<SourceRecord<'a>> {
+    const SEQUENCE_NUMBERS: [&str; 8] = ["100", "101", "102", "103", "104", "105", "106", "107"];
+    data.iter()
+        .enumerate()
+        .map(|(i, data)| SourceRecord {
+            shard_id: "shardId-000000000007",
+            sequence_number: SEQUENCE_NUMBERS[i],
+            sub_sequence_number: None,
+            partition_key: "pk",
+            arrival_millis: 1_600_000_000_000 + i as i64,
+            data,
+        })
+        .collect()
+}
+
+fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .iter()
+        .collect()
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_string::<i32>()
+        .iter()
+        .map(|s| s.map(str::to_owned))
+        .collect()
+}
+
+fn encode(table: &TableDefinition, columns: Vec<(&str, ArrayRef)>) -> Vec<String> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    table
+        .encoder(&Partitioners::new(), 0)
+        .unwrap()
+        .encode(&batch)
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r.data.to_vec()).unwrap())
+        .collect()
+}
+
+const JSON_COLUMNS: &str = "id BIGINT, name STRING,
+    shard VARCHAR(128) METADATA FROM 'shard-id' VIRTUAL,
+    seq VARCHAR(128) METADATA FROM 'sequence-number' VIRTUAL,
+    arrival TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+    key STRING METADATA FROM 'partition-key' VIRTUAL,
+    sub BIGINT METADATA FROM 'sub-sequence-number' VIRTUAL";
+
+#[test]
+fn json_rows_carry_the_record_fields() {
+    let table = table(JSON_COLUMNS, "'format' = 'json'");
+    let mut records = records(&[
+        br#"{"id": 1, "name": "a", "extra": [1, 2]}"#,
+        br#"{"name": 7, "id": "2"}"#,
+        b"  {}\n",
+    ]);
+    records[1].sub_sequence_number = Some(3);
+    let batch = table.decoder().unwrap().decode(&records).unwrap();
+    assert_eq!(ints(&batch, "id"), [Some(1), Some(2), None]);
+    // Numbers are read into strings and numeric strings into numbers, as in Flink.
+    assert_eq!(
+        strings(&batch, "name"),
+        [Some("a".into()), Some("7".into()), None]
+    );
+    assert_eq!(
+        strings(&batch, "seq"),
+        [Some("100".into()), Some("101".into()), Some("102".into())]
+    );
+    assert!(
+        strings(&batch, "shard")
+            .iter()
+            .all(|s| s.as_deref() == Some("shardId-000000000007"))
+    );
+    assert!(
+        strings(&batch, "key")
+            .iter()
+            .all(|s| s.as_deref() == Some("pk"))
+    );
+    assert_eq!(ints(&batch, "sub"), [Some(0), Some(3), Some(0)]);
+    let arrival = batch
+        .column_by_name("arrival")
+        .unwrap()
+        .as_primitive::<TimestampMillisecondType>();
+    assert_eq!(arrival.value(2), 1_600_000_000_002);
+    assert_eq!(arrival.timezone(), Some("+00:00"));
+}
+
+#[test]
+fn a_bad_json_record_is_named_by_shard_and_sequence_number() {
+    let table = table(JSON_COLUMNS, "'format' = 'json'");
+    let cases: [(&[u8], &str); 6] = [
+        (br#"{"id": "x"}"#, "Int64"),
+        (br#"{"id": 1"#, "ends inside a JSON value"),
+        (b"", "holds no JSON value"),
+        (br#"{"id": 1} {"id": 2}"#, "holds 2 JSON values"),
+        (b"{id: 1}", "Json"),
+        (b"[1, 2]", "Json"),
+    ];
+    for (bad, cause) in cases {
+        let records = records(&[br#"{"id": 1}"#, bad, br#"{"id": 3}"#]);
+        let err = table.decoder().unwrap().decode(&records).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+        let record = err.record().unwrap();
+        assert_eq!(
+            (record.shard_id.as_str(), record.sequence_number.as_str()),
+            ("shardId-000000000007", "101")
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("record 101 of shard shardId-000000000007: "),
+            "{text}"
+        );
+        assert!(text.contains(cause), "{text} lacks {cause}");
+    }
+}
+
+#[test]
+fn ignored_json_parse_errors_are_skipped_and_counted() {
+    let table = table(
+        JSON_COLUMNS,
+        "'format' = 'json', 'json.ignore-parse-errors' = 'true'",
+    );
+    let mut decoder = table.decoder().unwrap();
+    let records = records(&[
+        br#"{"id": 1}"#,
+        br#"{"id": "x"}"#,
+        br#"{"id": 3"#,
+        br#"{"id": 4}"#,
+        b"",
+        br#"{"id": 6}"#,
+    ]);
+    let batch = decoder.decode(&records).unwrap();
+    assert_eq!(ints(&batch, "id"), [Some(1), Some(4), Some(6)]);
+    // Metadata stays with its record.
+    assert_eq!(
+        strings(&batch, "seq"),
+        [Some("100".into()), Some("103".into()), Some("105".into())]
+    );
+    assert_eq!(decoder.skipped(), 3);
+    let batch = decoder.decode(&records[1..3]).unwrap();
+    assert_eq!(batch.num_rows(), 0);
+    assert_eq!(decoder.skipped(), 5);
+}
+
+#[test]
+fn json_fail_on_missing_field_tells_absent_from_null() {
+    let table = table(
+        "id BIGINT, name STRING, r ROW<x INT, y INT>",
+        "'format' = 'json', 'json.fail-on-missing-field' = 'true'",
+    );
+    let mut decoder = table.decoder().unwrap();
+    let present = records(&[br#"{"id": 1, "name": null, "r": {"x": 1, "y": null}}"#]);
+    assert_eq!(decoder.decode(&present).unwrap().num_rows(), 1);
+    for (data, missing) in [
+        (&br#"{"id": 1, "r": null}"#[..], "`name`"),
+        (br#"{"id": 1, "name": "a", "r": {"x": 1}}"#, "`r.y`"),
+    ] {
+        let err = decoder.decode(&records(&[data])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("field {missing} is missing")),
+            "{err}"
+        );
+    }
+    let lenient = self::table("id BIGINT, name STRING", "'format' = 'json'");
+    let batch = lenient
+        .decoder()
+        .unwrap()
+        .decode(&records(&[br#"{"id": 1}"#]))
+        .unwrap();
+    assert_eq!(strings(&batch, "name"), [None]);
+    let err = definition_error(
+        "id BIGINT",
+        "'format' = 'json', 'json.fail-on-missing-field' = 'true', 'json.ignore-parse-errors' = 'true'",
+    );
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn json_is_written_as_flink_writes_it() {
+    let columns =
+        "i INT, d DECIMAL(10, 2), b BYTES, f DOUBLE, ts TIMESTAMP(3), ltz TIMESTAMP_LTZ(6)";
+    let millis = 1_600_000_000_123;
+    let batch = || {
+        vec![
+            (
+                "i",
+                Arc::new(Int32Array::from(vec![Some(1), None])) as ArrayRef,
+            ),
+            (
+                "d",
+                Arc::new(
+                    Decimal128Array::from(vec![12_345, -5])
+                        .with_precision_and_scale(10, 2)
+                        .unwrap(),
+                ),
+            ),
+            ("b", Arc::new(BinaryArray::from_vec(vec![b"hi", b""]))),
+            (
+                "f",
+                Arc::new(Float64Array::from(vec![f64::NAN, f64::NEG_INFINITY])),
+            ),
+            (
+                "ts",
+                Arc::new(TimestampMillisecondArray::from(vec![millis, 0])),
+            ),
+            (
+                "ltz",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![millis * 1000 + 456, 0])
+                        .with_timezone("+00:00"),
+                ),
+            ),
+        ]
+    };
+    let sql = table(columns, "'format' = 'json'");
+    assert_eq!(
+        encode(&sql, batch()),
+        [
+            r#"{"i":1,"d":123.45,"b":"aGk=","f":"NaN","ts":"2020-09-13 12:26:40.123","ltz":"2020-09-13 12:26:40.123456Z"}"#,
+            r#"{"i":null,"d":-0.05,"b":"","f":"-Infinity","ts":"1970-01-01 00:00:00","ltz":"1970-01-01 00:00:00Z"}"#,
+        ]
+    );
+    let iso = table(
+        columns,
+        "'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601'",
+    );
+    let written = encode(&iso, batch());
+    assert!(
+        written[0].contains(r#""ts":"2020-09-13T12:26:40.123""#),
+        "{}",
+        written[0]
+    );
+
+    // What was written reads back, non-finite floats included.
+    let data: Vec<&[u8]> = written.iter().map(|s| s.as_bytes()).collect();
+    let rows = iso.decoder().unwrap().decode(&records(&data)).unwrap();
+    let f = rows
+        .column_by_name("f")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert!(f.value(0).is_nan());
+    assert_eq!(f.value(1), f64::NEG_INFINITY);
+    assert_eq!(
+        rows.column_by_name("b")
+            .unwrap()
+            .as_binary::<i32>()
+            .value(0),
+        b"hi"
+    );
+}
+
+#[test]
+fn csv_dialects() {
+    let columns = "a STRING, b INT, c ARRAY<INT>";
+    /// Options, a record, and the expected `a` and `c` (elements joined by `,`).
+    type Case<'a> = (&'a str, &'a [u8], [Option<&'a str>; 2]);
+    let cases: [Case<'_>; 5] = [
+        ("", br#""x, ""y""",7,1;2"#, [Some(r#"x, "y""#), Some("1,2")]),
+        (
+            ", 'csv.field-delimiter' = '|', 'csv.array-element-delimiter' = ','",
+            b"x|7|1,2",
+            [Some("x"), Some("1,2")],
+        ),
+        (
+            ", 'csv.disable-quote-character' = 'true'",
+            br#""x",7,1"#,
+            [Some("\"x\""), Some("1")],
+        ),
+        (
+            ", 'csv.escape-character' = '\\', 'csv.quote-character' = ''''",
+            br"'x\'y',7,",
+            [Some("x'y"), Some("")],
+        ),
+        (", 'csv.null-literal' = 'n/a'", b"n/a,n/a,n/a", [None, None]),
+    ];
+    for (options, data, [a, c]) in cases {
+        let table = table(columns, &format!("'format' = 'csv'{options}"));
+        let batch = table
+            .decoder()
+            .unwrap()
+            .decode(&records(&[data]))
+            .unwrap_or_else(|e| panic!("{options}: {e}"));
+        assert_eq!(strings(&batch, "a")[0].as_deref(), a, "{options}");
+        let list = batch.column_by_name("c").unwrap().as_list::<i32>();
+        let c_text = (!list.is_null(0)).then(|| {
+            list.value(0)
+                .as_primitive::<Int32Type>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        assert_eq!(c_text.as_deref(), c, "{options}");
+    }
+}
+
+#[test]
+fn bad_csv_records_are_named_or_skipped() {
+    let strict = table("a STRING, b INT", "'format' = 'csv'");
+    let cases: [(&[u8], &str); 5] = [
+        (b"x", "has 1 field, the table has 2 physical columns"),
+        (b"x,1,2", "more than 2 fields"),
+        (b"x,1\ny,2", "more than one CSV row"),
+        (b"x,one", "column `b`"),
+        // An unterminated quote runs to the end of the data.
+        (b"\"x,1", "the row has 1 field"),
+    ];
+    for (bad, cause) in cases {
+        let err = strict
+            .decoder()
+            .unwrap()
+            .decode(&records(&[b"ok,1", bad]))
+            .unwrap_err();
+        assert_eq!(err.record().unwrap().sequence_number, "101");
+        assert!(err.to_string().contains(cause), "{err} lacks {cause}");
+    }
+    let lenient = table(
+        "a STRING, b INT",
+        "'format' = 'csv', 'csv.ignore-parse-errors' = 'true', 'csv.allow-comments' = 'true'",
+    );
+    let mut decoder = lenient.decoder().unwrap();
+    let batch = decoder
+        .decode(&records(&[
+            b"ok,1",
+            b"x,one",
+            b"# a comment",
+            b"fine,2\r\n",
+        ]))
+        .unwrap();
+    assert_eq!(
+        strings(&batch, "a"),
+        [Some("ok".into()), Some("fine".into())]
+    );
+    assert_eq!(decoder.skipped(), 2);
+}
+
+#[test]
+fn raw_values() {
+    let little = table(
+        "v INT",
+        "'format' = 'raw', 'raw.endianness' = 'little-endian'",
+    );
+    let batch = little
+        .decoder()
+        .unwrap()
+        .decode(&records(&[&[1, 0, 0, 0]]))
+        .unwrap();
+    assert_eq!(batch.column(0).as_primitive::<Int32Type>().value(0), 1);
+    let err = little
+        .decoder()
+        .unwrap()
+        .decode(&records(&[&[1, 0]]))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("a raw INT is 4 bytes, the data has 2"),
+        "{err}"
+    );
+
+    let text = table("v STRING", "'format' = 'raw'");
+    let err = text
+        .decoder()
+        .unwrap()
+        .decode(&records(&[b"ok", &[0xff]]))
+        .unwrap_err();
+    assert_eq!(err.record().unwrap().sequence_number, "101");
+    assert!(err.to_string().contains("not UTF-8"), "{err}");
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("v", DataType::Utf8, true)])),
+        vec![Arc::new(StringArray::from(vec![Some("a"), None]))],
+    )
+    .unwrap();
+    let err = text
+        .encoder(&Partitioners::new(), 0)
+        .unwrap()
+        .encode(&batch)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode);
+    assert!(
+        err.to_string().starts_with("row 1: column `v` is NULL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn avro_data_is_flinks_binary_layout() {
+    // Flink's schema for (id BIGINT NOT NULL, name STRING): a long, then a union of null
+    // (index 0) and string (index 1).
+    let table = table("id BIGINT NOT NULL, name STRING", "'format' = 'avro'");
+    let datum: &[u8] = &[0x54, 0x02, 0x04, b'a', b'b'];
+    let null_name: &[u8] = &[0x01, 0x00];
+    let batch = table
+        .decoder()
+        .unwrap()
+        .decode(&records(&[datum, null_name]))
+        .unwrap();
+    assert_eq!(ints(&batch, "id"), [Some(42), Some(-1)]);
+    assert_eq!(strings(&batch, "name"), [Some("ab".into()), None]);
+    let written = table
+        .encoder(&Partitioners::new(), 0)
+        .unwrap()
+        .encode(&batch)
+        .unwrap();
+    assert_eq!(&written[0].data[..], datum);
+    assert_eq!(&written[1].data[..], null_name);
+
+    for (bad, cause) in [
+        (&[0x54, 0x02, 0x04, b'a'][..], "ends inside the Avro datum"),
+        (&[0x54, 0x00, 0x00], "1 bytes follow the Avro datum"),
+    ] {
+        let err = table
+            .decoder()
+            .unwrap()
+            .decode(&records(&[datum, bad]))
+            .unwrap_err();
+        assert_eq!(err.record().unwrap().sequence_number, "101");
+        assert!(err.to_string().contains(cause), "{err} lacks {cause}");
+    }
+}
+
+#[test]
+fn formats_refuse_columns_they_cannot_hold() {
+    for (columns, format, cause) in [
+        (
+            "a INT, b INT",
+            "raw",
+            "exactly one physical column, the table has 2",
+        ),
+        ("a DATE", "raw", "column `a` of type DATE"),
+        ("m MAP<STRING, INT>", "csv", "MAP and ROW have no CSV form"),
+        (
+            "a ARRAY<ARRAY<INT>>",
+            "csv",
+            "array elements must be scalars",
+        ),
+        ("t TIME(6)", "avro", "not TIME(6)"),
+        ("t TIMESTAMP(9)", "avro", "not TIMESTAMP(9)"),
+        ("m MAP<INT, INT>", "avro", "map keys are strings, not INT"),
+    ] {
+        let err = definition_error(columns, &format!("'format' = '{format}'"));
+        assert_eq!(err.kind(), ErrorKind::InvalidDefinition, "{err}");
+        assert_eq!(err.option(), Some("format"));
+        assert!(err.to_string().contains(cause), "{err} lacks {cause}");
+    }
+    // Metadata columns are not the format's.
+    table(
+        "v BYTES, seq VARCHAR(128) METADATA FROM 'sequence-number'",
+        "'format' = 'raw'",
+    );
+    let err = definition_error("a INT", "'format' = 'csv', 'csv.field-delimiter' = 'é'");
+    assert!(err.to_string().contains("ASCII"), "{err}");
+}
+
+#[test]
+fn the_encoder_checks_the_batch_and_keys_rows() {
+    let table = table(
+        "id BIGINT, region STRING, seq VARCHAR(128) METADATA FROM 'sequence-number' VIRTUAL",
+        "'format' = 'json'",
+    );
+    let keyed = TableDefinition::parse(
+        "CREATE TABLE t (id BIGINT, region STRING) PARTITIONED BY (region, id) WITH ('connector' = 'kinesis', 'stream' = 's', 'aws.region' = 'us-east-1', 'format' = 'json')",
+        &[],
+    )
+    .unwrap();
+    let batch = |id: ArrayRef| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("region", DataType::Utf8, true),
+                Field::new("id", id.data_type().clone(), true),
+            ])),
+            vec![Arc::new(StringArray::from(vec!["eu", "us"])), id],
+        )
+        .unwrap()
+    };
+    let good = batch(Arc::new(Int64Array::from(vec![1, 2])));
+    let records = keyed
+        .encoder(&Partitioners::new(), 0)
+        .unwrap()
+        .encode(&good)
+        .unwrap();
+    let keys: Vec<&str> = records.iter().map(|r| r.partition_key.as_str()).collect();
+    assert_eq!(keys, ["eu|1", "us|2"]);
+    assert_eq!(&records[1].data[..], br#"{"id":2,"region":"us"}"#);
+
+    let mut encoder = table.encoder(&Partitioners::new(), 0).unwrap();
+    let err = encoder
+        .encode(&batch(Arc::new(Int32Array::from(vec![1, 2]))))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode);
+    assert_eq!(
+        err.to_string(),
+        "column `id` is Int32, the table declares Int64"
+    );
+    let only_id = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)])),
+        vec![Arc::new(Int64Array::from(vec![1]))],
+    )
+    .unwrap();
+    let err = encoder.encode(&only_id).unwrap_err();
+    assert_eq!(err.to_string(), "the batch has no column `region`");
+}
+
+#[test]
+fn batches_larger_than_a_page_are_decoded_whole() {
+    let table = table(JSON_COLUMNS, "'format' = 'json'");
+    let data: Vec<String> = (0..25_000).map(|i| format!(r#"{{"id": {i}}}"#)).collect();
+    let sequence_numbers: Vec<String> = (0..data.len()).map(|i| i.to_string()).collect();
+    let mut records: Vec<SourceRecord<'_>> = data
+        .iter()
+        .zip(&sequence_numbers)
+        .map(|(d, seq)| SourceRecord {
+            shard_id: "shardId-000000000001",
+            sequence_number: seq,
+            sub_sequence_number: None,
+            partition_key: "k",
+            arrival_millis: 0,
+            data: d.as_bytes(),
+        })
+        .collect();
+    let batch = table.decoder().unwrap().decode(&records).unwrap();
+    assert_eq!(batch.num_rows(), 25_000);
+    assert_eq!(ints(&batch, "id")[24_999], Some(24_999));
+    assert_eq!(strings(&batch, "seq")[12_345].as_deref(), Some("12345"));
+    records[17_000].data = b"{";
+    let err = table.decoder().unwrap().decode(&records).unwrap_err();
+    assert_eq!(err.record().unwrap().sequence_number, "17000");
+}
