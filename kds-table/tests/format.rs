@@ -568,3 +568,60 @@ fn batches_larger_than_a_page_are_decoded_whole() {
     let err = table.decoder().unwrap().decode(&records).unwrap_err();
     assert_eq!(err.record().unwrap().sequence_number, "17000");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// However bad records are spread over a batch, the good ones come out in order and the
+    /// bad ones are counted, or the first bad one is named.
+    #[test]
+    fn bad_records_anywhere_in_a_batch(
+        rows in proptest::collection::vec((proptest::prelude::any::<i64>(), 0..6u8), 0..300)
+    ) {
+        let data: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|&(id, kind)| match kind {
+                // A type error shows when the batch is flushed, a syntax error at once.
+                0 => br#"{"id": "not a number"}"#.to_vec(),
+                1 => br#"{"id": "#.to_vec(),
+                _ => format!(r#"{{"id": {id}}}"#).into_bytes(),
+            })
+            .collect();
+        let sequence_numbers: Vec<String> = (0..rows.len()).map(|i| i.to_string()).collect();
+        let records: Vec<SourceRecord<'_>> = data
+            .iter()
+            .zip(&sequence_numbers)
+            .map(|(data, seq)| SourceRecord {
+                shard_id: "shardId-000000000000",
+                sequence_number: seq,
+                sub_sequence_number: None,
+                partition_key: "k",
+                arrival_millis: 0,
+                data,
+            })
+            .collect();
+        let good: Vec<(Option<i64>, Option<String>)> = rows
+            .iter()
+            .zip(&sequence_numbers)
+            .filter(|((_, kind), _)| *kind >= 2)
+            .map(|((id, _), seq)| (Some(*id), Some(seq.clone())))
+            .collect();
+
+        let lenient = table(JSON_COLUMNS, "'format' = 'json', 'json.ignore-parse-errors' = 'true'");
+        let mut decoder = lenient.decoder().unwrap();
+        let batch = decoder.decode(&records).unwrap();
+        let decoded: Vec<_> = ints(&batch, "id").into_iter().zip(strings(&batch, "seq")).collect();
+        proptest::prop_assert_eq!(&decoded, &good);
+        proptest::prop_assert_eq!(decoder.skipped() as usize, rows.len() - good.len());
+
+        let strict = table(JSON_COLUMNS, "'format' = 'json'");
+        let result = strict.decoder().unwrap().decode(&records);
+        match rows.iter().position(|(_, kind)| *kind < 2) {
+            Some(first) => {
+                let err = result.unwrap_err();
+                proptest::prop_assert_eq!(&err.record().unwrap().sequence_number, &first.to_string());
+            }
+            None => proptest::prop_assert_eq!(result.unwrap().num_rows(), rows.len()),
+        }
+    }
+}

@@ -81,10 +81,11 @@ impl TableSchema {
         })
     }
 
-    fn decoder(&self) -> Result<Decoder, Error> {
+    /// A decoder for at most `rows` rows between flushes.
+    fn decoder(&self, rows: usize) -> Result<Decoder, Error> {
         ReaderBuilder::new()
             .with_writer_schema_store(self.store.clone())
-            .with_batch_size(CHUNK_ROWS + 1)
+            .with_batch_size(rows + 1)
             .build_decoder()
             .map_err(|e| unsupported(format!("no Avro decoder for the table: {e}")))
     }
@@ -100,7 +101,7 @@ pub(super) struct AvroReader {
 impl AvroReader {
     pub(super) fn new(physical: SchemaRef) -> Result<Self, Error> {
         let schema = TableSchema::new(&physical)?;
-        let decoder = schema.decoder()?;
+        let decoder = schema.decoder(CHUNK_ROWS)?;
         Ok(Self {
             physical,
             schema,
@@ -152,10 +153,10 @@ impl RowReader for AvroReader {
         RecordBatch::try_new(Arc::clone(&self.physical), columns).map_err(|e| e.to_string())
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self, rows: usize) {
         self.decoder = self
             .schema
-            .decoder()
+            .decoder(rows)
             .expect("the schema built a decoder before");
     }
 }

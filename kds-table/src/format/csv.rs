@@ -234,7 +234,7 @@ impl RowReader for CsvReader {
         RecordBatch::try_new(Arc::clone(&self.physical), columns).map_err(|e| e.to_string())
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self, _rows: usize) {
         for column in &mut self.columns {
             column.finish();
         }

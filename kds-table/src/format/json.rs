@@ -5,7 +5,8 @@
 //! written as strings are read into numeric columns, BYTES are base64 text, NULLs are written
 //! explicitly, timestamps follow `json.timestamp-format.standard` (`SQL`:
 //! `2020-01-01 10:00:00.123`, `ISO-8601`: `2020-01-01T10:00:00.123`, with a `Z` for
-//! TIMESTAMP_LTZ) and non-finite floats are written as the strings `NaN`, `Infinity` and
+//! TIMESTAMP_LTZ; fractions in 3, 6 or 9 digits as needed, none when zero), times are
+//! `10:00:00.123`, and non-finite floats are written as the strings `NaN`, `Infinity` and
 //! `-Infinity`. Decimals are always written as plain numbers.
 
 use std::io::Write as _;
@@ -13,13 +14,19 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Float64Type};
+use arrow_array::types::{
+    Float32Type, Float64Type, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
+    Time64NanosecondType, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
 use arrow_array::{Array, BinaryArray, RecordBatch, StructArray};
+use arrow_buffer::ScalarBuffer;
 use arrow_json::reader::{Decoder, ReaderBuilder};
 use arrow_json::writer::{Encoder, EncoderFactory, EncoderOptions, NullableEncoder, make_encoder};
-use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
 use serde_json::Value;
 
+use super::clock;
 use super::text::{binary_as_text, restore_binary};
 use super::{CHUNK_ROWS, RowReader, RowWriter};
 use crate::error::Error;
@@ -33,10 +40,11 @@ pub(super) struct JsonReader {
     fail_on_missing_field: bool,
 }
 
-fn build(schema: &SchemaRef) -> Result<Decoder, ArrowError> {
+/// A decoder for at most `rows` rows between flushes.
+fn build(schema: &SchemaRef, rows: usize) -> Result<Decoder, ArrowError> {
     ReaderBuilder::new(Arc::clone(schema))
-        // One more than a chunk, so that a chunk never fills the decoder mid-record.
-        .with_batch_size(CHUNK_ROWS + 1)
+        // One more, so that the last record never finds the decoder full.
+        .with_batch_size(rows + 1)
         .with_coerce_primitive(true)
         .build_decoder()
 }
@@ -55,7 +63,7 @@ impl JsonReader {
             })
             .collect();
         let text = Arc::new(Schema::new(text));
-        let decoder = build(&text).map_err(|e| super::unsupported(e.to_string()))?;
+        let decoder = build(&text, CHUNK_ROWS).map_err(|e| super::unsupported(e.to_string()))?;
         Ok(Self {
             physical,
             text,
@@ -106,8 +114,9 @@ impl RowReader for JsonReader {
         RecordBatch::try_new(Arc::clone(&self.physical), columns).map_err(|e| e.to_string())
     }
 
-    fn reset(&mut self) {
-        self.decoder = build(&self.text).expect("the schema built a decoder before");
+    fn reset(&mut self, rows: usize) {
+        // The decoder allocates room for `rows` rows up front.
+        self.decoder = build(&self.text, rows).expect("the schema built a decoder before");
     }
 }
 
@@ -153,14 +162,11 @@ pub(super) struct JsonWriter {
 
 impl JsonWriter {
     pub(super) fn new(iso_8601: bool) -> Self {
-        let separator = if iso_8601 { 'T' } else { ' ' };
-        let timestamp = format!("%Y-%m-%d{separator}%H:%M:%S%.f");
         let options = EncoderOptions::default()
             .with_explicit_nulls(true)
-            .with_encoder_factory(Arc::new(FlinkValues))
-            .with_timestamp_tz_format(format!("{timestamp}Z"))
-            .with_timestamp_format(timestamp)
-            .with_time_format("%H:%M:%S%.f".to_owned());
+            .with_encoder_factory(Arc::new(FlinkValues {
+                timestamp_separator: if iso_8601 { b'T' } else { b' ' },
+            }));
         Self { options }
     }
 }
@@ -190,9 +196,14 @@ impl RowWriter for JsonWriter {
 }
 
 /// Values arrow-json writes differently from Flink: binary (base64, not hex) and non-finite
-/// floats (strings, not NULL).
+/// floats (strings, not NULL); and times and timestamps, which arrow-json writes in a custom
+/// form only through chrono's format strings, parsed again for every value (a third of the
+/// encoding time).
 #[derive(Debug)]
-struct FlinkValues;
+struct FlinkValues {
+    /// `' '` (SQL) or `'T'` (ISO-8601) between date and time.
+    timestamp_separator: u8,
+}
 
 impl EncoderFactory for FlinkValues {
     fn make_default_encoder<'a>(
@@ -204,6 +215,43 @@ impl EncoderFactory for FlinkValues {
         let nulls = array.nulls().cloned();
         let encoder: Box<dyn Encoder + 'a> = match array.data_type() {
             DataType::Binary => Box::new(Base64(array.as_binary::<i32>())),
+            DataType::Timestamp(unit, zone) => Box::new(TimestampText {
+                values: match unit {
+                    TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values(),
+                    TimeUnit::Millisecond => {
+                        array.as_primitive::<TimestampMillisecondType>().values()
+                    }
+                    TimeUnit::Microsecond => {
+                        array.as_primitive::<TimestampMicrosecondType>().values()
+                    }
+                    TimeUnit::Nanosecond => {
+                        array.as_primitive::<TimestampNanosecondType>().values()
+                    }
+                },
+                nanos_per_unit: nanos_per(*unit),
+                separator: self.timestamp_separator,
+                zoned: zone.is_some(),
+            }),
+            DataType::Time32(unit) => {
+                let values = match unit {
+                    TimeUnit::Second => array.as_primitive::<Time32SecondType>().values(),
+                    _ => array.as_primitive::<Time32MillisecondType>().values(),
+                };
+                Box::new(TimeText {
+                    values: values.iter().map(|&v| i64::from(v)).collect(),
+                    nanos_per_unit: nanos_per(*unit),
+                })
+            }
+            DataType::Time64(unit) => {
+                let values = match unit {
+                    TimeUnit::Microsecond => array.as_primitive::<Time64MicrosecondType>().values(),
+                    _ => array.as_primitive::<Time64NanosecondType>().values(),
+                };
+                Box::new(TimeText {
+                    values: values.to_vec(),
+                    nanos_per_unit: nanos_per(*unit),
+                })
+            }
             DataType::Float32 => {
                 let values = array.as_primitive::<Float32Type>();
                 if values.values().iter().all(|v| v.is_finite()) {
@@ -251,5 +299,58 @@ impl<T: Copy + std::fmt::Display + Into<f64>> Encoder for Floats<T> {
             }
         };
         out.extend_from_slice(text.as_bytes());
+    }
+}
+
+fn nanos_per(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    }
+}
+
+/// `yyyy-MM-dd HH:mm:ss[.fraction]` (or with `T`), and `Z` when zoned (always UTC here).
+struct TimestampText<'a> {
+    values: &'a ScalarBuffer<i64>,
+    nanos_per_unit: i64,
+    separator: u8,
+    zoned: bool,
+}
+
+impl Encoder for TimestampText<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let units_per_second = 1_000_000_000 / self.nanos_per_unit;
+        let value = self.values[idx];
+        let seconds = value.div_euclid(units_per_second);
+        let nanos = value.rem_euclid(units_per_second) * self.nanos_per_unit;
+        out.push(b'"');
+        clock::write_date(out, seconds.div_euclid(86_400));
+        out.push(self.separator);
+        clock::write_time(out, seconds.rem_euclid(86_400), nanos);
+        if self.zoned {
+            out.push(b'Z');
+        }
+        out.push(b'"');
+    }
+}
+
+/// `HH:mm:ss[.fraction]`.
+struct TimeText {
+    values: Vec<i64>,
+    nanos_per_unit: i64,
+}
+
+impl Encoder for TimeText {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let nanos = self.values[idx] * self.nanos_per_unit;
+        out.push(b'"');
+        clock::write_time(
+            out,
+            nanos.div_euclid(1_000_000_000),
+            nanos.rem_euclid(1_000_000_000),
+        );
+        out.push(b'"');
     }
 }

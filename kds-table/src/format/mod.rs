@@ -3,10 +3,12 @@
 //! The table's format (`json`, `csv`, `avro` or `raw`) turns record data into the physical
 //! columns and back; metadata columns are filled from the record fields. Records are decoded a
 //! batch at a time: the whole batch goes through the format's Arrow decoder at once, and only
-//! when that fails is each record tried on its own, to name the one at fault (or skip and
-//! count it when the table ignores parse errors).
+//! when that fails are records tried apart, to name the one at fault (or skip and
+//! count it when the table ignores parse errors): the batch is decoded again in small groups,
+//! and failing groups are halved until the bad records stand alone.
 
 mod avro;
+mod clock;
 mod csv;
 mod json;
 mod raw;
@@ -32,6 +34,9 @@ use crate::partition::{PartitionKeyGenerator, Partitioners};
 
 /// The most rows a format decoder holds before it is flushed: one GetRecords page.
 const CHUNK_ROWS: usize = 10_000;
+
+/// The group size in which a chunk with bad records is decoded again.
+const SEARCH_ROWS: usize = 32;
 
 /// A record read from a shard, as the decoder needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,8 +85,9 @@ trait RowReader: Send {
     /// must be reset.
     fn flush(&mut self) -> Result<RecordBatch, String>;
 
-    /// Drops whatever was pushed, whatever state it left.
-    fn reset(&mut self);
+    /// Drops whatever was pushed, whatever state it left; at most `rows` rows will be pushed
+    /// before the next flush.
+    fn reset(&mut self, rows: usize);
 }
 
 /// Writes one format from Arrow: one record per row.
@@ -111,6 +117,7 @@ enum ColumnSource {
 /// Made by [`TableDefinition::decoder`].
 pub struct RowDecoder {
     reader: Box<dyn RowReader>,
+    physical: SchemaRef,
     schema: SchemaRef,
     columns: Vec<ColumnSource>,
     ignore_parse_errors: bool,
@@ -159,51 +166,69 @@ impl RowDecoder {
     }
 
     fn decode_chunk(&mut self, records: &[SourceRecord<'_>]) -> Result<RecordBatch, Error> {
-        if let Ok(physical) = self.read_all(records.iter()) {
+        if let Ok(physical) = self.read_all(records, SEARCH_ROWS) {
             return self.assemble(&physical, records.iter());
         }
-        // Some record is bad: find which, one at a time, then decode the others together.
-        self.reader.reset();
+        // Some record is bad: decode groups of records, and halve the groups that fail until
+        // their bad records stand alone. A chunk with bad records costs about two decodes
+        // plus 2·SEARCH_ROWS records per bad one.
+        let mut pieces = Vec::new();
         let mut kept = Vec::with_capacity(records.len());
-        for record in records {
-            match self
-                .reader
-                .push(record.data)
-                .and_then(|()| self.reader.flush())
-            {
-                Ok(_) => kept.push(record),
-                Err(cause) => {
-                    self.reader.reset();
+        let searched = records
+            .chunks(SEARCH_ROWS)
+            .try_for_each(|group| self.bisect(group, &mut pieces, &mut kept));
+        // Back to the capacity of a whole chunk.
+        self.reader.reset(CHUNK_ROWS);
+        searched?;
+        let physical = arrow_select::concat::concat_batches(&self.physical, &pieces)
+            .map_err(|e| Error::new(ErrorKind::Decode, None, e.to_string()))?;
+        self.assemble(&physical, kept.into_iter())
+    }
+
+    /// Decodes `records` (at most [`SEARCH_ROWS`]), or its halves when it fails, down to
+    /// single bad records, which are errors or skipped.
+    fn bisect<'r, 'a: 'r>(
+        &mut self,
+        records: &'r [SourceRecord<'a>],
+        pieces: &mut Vec<RecordBatch>,
+        kept: &mut Vec<&'r SourceRecord<'a>>,
+    ) -> Result<(), Error> {
+        match self.read_all(records, SEARCH_ROWS) {
+            Ok(batch) => {
+                pieces.push(batch);
+                kept.extend(records);
+                Ok(())
+            }
+            Err(cause) => {
+                if let [record] = records {
                     if !self.ignore_parse_errors {
                         return Err(Error::decode(record.position(), &cause));
                     }
                     self.skipped += 1;
+                    return Ok(());
                 }
+                let (left, right) = records.split_at(records.len() / 2);
+                self.bisect(left, pieces, kept)?;
+                self.bisect(right, pieces, kept)
             }
         }
-        let physical = self.read_all(kept.iter().copied()).map_err(|cause| {
-            // Each record decoded alone; together they must too.
-            self.reader.reset();
-            Error::new(
-                ErrorKind::Decode,
-                None,
-                format!("records that decode one by one fail together: {cause}"),
-            )
-        })?;
-        self.assemble(&physical, kept.into_iter())
     }
 
-    fn read_all<'r, 'a: 'r>(
+    /// The rows of `records`; on an error the reader is reset for at most `capacity` rows.
+    fn read_all(
         &mut self,
-        records: impl Iterator<Item = &'r SourceRecord<'a>>,
+        records: &[SourceRecord<'_>],
+        capacity: usize,
     ) -> Result<RecordBatch, String> {
         for record in records {
             if let Err(cause) = self.reader.push(record.data) {
-                self.reader.reset();
+                self.reader.reset(capacity);
                 return Err(cause);
             }
         }
-        self.reader.flush().inspect_err(|_| self.reader.reset())
+        self.reader
+            .flush()
+            .inspect_err(|_| self.reader.reset(capacity))
     }
 
     fn assemble<'r, 'a: 'r>(
@@ -296,6 +321,8 @@ pub struct RowEncoder {
     writer: Box<dyn RowWriter>,
     physical: SchemaRef,
     partitioner: Box<dyn PartitionKeyGenerator>,
+    /// The average size of the rows encoded last.
+    bytes_per_row: usize,
 }
 
 impl std::fmt::Debug for RowEncoder {
@@ -322,13 +349,17 @@ impl RowEncoder {
     pub fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<SinkRecord>, Error> {
         let physical = self.project(batch)?;
         let rows = physical.num_rows();
-        let mut out = Vec::with_capacity(rows * 64);
+        // Sized from the rows of the batch before, so that the buffer is not grown row by row.
+        let mut out = Vec::with_capacity(rows * (self.bytes_per_row + self.bytes_per_row / 8));
         let mut ranges = Vec::with_capacity(rows);
         self.writer
             .write(&physical, &mut out, &mut ranges)
             .map_err(|(row, cause)| {
                 Error::new(ErrorKind::Encode, None, format!("row {row}: {cause}"))
             })?;
+        if let Some(bytes_per_row) = out.len().checked_div(rows) {
+            self.bytes_per_row = bytes_per_row;
+        }
         let data = Bytes::from(out);
         Ok(ranges
             .into_iter()
@@ -445,23 +476,33 @@ impl TableDefinition {
                 fail_on_missing_field,
                 ..
             } => (
-                Box::new(json::JsonReader::new(physical, *fail_on_missing_field)?),
+                Box::new(json::JsonReader::new(
+                    Arc::clone(&physical),
+                    *fail_on_missing_field,
+                )?),
                 *ignore_parse_errors,
             ),
             FormatOptions::Csv {
                 ignore_parse_errors,
                 ..
             } => (
-                Box::new(csv::CsvReader::new(physical, &self.options.format)?),
+                Box::new(csv::CsvReader::new(
+                    Arc::clone(&physical),
+                    &self.options.format,
+                )?),
                 *ignore_parse_errors,
             ),
-            FormatOptions::Avro => (Box::new(avro::AvroReader::new(physical)?), false),
+            FormatOptions::Avro => (
+                Box::new(avro::AvroReader::new(Arc::clone(&physical))?),
+                false,
+            ),
             FormatOptions::Raw { big_endian } => {
                 (Box::new(raw::RawReader::new(&physical, *big_endian)), false)
             }
         };
         Ok(RowDecoder {
             reader,
+            physical,
             schema,
             columns,
             ignore_parse_errors,
@@ -493,6 +534,7 @@ impl TableDefinition {
             writer: row_writer,
             physical,
             partitioner,
+            bytes_per_row: 64,
         })
     }
 }

@@ -154,7 +154,7 @@ impl RowReader for RawReader {
             .map_err(|e| e.to_string())
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self, _rows: usize) {
         self.column.finish();
     }
 }
