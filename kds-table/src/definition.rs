@@ -109,7 +109,43 @@ impl TableDefinition {
     /// A syntax error with its line and column, an invalid column definition, or an invalid
     /// option (see [`TableOptions::parse`]).
     pub fn parse(sql: &str, partitioners: &[&str]) -> Result<Self, Error> {
-        let table = parse_create_table(sql)?;
+        Self::new(parse_create_table(sql)?, partitioners)
+    }
+
+    /// Checks a table given as its parts (a name, columns, partition keys and the `WITH`
+    /// options) rather than as a statement, as a catalog holds it.
+    ///
+    /// ```
+    /// use kds_table::TableDefinition;
+    /// use kds_table::ddl::{Column, ColumnKind, CreateTable, DataType, Field};
+    ///
+    /// let column = |name: &str, data_type| Column {
+    ///     name: name.into(),
+    ///     field: Some(Field { data_type, nullable: true }),
+    ///     kind: ColumnKind::Physical,
+    ///     comment: None,
+    /// };
+    /// let options = [("connector", "kinesis"), ("stream", "orders"), ("aws.region", "eu-west-1"), ("format", "json")];
+    /// let table = TableDefinition::new(
+    ///     CreateTable {
+    ///         name: "orders".into(),
+    ///         columns: vec![column("id", DataType::BigInt), column("body", DataType::Varchar(100))],
+    ///         watermark: None,
+    ///         primary_key: None,
+    ///         partitioned_by: vec!["id".into()],
+    ///         options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    ///         comment: None,
+    ///     },
+    ///     &[],
+    /// )?;
+    /// assert_eq!(table.physical_schema().fields().len(), 2);
+    /// # Ok::<(), kds_table::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`parse`](Self::parse), less the syntax errors.
+    pub fn new(table: CreateTable, partitioners: &[&str]) -> Result<Self, Error> {
         let mut seen = HashSet::new();
         for column in &table.columns {
             if !seen.insert(column.name.as_str()) {

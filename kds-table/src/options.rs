@@ -300,8 +300,10 @@ pub enum FormatOptions {
         ignore_parse_errors: bool,
         /// `json.timestamp-format.standard`.
         timestamp_standard: String,
-        /// `json.encode.decimal-as-plain-number`.
+        /// `json.encode.decimal-as-plain-number` (decimals are always written plain).
         decimal_as_plain_number: bool,
+        /// `json.encode.ignore-null-fields`.
+        ignore_null_fields: bool,
     },
     /// `csv`.
     Csv {
@@ -1032,6 +1034,7 @@ fn format_options(given: &Given<'_>, format: &str) -> Result<FormatOptions, Erro
                 ignore_parse_errors,
                 timestamp_standard: given.choice("json.timestamp-format.standard")?,
                 decimal_as_plain_number: given.boolean("json.encode.decimal-as-plain-number")?,
+                ignore_null_fields: given.boolean("json.encode.ignore-null-fields")?,
             }
         }
         "csv" => {

@@ -263,6 +263,11 @@ fn json_is_written_as_flink_writes_it() {
             r#"{"i":null,"d":-0.05,"b":"","f":"-Infinity","ts":"1970-01-01 00:00:00","ltz":"1970-01-01 00:00:00Z"}"#,
         ]
     );
+    let without_nulls = table(
+        columns,
+        "'format' = 'json', 'json.encode.ignore-null-fields' = 'true'",
+    );
+    assert!(encode(&without_nulls, batch())[1].starts_with(r#"{"d":-0.05,"#));
     let iso = table(
         columns,
         "'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601'",

@@ -2,12 +2,12 @@
 //!
 //! As Flink's JSON format: unknown fields are ignored, absent fields are NULL (or an error with
 //! `json.fail-on-missing-field`), numbers and booleans are read into string columns, numbers
-//! written as strings are read into numeric columns, BYTES are base64 text, NULLs are written
-//! explicitly, timestamps follow `json.timestamp-format.standard` (`SQL`:
+//! written as strings are read into numeric columns, BYTES are base64 text, timestamps follow `json.timestamp-format.standard` (`SQL`:
 //! `2020-01-01 10:00:00.123`, `ISO-8601`: `2020-01-01T10:00:00.123`, with a `Z` for
 //! TIMESTAMP_LTZ; fractions in 3, 6 or 9 digits as needed, none when zero), times are
 //! `10:00:00.123`, and non-finite floats are written as the strings `NaN`, `Infinity` and
-//! `-Infinity`. Decimals are always written as plain numbers.
+//! `-Infinity`. Decimals are always written as plain numbers. NULL fields are written as `null`,
+//! or left out with `json.encode.ignore-null-fields`.
 
 use std::io::Write as _;
 use std::ops::Range;
@@ -161,9 +161,9 @@ pub(super) struct JsonWriter {
 }
 
 impl JsonWriter {
-    pub(super) fn new(iso_8601: bool) -> Self {
+    pub(super) fn new(iso_8601: bool, ignore_null_fields: bool) -> Self {
         let options = EncoderOptions::default()
-            .with_explicit_nulls(true)
+            .with_explicit_nulls(!ignore_null_fields)
             .with_encoder_factory(Arc::new(FlinkValues {
                 timestamp_separator: if iso_8601 { b'T' } else { b' ' },
             }));

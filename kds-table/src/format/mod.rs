@@ -524,8 +524,13 @@ impl TableDefinition {
             partitioners.generator(&self.options.sink.partitioner, &physical, writer)?;
         let row_writer: Box<dyn RowWriter> = match &self.options.format {
             FormatOptions::Json {
-                timestamp_standard, ..
-            } => Box::new(json::JsonWriter::new(timestamp_standard == "ISO-8601")),
+                timestamp_standard,
+                ignore_null_fields,
+                ..
+            } => Box::new(json::JsonWriter::new(
+                timestamp_standard == "ISO-8601",
+                *ignore_null_fields,
+            )),
             FormatOptions::Csv { .. } => Box::new(csv::CsvWriter::new(&self.options.format)),
             FormatOptions::Avro => Box::new(avro::AvroWriter::new(&physical)?),
             FormatOptions::Raw { big_endian } => Box::new(raw::RawWriter::new(*big_endian)),
