@@ -1,0 +1,366 @@
+//! The client: typed calls of every operation in `kds-proto`, signed, retried per the
+//! operation's policy, and bounded by connect, attempt and total timeouts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_credential_types::provider::ProvideCredentials;
+use bytes::Bytes;
+use kds_proto::{ErrorClass, Limits, Protocol, Request, ResponseError, decode_response};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::credentials::{CachedCredentials, EnvironmentVariables, shared};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, ErrorKind};
+use crate::retry::RetryPolicy;
+use crate::signing::Signer;
+use crate::transport::{HttpVersion, Transport, TransportConfig};
+
+/// Builds a [`Client`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    region: Option<String>,
+    endpoint: Option<String>,
+    protocol: Protocol,
+    credentials: Option<Arc<CachedCredentials>>,
+    retry: HashMap<String, RetryPolicy>,
+    connect_timeout: Duration,
+    attempt_timeout: Duration,
+    total_timeout: Duration,
+    version: HttpVersion,
+    trust_all_certificates: bool,
+    limits: Limits,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint: None,
+            protocol: Protocol::Json,
+            credentials: None,
+            retry: HashMap::new(),
+            connect_timeout: Duration::from_secs(3),
+            attempt_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(120),
+            version: HttpVersion::Auto,
+            trust_all_certificates: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The region requests are signed for, and whose endpoint they go to unless
+    /// [`endpoint`](Self::endpoint) says otherwise. Required.
+    #[must_use]
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// An explicit endpoint URL (`aws.endpoint`), `http://127.0.0.1:4567` say.
+    #[must_use]
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// JSON 1.1 (the default) or CBOR 1.1.
+    #[must_use]
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Where credentials come from; cached, and refreshed five minutes before they expire.
+    /// Defaults to [`EnvironmentVariables`].
+    #[must_use]
+    pub fn credentials(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.credentials = Some(shared(provider));
+        self
+    }
+
+    /// The retry policy of `operation` (`GetRecords` say), instead of
+    /// [`RetryPolicy::default_for`].
+    #[must_use]
+    pub fn retry_policy(mut self, operation: &str, policy: RetryPolicy) -> Self {
+        self.retry.insert(operation.to_owned(), policy);
+        self
+    }
+
+    /// How long a connection may take to open (default 3 s).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt may take, from sending the request to the end of the response
+    /// (default 30 s).
+    #[must_use]
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// How long a call may take, every attempt and backoff included (default 2 min).
+    #[must_use]
+    pub fn total_timeout(mut self, timeout: Duration) -> Self {
+        self.total_timeout = timeout;
+        self
+    }
+
+    /// The HTTP versions spoken (default: ALPN on TLS, HTTP/1.1 on plain endpoints).
+    #[must_use]
+    pub fn http_version(mut self, version: HttpVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Accepts any server certificate (`aws.trust.all.certificates`). Off by default; only for
+    /// test endpoints with self-signed certificates.
+    #[must_use]
+    pub fn trust_all_certificates(mut self, trust: bool) -> Self {
+        self.trust_all_certificates = trust;
+        self
+    }
+
+    /// The stream limits requests are checked against before they are sent (the record size
+    /// of streams with `MaxRecordSizeInKiB` above 1024, say).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The client.
+    ///
+    /// # Errors
+    ///
+    /// `Config` without a region, with a bad region or endpoint, or when TLS cannot be set up
+    /// (no root certificates on the system).
+    pub fn build(self) -> Result<Client, Error> {
+        let region = self
+            .region
+            .ok_or_else(|| Error::config("a region is required (it is part of the signature)"))?;
+        let endpoint = match &self.endpoint {
+            Some(url) => Endpoint::parse(url)?,
+            None => Endpoint::for_region(&region)?,
+        };
+        let transport = Transport::new(&TransportConfig {
+            version: self.version,
+            connect_timeout: self.connect_timeout,
+            trust_all_certificates: self.trust_all_certificates,
+            pool_idle_timeout: Duration::from_secs(60),
+            max_idle_per_host: 64,
+        })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport,
+                signer: Signer::new(region),
+                endpoint,
+                protocol: self.protocol,
+                credentials: self
+                    .credentials
+                    .unwrap_or_else(|| shared(EnvironmentVariables)),
+                retry: self.retry,
+                attempt_timeout: self.attempt_timeout,
+                total_timeout: self.total_timeout,
+                limits: self.limits,
+            }),
+        })
+    }
+}
+
+/// A Kinesis client. Cheap to clone: clones share connections and credentials.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    transport: Transport,
+    signer: Signer,
+    endpoint: Endpoint,
+    protocol: Protocol,
+    credentials: Arc<CachedCredentials>,
+    retry: HashMap<String, RetryPolicy>,
+    attempt_timeout: Duration,
+    total_timeout: Duration,
+    limits: Limits,
+}
+
+/// Why one attempt failed, and what the server's clock said.
+struct Failure {
+    error: Error,
+    server_date: Option<String>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            server_date: None,
+        }
+    }
+}
+
+impl Client {
+    /// A builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The protocol requests are sent in.
+    pub fn protocol(&self) -> Protocol {
+        self.inner.protocol
+    }
+
+    /// Where requests go.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    /// The retry policy of `operation`.
+    pub fn retry_policy(&self, operation: &str) -> RetryPolicy {
+        self.inner
+            .retry
+            .get(operation)
+            .copied()
+            .unwrap_or_else(|| RetryPolicy::default_for(operation))
+    }
+
+    /// Calls the operation of `request` and returns its output.
+    ///
+    /// The request is checked first ([`Request::validate`]), encoded once, and signed anew
+    /// for each attempt. Throttling, transient service errors, timeouts and transport failures
+    /// are retried per the operation's [`RetryPolicy`] within the total timeout; a clock-skew
+    /// error is retried once at once, signed with the server's clock; an expired iterator and
+    /// terminal errors are not retried.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] naming the operation and the attempts made: `InvalidRequest` before
+    /// anything is sent, `Service` with the service's error and request id, `Timeout`,
+    /// `Transport`, `Decode` or `Credentials`.
+    pub async fn send<Q: Request>(&self, request: &Q) -> Result<Q::Response, Error> {
+        let operation = Q::OPERATION;
+        request.validate(&self.inner.limits).map_err(|e| {
+            Error::new(ErrorKind::InvalidRequest, "the request is invalid")
+                .with_source(e)
+                .in_call(operation, 0)
+        })?;
+        let body = Bytes::from(request.encode_body(self.inner.protocol));
+        let policy = self.retry_policy(operation);
+        let deadline = Instant::now() + self.inner.total_timeout;
+        let mut attempts = 0;
+        let mut retries = 0;
+        let mut resigned = false;
+        loop {
+            attempts += 1;
+            let span = tracing::debug_span!("kinesis", operation, attempt = attempts);
+            let started = Instant::now();
+            let outcome = self
+                .attempt::<Q>(&body, deadline)
+                .instrument(span.clone())
+                .await;
+            let failure = match outcome {
+                Ok(output) => {
+                    span.in_scope(|| tracing::debug!(latency = ?started.elapsed(), "ok"));
+                    return Ok(output);
+                }
+                Err(failure) => failure,
+            };
+            let error = failure.error;
+            span.in_scope(|| {
+                tracing::debug!(latency = ?started.elapsed(), error = %error, "attempt failed");
+            });
+            let class = error.service_error().map(kds_proto::ServiceError::class);
+            if class == Some(ErrorClass::ClockSkew) && !resigned {
+                resigned = true;
+                if failure
+                    .server_date
+                    .as_deref()
+                    .is_some_and(|date| self.inner.signer.learn_offset(date))
+                {
+                    continue;
+                }
+            }
+            if !error.is_retryable() || retries >= policy.max_retries {
+                return Err(error.in_call(operation, attempts));
+            }
+            let wait = policy.backoff(retries, fastrand::f64());
+            if Instant::now() + wait >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no success within the total timeout of {:?}; last error: {error}",
+                        self.inner.total_timeout
+                    ),
+                )
+                .in_call(operation, attempts));
+            }
+            retries += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt<Q: Request>(
+        &self,
+        body: &Bytes,
+        deadline: Instant,
+    ) -> Result<Q::Response, Failure> {
+        let inner = &self.inner;
+        let credentials = inner.credentials.get().await.map_err(|e| {
+            Error::new(ErrorKind::Credentials, "no credentials could be had").with_source(e)
+        })?;
+        let mut request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(inner.endpoint.uri().clone())
+            .header(http::header::CONTENT_TYPE, inner.protocol.content_type())
+            .header("x-amz-target", Q::TARGET)
+            .body(body.clone())
+            .map_err(|e| Error::config("cannot build the request").with_source(e))?;
+        inner
+            .signer
+            .sign(&mut request, &credentials, inner.signer.now())?;
+        let timeout = inner
+            .attempt_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let response = tokio::time::timeout(timeout, inner.transport.send(request))
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("no response within {timeout:?}"),
+                )
+            })??;
+        let server_date = response
+            .headers
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        decode_response::<Q>(
+            response.status,
+            &response.headers,
+            response.body,
+            inner.protocol,
+        )
+        .map_err(|e| Failure {
+            error: match e {
+                ResponseError::Service(service) => Error::service(service),
+                ResponseError::Decode(decode) => Error::new(
+                    ErrorKind::Decode,
+                    "the response is not the operation's output",
+                )
+                .with_source(decode),
+                other => Error::new(ErrorKind::Decode, other.to_string()),
+            },
+            server_date,
+        })
+    }
+}

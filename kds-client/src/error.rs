@@ -1,0 +1,158 @@
+//! The client's error: an opaque type with a public kind, naming the operation, the number of
+//! attempts and the service's request id.
+
+use std::fmt;
+
+use kds_proto::{ErrorClass, ServiceError};
+
+/// A failed call, or a client that could not be built.
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    operation: Option<&'static str>,
+    attempts: u32,
+    message: String,
+    service: Option<ServiceError>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The kind of an [`Error`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The service answered with an error ([`Error::service_error`] has it, with its class).
+    Service,
+    /// A connect, attempt or total timeout expired.
+    Timeout,
+    /// The connection failed: refused, reset, closed by GOAWAY, a TLS failure.
+    Transport,
+    /// A successful response whose body is not the operation's output.
+    Decode,
+    /// The request breaks a documented constraint and was not sent.
+    InvalidRequest,
+    /// No credentials could be had from the provider.
+    Credentials,
+    /// The client configuration is unusable (endpoint, region, TLS setup).
+    Config,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self(Box::new(Inner {
+            kind,
+            operation: None,
+            attempts: 0,
+            message: message.into(),
+            service: None,
+            source: None,
+        }))
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn service(error: ServiceError) -> Self {
+        let mut e = Self::new(ErrorKind::Service, error.to_string());
+        e.0.service = Some(error);
+        e
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        self.0.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn in_call(mut self, operation: &'static str, attempts: u32) -> Self {
+        self.0.operation = Some(operation);
+        self.0.attempts = attempts;
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The operation called, `PutRecords` say.
+    pub fn operation(&self) -> Option<&'static str> {
+        self.0.operation
+    }
+
+    /// How many times the request was sent (0 when it never was).
+    pub fn attempts(&self) -> u32 {
+        self.0.attempts
+    }
+
+    /// The service's error, for [`ErrorKind::Service`].
+    pub fn service_error(&self) -> Option<&ServiceError> {
+        self.0.service.as_ref()
+    }
+
+    /// The request id of the service's error response.
+    pub fn request_id(&self) -> Option<&str> {
+        self.0.service.as_ref().and_then(ServiceError::request_id)
+    }
+
+    /// Whether calling again later may succeed: throttling, transient service errors, timeouts
+    /// and transport failures.
+    pub fn is_retryable(&self) -> bool {
+        match self.0.kind {
+            ErrorKind::Service => self.0.service.as_ref().is_some_and(|s| {
+                matches!(s.class(), ErrorClass::Throttling | ErrorClass::Transient)
+            }),
+            ErrorKind::Timeout | ErrorKind::Transport => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(operation) = self.0.operation {
+            write!(f, "{operation}: ")?;
+        }
+        f.write_str(&self.0.message)?;
+        if let Some(source) = &self.0.source {
+            write!(f, ": {source}")?;
+        }
+        match self.0.attempts {
+            0 => {}
+            1 => {}
+            n => write!(f, " (after {n} attempts)")?,
+        }
+        if let Some(id) = self.request_id() {
+            write!(f, " [request id {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("operation", &self.0.operation)
+            .field("attempts", &self.0.attempts)
+            .field("message", &self.0.message)
+            .field("service", &self.0.service)
+            .field("source", &self.0.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        if let Some(service) = &self.0.service {
+            return Some(service);
+        }
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}

@@ -1,0 +1,177 @@
+//! HTTP: a pooled hyper client over TCP and rustls, HTTP/1.1 or HTTP/2 by ALPN on TLS, HTTP/1.1
+//! or HTTP/2 with prior knowledge on plain endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::error::{Error, ErrorKind};
+
+/// The HTTP versions a client speaks.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/2 or HTTP/1.1 as ALPN settles on TLS; HTTP/1.1 on plain endpoints.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only (the connector's `HTTP1_1`).
+    Http1,
+    /// HTTP/2 only: by ALPN on TLS, with prior knowledge (h2c) on plain endpoints (the
+    /// connector's `HTTP2`).
+    Http2,
+}
+
+/// The largest response body read: a 10 MiB GetRecords page as base64 JSON, and room.
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// The connection settings of a client.
+#[derive(Clone, Debug)]
+pub(crate) struct TransportConfig {
+    pub(crate) version: HttpVersion,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) trust_all_certificates: bool,
+    pub(crate) pool_idle_timeout: Duration,
+    pub(crate) max_idle_per_host: usize,
+}
+
+/// Sends requests and reads whole responses.
+#[derive(Clone, Debug)]
+pub(crate) struct Transport {
+    client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// A whole response.
+pub(crate) struct Response {
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Transport {
+    pub(crate) fn new(config: &TransportConfig) -> Result<Self, Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config("no TLS protocol versions").with_source(e))?;
+        let tls = if config.trust_all_certificates {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(TrustAll(
+                    provider.signature_verification_algorithms,
+                )))
+                .with_no_client_auth()
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(native.certs);
+            if added == 0 {
+                return Err(Error::config(format!(
+                    "no trusted root certificates found on this system ({} errors reading them)",
+                    native.errors.len()
+                )));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let https = match config.version {
+            HttpVersion::Auto => https.enable_http1().enable_http2().wrap_connector(http),
+            HttpVersion::Http1 => https.enable_http1().wrap_connector(http),
+            HttpVersion::Http2 => https.enable_http2().wrap_connector(http),
+        };
+        let client = HyperClient::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .pool_max_idle_per_host(config.max_idle_per_host)
+            .http2_only(config.version == HttpVersion::Http2)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .http2_keep_alive_timeout(Duration::from_secs(10))
+            .build(https);
+        Ok(Self { client })
+    }
+
+    /// Sends `request` and reads the whole response.
+    pub(crate) async fn send(&self, request: http::Request<Bytes>) -> Result<Response, Error> {
+        let response = self
+            .client
+            .request(request.map(Full::new))
+            .await
+            .map_err(|e| {
+                let kind = if e.is_connect() {
+                    "cannot connect"
+                } else {
+                    "the connection failed"
+                };
+                Error::new(ErrorKind::Transport, kind).with_source(e)
+            })?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                Error::new(ErrorKind::Transport, "the response body could not be read")
+                    .with_source(e)
+            })?
+            .to_bytes();
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// Accepts every server certificate: only when asked (`aws.trust.all.certificates`).
+#[derive(Debug)]
+struct TrustAll(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for TrustAll {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}

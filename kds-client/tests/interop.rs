@@ -1,0 +1,386 @@
+//! The client against a real Kinesis implementation: ferrokinesis, in process, over HTTP/1.1
+//! and h2c, in JSON and CBOR.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kds_client::credentials::Credentials;
+use kds_client::{Client, ErrorKind, HttpVersion, Protocol};
+use kds_proto::ErrorClass;
+use kds_proto::model::{
+    CreateStreamInput, DescribeStreamSummaryInput, GetRecordsInput, GetShardIteratorInput,
+    ListShardsInput, PutRecordInput, PutRecordsInput, PutRecordsRequestEntry, Record, Shard,
+};
+use kds_proto::types::{
+    PartitionKey, SequenceNumber, ShardId, ShardIterator, ShardIteratorType, StreamName,
+    StreamStatus, Timestamp,
+};
+
+/// ferrokinesis on a loopback port, stopped when dropped.
+struct Emulator {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Emulator {
+    async fn start() -> Self {
+        let options = ferrokinesis::store::StoreOptions {
+            create_stream_ms: 50,
+            delete_stream_ms: 50,
+            update_stream_ms: 50,
+            ..Default::default()
+        };
+        let (app, _store) = ferrokinesis::create_app(options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            url,
+            stop: Some(stop),
+        }
+    }
+
+    fn client(&self, protocol: Protocol, version: HttpVersion) -> Client {
+        Client::builder()
+            .region("us-east-1")
+            .endpoint(&self.url)
+            .protocol(protocol)
+            .http_version(version)
+            .credentials(Credentials::new(
+                "AKIDEXAMPLE",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                None,
+                None,
+                "test",
+            ))
+            .attempt_timeout(Duration::from_secs(10))
+            .total_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn name(text: &str) -> StreamName {
+    StreamName::new(text).unwrap()
+}
+
+async fn create_active_stream(client: &Client, stream: &str, shards: i32) {
+    let mut create = CreateStreamInput::new(name(stream));
+    create.shard_count = Some(shards);
+    client.send(&create).await.unwrap();
+    for _ in 0..100 {
+        let mut describe = DescribeStreamSummaryInput::new();
+        describe.stream_name = Some(name(stream));
+        let summary = client.send(&describe).await.unwrap();
+        if summary.stream_description_summary.stream_status == StreamStatus::Active {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("stream {stream} did not become ACTIVE");
+}
+
+/// Every shard, over pages of `page_size` shards.
+async fn all_shards(client: &Client, stream: &str, page_size: Option<i32>) -> Vec<Shard> {
+    let mut request = ListShardsInput::new();
+    request.stream_name = Some(name(stream));
+    request.max_results = page_size;
+    let mut shards = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = client.send(&request).await.unwrap();
+        pages += 1;
+        shards.extend(page.shards.unwrap_or_default());
+        match page.next_token {
+            Some(token) => request = request.next_page(token),
+            None => break,
+        }
+        assert!(pages < 100, "ListShards does not end");
+    }
+    shards
+}
+
+async fn iterator(
+    client: &Client,
+    stream: &str,
+    shard: &ShardId,
+    kind: ShardIteratorType,
+    sequence_number: Option<&SequenceNumber>,
+    timestamp: Option<Timestamp>,
+) -> ShardIterator {
+    let mut request = GetShardIteratorInput::new(shard.clone(), kind);
+    request.stream_name = Some(name(stream));
+    request.starting_sequence_number = sequence_number.cloned();
+    request.timestamp = timestamp;
+    client
+        .send(&request)
+        .await
+        .unwrap()
+        .shard_iterator
+        .expect("an iterator")
+}
+
+/// Every record from `iterator` to the tip.
+async fn read_to_tip(client: &Client, mut iterator: ShardIterator) -> Vec<Record> {
+    let mut records = Vec::new();
+    for _ in 0..50 {
+        let page = client
+            .send(&GetRecordsInput::new(iterator.clone()))
+            .await
+            .unwrap();
+        let empty = page.records.is_empty();
+        records.extend(page.records);
+        match page.next_shard_iterator {
+            Some(next) if !empty => iterator = next,
+            _ => return records,
+        }
+    }
+    panic!("GetRecords does not reach the tip");
+}
+
+fn binary(seed: u8, len: usize) -> Bytes {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+async fn streams_records_and_iterators(protocol: Protocol, version: HttpVersion) {
+    let emulator = Emulator::start().await;
+    let client = emulator.client(protocol, version);
+    let stream = "interop";
+    create_active_stream(&client, stream, 3).await;
+
+    // ferrokinesis 0.7 answers a ListShards page that carries only NextToken (as AWS requires)
+    // with ResourceNotFoundException, so paging is exercised against kinesis-local only.
+    let shards = all_shards(&client, stream, None).await;
+    assert_eq!(shards.len(), 3);
+
+    // Every byte value, an empty-ish record, a record at the 1 MiB limit, and a batch.
+    let key = PartitionKey::new("big").unwrap();
+    let mut sent: Vec<Bytes> = vec![
+        (0..=255u8).collect::<Vec<_>>().into(),
+        Bytes::from_static(b"x"),
+    ];
+    sent.push(binary(7, 1024 * 1024 - key.as_str().len()));
+    for data in &sent {
+        let mut put = PutRecordInput::new(data.clone(), key.clone());
+        put.stream_name = Some(name(stream));
+        client.send(&put).await.unwrap();
+    }
+    let batch: Vec<PutRecordsRequestEntry> = (0..100u8)
+        .map(|i| {
+            PutRecordsRequestEntry::new(
+                binary(i, 1000 + usize::from(i)),
+                PartitionKey::new(format!("key-{i}")).unwrap(),
+            )
+        })
+        .collect();
+    sent.extend(batch.iter().map(|e| e.data.clone()));
+    let mut put_records = PutRecordsInput::new(batch);
+    put_records.stream_name = Some(name(stream));
+    let output = client.send(&put_records).await.unwrap();
+    assert_eq!(output.failures().count(), 0);
+    assert_eq!(output.records.len(), 100);
+
+    // TRIM_HORIZON on every shard reads back exactly what was sent.
+    let mut read = Vec::new();
+    for shard in &shards {
+        let start = iterator(
+            &client,
+            stream,
+            &shard.shard_id,
+            ShardIteratorType::TrimHorizon,
+            None,
+            None,
+        )
+        .await;
+        read.extend(read_to_tip(&client, start).await);
+    }
+    let digest = |data: &[Bytes]| data.iter().cloned().collect::<BTreeSet<Bytes>>();
+    let read_data: Vec<Bytes> = read.iter().map(|r| r.data.clone()).collect();
+    assert_eq!(read_data.len(), sent.len());
+    assert_eq!(digest(&read_data), digest(&sent));
+
+    // The records of the "big" key are in one shard, in order: position by sequence number.
+    let shard = &output.records[0].shard_id.clone().unwrap();
+    let from_trim = read_to_tip(
+        &client,
+        iterator(
+            &client,
+            stream,
+            shard,
+            ShardIteratorType::TrimHorizon,
+            None,
+            None,
+        )
+        .await,
+    )
+    .await;
+    let second = &from_trim[1];
+    let at = read_to_tip(
+        &client,
+        iterator(
+            &client,
+            stream,
+            shard,
+            ShardIteratorType::AtSequenceNumber,
+            Some(&second.sequence_number),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(at[0].sequence_number, second.sequence_number);
+    assert_eq!(at.len(), from_trim.len() - 1);
+    let after = read_to_tip(
+        &client,
+        iterator(
+            &client,
+            stream,
+            shard,
+            ShardIteratorType::AfterSequenceNumber,
+            Some(&second.sequence_number),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(after.len(), from_trim.len() - 2);
+
+    // AT_TIMESTAMP at the first record's arrival reads it and what follows.
+    let arrival = from_trim[0]
+        .approximate_arrival_timestamp
+        .expect("arrival time");
+    let at_time = read_to_tip(
+        &client,
+        iterator(
+            &client,
+            stream,
+            shard,
+            ShardIteratorType::AtTimestamp,
+            None,
+            Some(arrival),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(at_time.len(), from_trim.len());
+
+    // LATEST reads only what is put after it.
+    let latest = iterator(
+        &client,
+        stream,
+        shard,
+        ShardIteratorType::Latest,
+        None,
+        None,
+    )
+    .await;
+    let mut put = PutRecordInput::new(Bytes::from_static(b"after latest"), key.clone());
+    put.stream_name = Some(name(stream));
+    put.explicit_hash_key = None;
+    let put_output = client.send(&put).await.unwrap();
+    assert_eq!(&put_output.shard_id, shard);
+    let new = read_to_tip(&client, latest).await;
+    assert_eq!(new.len(), 1);
+    assert_eq!(&new[0].data[..], b"after latest");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_over_http1() {
+    streams_records_and_iterators(Protocol::Json, HttpVersion::Http1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cbor_over_h2c() {
+    streams_records_and_iterators(Protocol::Cbor, HttpVersion::Http2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_typed() {
+    let emulator = Emulator::start().await;
+    for protocol in [Protocol::Json, Protocol::Cbor] {
+        let client = emulator.client(protocol, HttpVersion::Auto);
+
+        let mut describe = DescribeStreamSummaryInput::new();
+        describe.stream_name = Some(name("missing"));
+        let err = client.send(&describe).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Service, "{err}");
+        let service = err.service_error().unwrap();
+        assert_eq!(service.code(), "ResourceNotFoundException");
+        assert_eq!(service.class(), ErrorClass::Terminal);
+        assert_eq!(err.attempts(), 1, "terminal errors are not retried");
+        assert_eq!(err.operation(), Some("DescribeStreamSummary"));
+        assert!(
+            err.to_string().starts_with("DescribeStreamSummary: "),
+            "{err}"
+        );
+
+        // Over the limit: refused before sending.
+        let mut put = PutRecordInput::new(
+            Bytes::from(vec![0; 1024 * 1024]),
+            PartitionKey::new("k").unwrap(),
+        );
+        put.stream_name = Some(name("missing"));
+        let err = client.send(&put).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(err.attempts(), 0);
+
+        let stream = if protocol == Protocol::Json {
+            "errors-json"
+        } else {
+            "errors-cbor"
+        };
+        create_active_stream(&client, stream, 1).await;
+        let garbage = ShardIterator::new("AAAAAAAAAAGarbage").unwrap();
+        let err = client
+            .send(&GetRecordsInput::new(garbage))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Service, "{err}");
+        assert!(!err.is_retryable(), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_fails_within_the_total_timeout() {
+    // A port nothing listens on: connections are refused, retried, and the call ends.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = Client::builder()
+        .region("us-east-1")
+        .endpoint(url)
+        .credentials(Credentials::new("AKID", "secret", None, None, "test"))
+        .total_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut describe = DescribeStreamSummaryInput::new();
+    describe.stream_name = Some(name("s"));
+    let err = client.send(&describe).await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Transport | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert!(err.attempts() > 1, "connection failures are retried: {err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
