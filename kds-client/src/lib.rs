@@ -2,7 +2,11 @@
 //! of `kds-proto` (JSON 1.1 or CBOR 1.1), retries with full-jitter backoff per operation, and
 //! connect, attempt and total timeouts, so that no call hangs.
 //!
-//! - [`Client::send`] calls any operation of `kds-proto` with its typed input and output.
+//! - [`Client::send`] calls any operation of `kds-proto` with its typed input and output;
+//!   [`Client::list_all_shards`], [`Client::list_all_streams`] and
+//!   [`Client::list_all_stream_consumers`] read listings to the end;
+//!   [`Client::put_records_retrying`] resends only failed records, optionally keeping each
+//!   partition key's order ([`PutOrdering`]).
 //! - [`Endpoint`]: the regional endpoint (China regions included) or an explicit URL; TLS by
 //!   ALPN (HTTP/2 or HTTP/1.1) with the system's root certificates, or plain HTTP/1.1 or h2c
 //!   for emulators ([`HttpVersion`]).
@@ -38,6 +42,8 @@ mod client;
 pub mod credentials;
 mod endpoint;
 mod error;
+mod pages;
+mod put;
 mod retry;
 mod signing;
 mod transport;
@@ -46,5 +52,6 @@ pub use client::{Client, ClientBuilder};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind};
 pub use kds_proto::Protocol;
+pub use put::{PutOrdering, PutRecordsOutcome};
 pub use retry::RetryPolicy;
 pub use transport::HttpVersion;

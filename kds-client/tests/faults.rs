@@ -1,0 +1,536 @@
+//! Faults injected between the client and ferrokinesis by a scripted proxy: throttling,
+//! server errors, clock skew, connection resets, a stalled peer and partial PutRecords failures.
+//! Retries must lose nothing and duplicate nothing beyond what the API allows; exhausted
+//! retries must say why.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use kds_client::credentials::Credentials;
+use kds_client::{Client, ErrorKind, PutOrdering, RetryPolicy};
+use kds_proto::model::{
+    CreateStreamInput, DescribeStreamSummaryInput, GetRecordsInput, GetShardIteratorInput,
+    ListShardsInput, PutRecordsInput, PutRecordsOutput, PutRecordsRequestEntry,
+    PutRecordsResultEntry, Record,
+};
+use kds_proto::types::{PartitionKey, ShardIteratorType, StreamName, StreamStatus};
+use kds_proto::{Protocol, Shape};
+
+/// What the proxy does with the next request.
+#[derive(Clone, Debug)]
+enum Fault {
+    /// Answer with this status and error code instead of forwarding.
+    Error(u16, &'static str),
+    /// Close the connection without answering.
+    Reset,
+    /// Wait this long, then forward.
+    Stall(Duration),
+    /// PutRecords: forward all entries but these, and answer these as throttled.
+    ThrottleEntries(Vec<usize>),
+    /// Answer 200 with this JSON body instead of forwarding.
+    Reply(&'static str),
+}
+
+/// A proxy in front of ferrokinesis that applies scripted faults, one per request.
+struct Proxy {
+    url: String,
+    faults: Arc<Mutex<VecDeque<Fault>>>,
+    requests: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<Bytes>>>,
+    upstream: Client,
+}
+
+type Body = Full<Bytes>;
+
+impl Proxy {
+    async fn start() -> Self {
+        let (app, _store) = ferrokinesis::create_app(ferrokinesis::store::StoreOptions {
+            create_stream_ms: 20,
+            ..Default::default()
+        });
+        let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_url = format!("http://{}", upstream_listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(upstream_listener, app).await.unwrap() });
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let faults: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let bodies: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+        let forward: HyperClient<HttpConnector, Body> =
+            HyperClient::builder(TokioExecutor::new()).build_http();
+        let state = (
+            Arc::clone(&faults),
+            Arc::clone(&requests),
+            Arc::clone(&bodies),
+            forward,
+            upstream_url.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| handle(request, state.clone()));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            url,
+            faults,
+            requests,
+            bodies,
+            upstream: client(&upstream_url, RetryPolicy::NONE, Duration::from_secs(10)),
+        }
+    }
+
+    fn script(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.faults.lock().unwrap().extend(faults);
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    fn client(&self, retries: u32) -> Client {
+        client(&self.url, fast(retries), Duration::from_secs(10))
+    }
+}
+
+type State = (
+    Arc<Mutex<VecDeque<Fault>>>,
+    Arc<Mutex<Vec<String>>>,
+    Arc<Mutex<Vec<Bytes>>>,
+    HyperClient<HttpConnector, Body>,
+    String,
+);
+
+async fn handle(
+    request: http::Request<Incoming>,
+    (faults, requests, bodies, forward, upstream): State,
+) -> Result<http::Response<Body>, std::io::Error> {
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim_start_matches("Kinesis_20131202.")
+        .to_owned();
+    requests.lock().unwrap().push(target);
+    let fault = faults.lock().unwrap().pop_front();
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    bodies.lock().unwrap().push(body.clone());
+    let send = |body: Bytes| {
+        let mut upstream_request = http::Request::builder()
+            .method(parts.method.clone())
+            .uri(format!("{upstream}/"));
+        for (name, value) in &parts.headers {
+            // The body may change, and hyper sets its length.
+            if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+                upstream_request = upstream_request.header(name, value);
+            }
+        }
+        let upstream_request = upstream_request.body(Full::new(body)).unwrap();
+        let forward = forward.clone();
+        async move {
+            let response = forward
+                .request(upstream_request)
+                .await
+                .map_err(std::io::Error::other)?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?
+                .to_bytes();
+            Ok::<_, std::io::Error>(http::Response::from_parts(parts, body))
+        }
+    };
+    let response = match fault {
+        None => send(body).await?,
+        Some(Fault::Error(status, code)) => http::Response::builder()
+            .status(status)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amzn-RequestId", "injected-request")
+            .body(Bytes::from(format!(
+                r#"{{"__type":"{code}","message":"injected by the test proxy"}}"#
+            )))
+            .unwrap(),
+        Some(Fault::Reset) => return Err(std::io::Error::other("reset by the test proxy")),
+        Some(Fault::Reply(json)) => http::Response::builder()
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(Bytes::from_static(json.as_bytes()))
+            .unwrap(),
+        Some(Fault::Stall(wait)) => {
+            tokio::time::sleep(wait).await;
+            send(body).await?
+        }
+        Some(Fault::ThrottleEntries(throttled)) => {
+            let mut input = PutRecordsInput::decode_body(body, Protocol::Json).unwrap();
+            let all = std::mem::take(&mut input.records);
+            let total = all.len();
+            let (kept, _) = split(all, &throttled);
+            let (mut parts, mut written) = if kept.is_empty() {
+                let (parts, ()) = http::Response::builder()
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(())
+                    .unwrap()
+                    .into_parts();
+                (parts, Vec::new().into_iter())
+            } else {
+                input.records = kept;
+                let response = send(Bytes::from(input.encode_body(Protocol::Json))).await?;
+                let (parts, body) = response.into_parts();
+                let output = PutRecordsOutput::decode_body(body.clone(), Protocol::Json)
+                    .unwrap_or_else(|e| panic!("{e}: {} {body:?}", parts.status));
+                (parts, output.records.into_iter())
+            };
+            // The body changes length.
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            let records = (0..total)
+                .map(|i| {
+                    if throttled.contains(&i) {
+                        let mut failed = PutRecordsResultEntry::new();
+                        failed.error_code = Some("ProvisionedThroughputExceededException".into());
+                        failed.error_message = Some("Rate exceeded for shard (injected)".into());
+                        failed
+                    } else {
+                        written.next().unwrap()
+                    }
+                })
+                .collect();
+            let mut output = PutRecordsOutput::new(records);
+            output.failed_record_count = Some(throttled.len() as i32);
+            http::Response::from_parts(parts, Bytes::from(output.encode_body(Protocol::Json)))
+        }
+    };
+    Ok(response.map(Full::new))
+}
+
+fn split(
+    records: Vec<PutRecordsRequestEntry>,
+    throttled: &[usize],
+) -> (Vec<PutRecordsRequestEntry>, Vec<PutRecordsRequestEntry>) {
+    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+    for (i, record) in records.into_iter().enumerate() {
+        if throttled.contains(&i) {
+            dropped.push(record);
+        } else {
+            kept.push(record);
+        }
+    }
+    (kept, dropped)
+}
+
+/// Retries with waits of at most a few milliseconds.
+fn fast(retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_retries: retries,
+        base: Duration::from_millis(1),
+        max: Duration::from_millis(5),
+        exponential_constant: 2.0,
+    }
+}
+
+fn client(url: &str, policy: RetryPolicy, attempt_timeout: Duration) -> Client {
+    let mut builder = Client::builder()
+        .region("us-east-1")
+        .endpoint(url)
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .attempt_timeout(attempt_timeout)
+        .total_timeout(Duration::from_secs(30));
+    for operation in ["DescribeStreamSummary", "PutRecords", "CreateStream"] {
+        builder = builder.retry_policy(operation, policy);
+    }
+    builder.build().unwrap()
+}
+
+fn name(text: &str) -> StreamName {
+    StreamName::new(text).unwrap()
+}
+
+fn describe(stream: &str) -> DescribeStreamSummaryInput {
+    let mut request = DescribeStreamSummaryInput::new();
+    request.stream_name = Some(name(stream));
+    request
+}
+
+async fn create(client: &Client, stream: &str, shards: i32) {
+    let mut request = CreateStreamInput::new(name(stream));
+    request.shard_count = Some(shards);
+    client.send(&request).await.unwrap();
+    for _ in 0..200 {
+        let summary = client.send(&describe(stream)).await.unwrap();
+        if summary.stream_description_summary.stream_status == StreamStatus::Active {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{stream} did not become ACTIVE");
+}
+
+/// Every record of the stream, shard by shard, in each shard's order.
+async fn read_all(client: &Client, stream: &str) -> Vec<Record> {
+    let mut list = ListShardsInput::new();
+    list.stream_name = Some(name(stream));
+    let mut records = Vec::new();
+    for shard in client.list_all_shards(&list).await.unwrap() {
+        let mut request =
+            GetShardIteratorInput::new(shard.shard_id, ShardIteratorType::TrimHorizon);
+        request.stream_name = Some(name(stream));
+        let mut iterator = client.send(&request).await.unwrap().shard_iterator.unwrap();
+        loop {
+            let page = client.send(&GetRecordsInput::new(iterator)).await.unwrap();
+            if page.records.is_empty() {
+                break;
+            }
+            records.extend(page.records);
+            iterator = page.next_shard_iterator.unwrap();
+        }
+    }
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_server_errors_and_resets_are_retried() {
+    let proxy = Proxy::start().await;
+    create(&proxy.upstream, "s", 1).await;
+    proxy.script([
+        Fault::Error(400, "ProvisionedThroughputExceededException"),
+        Fault::Error(503, "ServiceUnavailable"),
+        Fault::Error(500, "InternalFailure"),
+        Fault::Reset,
+        Fault::Error(400, "LimitExceededException"),
+    ]);
+    let summary = proxy.client(5).send(&describe("s")).await.unwrap();
+    assert_eq!(summary.stream_description_summary.stream_name.as_str(), "s");
+    assert_eq!(proxy.requests().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_say_why() {
+    let proxy = Proxy::start().await;
+    proxy.script(std::iter::repeat_n(
+        Fault::Error(400, "ProvisionedThroughputExceededException"),
+        3,
+    ));
+    let err = proxy.client(2).send(&describe("s")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Service);
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(err.request_id(), Some("injected-request"));
+    let text = err.to_string();
+    assert!(
+        text.starts_with("DescribeStreamSummary: ProvisionedThroughputExceededException"),
+        "{text}"
+    );
+    assert!(text.contains("after 3 attempts"), "{text}");
+    assert_eq!(proxy.requests().len(), 3);
+
+    // Terminal errors are not retried at all.
+    proxy.script([Fault::Error(400, "AccessDeniedException")]);
+    let err = proxy.client(5).send(&describe("s")).await.unwrap_err();
+    assert_eq!(err.attempts(), 1);
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew_is_corrected_once() {
+    let proxy = Proxy::start().await;
+    create(&proxy.upstream, "s", 1).await;
+    // No retries allowed: the re-signed attempt is not a retry.
+    proxy.script([Fault::Error(400, "RequestTimeTooSkewed")]);
+    proxy.client(0).send(&describe("s")).await.unwrap();
+    // A second skew error in the same call is not corrected again.
+    proxy.script([
+        Fault::Error(400, "InvalidSignatureException"),
+        Fault::Error(400, "InvalidSignatureException"),
+    ]);
+    let err = proxy.client(0).send(&describe("s")).await.unwrap_err();
+    assert_eq!(err.attempts(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_peer_times_out_and_the_call_is_retried() {
+    let proxy = Proxy::start().await;
+    create(&proxy.upstream, "s", 1).await;
+    let impatient = |retries| client(&proxy.url, fast(retries), Duration::from_millis(500));
+    proxy.script([Fault::Stall(Duration::from_secs(3))]);
+    let started = std::time::Instant::now();
+    impatient(2).send(&describe("s")).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the attempt timeout fired"
+    );
+
+    proxy.script([Fault::Stall(Duration::from_secs(3))]);
+    let err = impatient(0).send(&describe("s")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        err.to_string().contains("no response within 500ms"),
+        "{err}"
+    );
+}
+
+fn entries(keys: &[&str]) -> Vec<PutRecordsRequestEntry> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, key)| {
+            PutRecordsRequestEntry::new(
+                Bytes::from(format!("{key}-{i}")),
+                PartitionKey::new(*key).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_put_records_failures_are_resent_once_each() {
+    let proxy = Proxy::start().await;
+    create(&proxy.upstream, "s", 2).await;
+    let keys: Vec<String> = (0..100).map(|i| format!("key-{i}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut request = PutRecordsInput::new(entries(&keys));
+    request.stream_name = Some(name("s"));
+    // First request: three throttled; second (the three again): the first throttled again.
+    proxy.script([
+        Fault::ThrottleEntries(vec![3, 50, 99]),
+        Fault::ThrottleEntries(vec![0]),
+    ]);
+    let outcome = proxy
+        .client(3)
+        .put_records_retrying(&request, PutOrdering::Unordered)
+        .await
+        .unwrap();
+    assert_eq!(outcome.requests, 3);
+    assert_eq!(proxy.requests(), ["PutRecords"; 3]);
+    assert_eq!(outcome.failures().count(), 0);
+    assert!(outcome.entries.iter().all(|e| e.sequence_number.is_some()));
+    let mut read: Vec<Bytes> = read_all(&proxy.upstream, "s")
+        .await
+        .into_iter()
+        .map(|r| r.data)
+        .collect();
+    read.sort();
+    let mut sent: Vec<Bytes> = request.records.iter().map(|e| e.data.clone()).collect();
+    sent.sort();
+    assert_eq!(read, sent, "every record exactly once");
+
+    // Retries run out: the entry is returned with its error, the rest are written.
+    proxy.script(std::iter::repeat_n(Fault::ThrottleEntries(vec![0]), 5));
+    let mut small = PutRecordsInput::new(entries(&["x", "y"]));
+    small.stream_name = Some(name("s"));
+    let outcome = proxy
+        .client(2)
+        .put_records_retrying(&small, PutOrdering::Unordered)
+        .await
+        .unwrap();
+    let failures: Vec<_> = outcome.failures().collect();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, 0);
+    assert_eq!(
+        failures[0].1.error_code.as_deref(),
+        Some("ProvisionedThroughputExceededException")
+    );
+    assert_eq!(outcome.requests, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_ordering_survives_failures() {
+    let proxy = Proxy::start().await;
+    create(&proxy.upstream, "ordered", 1).await;
+    let keys = ["a", "a", "a", "b", "b", "c"];
+    let mut request = PutRecordsInput::new(entries(&keys));
+    request.stream_name = Some(name("ordered"));
+    // Each request carries one record per key: [a0, b3, c5], then [a0, b4], [a1], [a2].
+    // a0 is throttled twice.
+    proxy.script([
+        Fault::ThrottleEntries(vec![0]),
+        Fault::ThrottleEntries(vec![0]),
+    ]);
+    let outcome = proxy
+        .client(5)
+        .put_records_retrying(&request, PutOrdering::PerPartitionKey)
+        .await
+        .unwrap();
+    assert_eq!(outcome.failures().count(), 0);
+    let read = read_all(&proxy.upstream, "ordered").await;
+    let of_key = |key: &str| -> Vec<String> {
+        read.iter()
+            .filter(|r| r.partition_key.as_str() == key)
+            .map(|r| String::from_utf8(r.data.to_vec()).unwrap())
+            .collect()
+    };
+    assert_eq!(of_key("a"), ["a-0", "a-1", "a-2"]);
+    assert_eq!(of_key("b"), ["b-3", "b-4"]);
+    assert_eq!(read.len(), keys.len());
+    let sent = proxy
+        .requests()
+        .iter()
+        .filter(|t| *t == "PutRecords")
+        .count();
+    assert_eq!(sent, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_listings_follow_the_paging_rule_and_restart_on_expired_tokens() {
+    let proxy = Proxy::start().await;
+    const PAGE_1: &str = r#"{"Shards":[{"ShardId":"shardId-000000000000","HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"1"},"SequenceNumberRange":{"StartingSequenceNumber":"1"}}],"NextToken":"token-1"}"#;
+    const PAGE_2: &str = r#"{"Shards":[{"ShardId":"shardId-000000000001","HashKeyRange":{"StartingHashKey":"2","EndingHashKey":"3"},"SequenceNumberRange":{"StartingSequenceNumber":"2"}}]}"#;
+    proxy.script([
+        Fault::Reply(PAGE_1),
+        Fault::Error(400, "ExpiredNextTokenException"),
+        Fault::Reply(PAGE_1),
+        Fault::Reply(PAGE_2),
+    ]);
+    let mut request = ListShardsInput::new();
+    request.stream_name = Some(name("s"));
+    request.max_results = Some(1);
+    let shards = proxy.client(0).list_all_shards(&request).await.unwrap();
+    let ids: Vec<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
+    assert_eq!(ids, ["shardId-000000000000", "shardId-000000000001"]);
+    let bodies = proxy.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 4);
+    let json = |body: &Bytes| serde_json::from_slice::<serde_json::Value>(body).unwrap();
+    assert_eq!(
+        json(&bodies[0]),
+        serde_json::json!({"StreamName": "s", "MaxResults": 1})
+    );
+    // Later pages carry the token and the page size only.
+    assert_eq!(
+        json(&bodies[1]),
+        serde_json::json!({"NextToken": "token-1", "MaxResults": 1})
+    );
+    // The expired token restarted the listing from the first page.
+    assert_eq!(bodies[2], bodies[0]);
+
+    // A service that hands out the same token again would page forever: an error instead.
+    proxy.script([Fault::Reply(PAGE_1), Fault::Reply(PAGE_1)]);
+    let err = proxy.client(0).list_all_shards(&request).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("page token it had returned before"),
+        "{err}"
+    );
+}
