@@ -2,8 +2,11 @@
 //! network (static keys, environment variables, system properties), and a cache that refreshes
 //! temporary credentials before they expire.
 //!
-//! Any [`ProvideCredentials`] works with the client, so the AWS default chain, profiles,
-//! assume-role and web identity providers of `aws-config` plug in as they are.
+//! Any [`ProvideCredentials`] works with the client. With the default `aws-config` feature,
+//! [`aws`] has the AWS default chain, profiles, assume-role and web identity.
+
+#[cfg(feature = "aws-config")]
+pub mod aws;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
