@@ -156,8 +156,18 @@ impl TableDefinition {
             }
         }
         for column in &table.columns {
-            if let Some(field) = &column.field {
-                check_type(&column.name, field)?;
+            match (&column.kind, &column.field) {
+                (ColumnKind::Computed { .. }, None) => {}
+                (ColumnKind::Computed { .. }, Some(_)) => {
+                    return Err(invalid(format!(
+                        "computed column `{}` takes its type from its expression, not a declared one",
+                        column.name
+                    )));
+                }
+                (_, None) => {
+                    return Err(invalid(format!("column `{}` has no type", column.name)));
+                }
+                (_, Some(field)) => check_type(&column.name, field)?,
             }
         }
         let find = |name: &str| table.columns.iter().position(|c| c.name == name);

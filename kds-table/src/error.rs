@@ -1,8 +1,10 @@
-//! The crate's error: an opaque type with a public kind, naming the option at fault.
+//! The crate's error: an opaque type with a public kind, naming the option, the statement
+//! position or the record at fault.
 
 use std::fmt;
 
-/// A table definition that cannot be used as written.
+/// A table definition that cannot be used as written, a record that does not decode, or a row
+/// that does not encode.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error(Box<Inner>);
 
@@ -57,7 +59,8 @@ pub enum ErrorKind {
     /// The statement is valid DDL, but not a valid Kinesis table (an unknown metadata key, a
     /// partition key column that does not exist or has no string form, …).
     InvalidDefinition,
-    /// A record's data is not a row in the table's format ([`Error::record`] says which record).
+    /// A record's data is not a row in the table's format, or its fields do not fit the
+    /// metadata columns ([`Error::record`] says which record).
     Decode,
     /// A row cannot be written in the table's format, or a batch does not have the table's
     /// columns.

@@ -300,8 +300,6 @@ pub enum FormatOptions {
         ignore_parse_errors: bool,
         /// `json.timestamp-format.standard`.
         timestamp_standard: String,
-        /// `json.encode.decimal-as-plain-number` (decimals are always written plain).
-        decimal_as_plain_number: bool,
         /// `json.encode.ignore-null-fields`.
         ignore_null_fields: bool,
     },
@@ -1029,11 +1027,12 @@ fn format_options(given: &Given<'_>, format: &str) -> Result<FormatOptions, Erro
                     "`json.fail-on-missing-field` and `json.ignore-parse-errors` cannot both be true",
                 ));
             }
+            // Checked, though decimals are always written plain.
+            given.boolean("json.encode.decimal-as-plain-number")?;
             FormatOptions::Json {
                 fail_on_missing_field,
                 ignore_parse_errors,
                 timestamp_standard: given.choice("json.timestamp-format.standard")?,
-                decimal_as_plain_number: given.boolean("json.encode.decimal-as-plain-number")?,
                 ignore_null_fields: given.boolean("json.encode.ignore-null-fields")?,
             }
         }
@@ -1065,14 +1064,21 @@ fn format_options(given: &Given<'_>, format: &str) -> Result<FormatOptions, Erro
                     ),
                 ));
             }
+            let array_element_delimiter = given
+                .text("csv.array-element-delimiter")
+                .unwrap_or_default();
+            if array_element_delimiter.is_empty() {
+                return Err(Error::invalid(
+                    "csv.array-element-delimiter",
+                    "`csv.array-element-delimiter` must not be empty: array elements would run together",
+                ));
+            }
             FormatOptions::Csv {
                 field_delimiter,
                 quote_character,
                 allow_comments: given.boolean("csv.allow-comments")?,
                 ignore_parse_errors: given.boolean("csv.ignore-parse-errors")?,
-                array_element_delimiter: given
-                    .text("csv.array-element-delimiter")
-                    .unwrap_or_default(),
+                array_element_delimiter,
                 escape_character,
                 null_literal: given.raw("csv.null-literal").map(str::to_owned),
             }
@@ -1080,6 +1086,12 @@ fn format_options(given: &Given<'_>, format: &str) -> Result<FormatOptions, Erro
         "raw" => FormatOptions::Raw {
             big_endian: given.choice("raw.endianness")? == "big-endian",
         },
-        _ => FormatOptions::Avro,
+        "avro" => FormatOptions::Avro,
+        other => {
+            return Err(Error::invalid(
+                "format",
+                format!("`format` must be one of json, csv, avro, raw, got `{other}`"),
+            ));
+        }
     })
 }

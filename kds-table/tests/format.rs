@@ -454,7 +454,7 @@ fn avro_data_is_flinks_binary_layout() {
 
     for (bad, cause) in [
         (&[0x54, 0x02, 0x04, b'a'][..], "ends inside the Avro datum"),
-        (&[0x54, 0x00, 0x00], "1 bytes follow the Avro datum"),
+        (&[0x54, 0x00, 0x00], "bytes follow the Avro datum"),
     ] {
         let err = table
             .decoder()
@@ -629,4 +629,265 @@ proptest::proptest! {
             None => proptest::prop_assert_eq!(result.unwrap().num_rows(), rows.len()),
         }
     }
+}
+
+/// The single-object header arrow-avro puts before a datum of `table`'s physical columns.
+fn avro_header(table: &TableDefinition) -> Vec<u8> {
+    let schema = arrow_avro::schema::AvroSchema::try_from(&table.physical_schema()).unwrap();
+    let mut store = arrow_avro::schema::SchemaStore::new();
+    let arrow_avro::schema::Fingerprint::Rabin(rabin) = store.register(schema).unwrap() else {
+        unreachable!()
+    };
+    let mut header = vec![0xc3, 0x01];
+    header.extend_from_slice(&rabin.to_le_bytes());
+    header
+}
+
+#[test]
+fn avro_records_hold_exactly_one_datum() {
+    let table = table("id BIGINT NOT NULL, name STRING", "'format' = 'avro'");
+    let datum: &[u8] = &[0x54, 0x02, 0x04, b'a', b'b'];
+    let header = avro_header(&table);
+    let two = [datum, &header, datum].concat();
+    let trailing_header = [datum, &header].concat();
+    let trailing_bytes = [datum, &[0x00, 0x00]].concat();
+    for (case, bad) in [
+        ("two", &two[..]),
+        ("header", &trailing_header),
+        ("bytes", &trailing_bytes),
+    ] {
+        let mut decoder = table.decoder().unwrap();
+        let err = decoder.decode(&records(&[datum, bad, datum])).unwrap_err();
+        assert_eq!(
+            err.record().unwrap().sequence_number,
+            "101",
+            "{case}: {err}"
+        );
+        assert!(
+            err.to_string().contains("bytes follow the Avro datum"),
+            "{case}: {err}"
+        );
+        // The decoder is sound after the error.
+        let batch = decoder.decode(&records(&[datum, datum])).unwrap();
+        assert_eq!(ints(&batch, "id"), [Some(42), Some(42)]);
+    }
+
+    // arrow-avro reads TINYINT as an Avro int: a value that does not fit is refused, not NULL.
+    let tiny = self::table("v TINYINT", "'format' = 'avro'");
+    let thousand: &[u8] = &[0x02, 0xd0, 0x0f];
+    let err = tiny
+        .decoder()
+        .unwrap()
+        .decode(&records(&[thousand]))
+        .unwrap_err();
+    assert!(err.to_string().contains("column `v`"), "{err}");
+}
+
+#[test]
+fn arrival_times_fill_every_timestamp_precision() {
+    let table = table(
+        "v BYTES,
+         s TIMESTAMP_LTZ(0) METADATA FROM 'timestamp',
+         us TIMESTAMP_LTZ(6) METADATA FROM 'timestamp',
+         ns TIMESTAMP(9) METADATA FROM 'timestamp'",
+        "'format' = 'raw'",
+    );
+    let mut records = records(&[b"a", b"b"]);
+    records[0].arrival_millis = -1;
+    records[1].arrival_millis = 1_600_000_000_123;
+    let batch = table.decoder().unwrap().decode(&records).unwrap();
+    let values = |name: &str| -> Vec<i64> {
+        let column = batch.column_by_name(name).unwrap();
+        match column.data_type() {
+            DataType::Timestamp(arrow_schema::TimeUnit::Second, _) => column
+                .as_primitive::<arrow_array::types::TimestampSecondType>()
+                .values()
+                .to_vec(),
+            DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, _) => column
+                .as_primitive::<arrow_array::types::TimestampMicrosecondType>()
+                .values()
+                .to_vec(),
+            _ => column
+                .as_primitive::<arrow_array::types::TimestampNanosecondType>()
+                .values()
+                .to_vec(),
+        }
+    };
+    assert_eq!(values("s"), [-1, 1_600_000_000]);
+    assert_eq!(values("us"), [-1000, 1_600_000_000_123_000]);
+    assert_eq!(values("ns"), [-1_000_000, 1_600_000_000_123_000_000]);
+
+    records[1].arrival_millis = i64::MAX / 1000;
+    let err = table.decoder().unwrap().decode(&records).unwrap_err();
+    assert_eq!(err.record().unwrap().sequence_number, "101");
+    assert!(err.to_string().contains("does not fit"), "{err}");
+}
+
+#[test]
+fn dates_and_times_stay_in_flinks_ranges() {
+    let table = table("d DATE, t TIME(3)", "'format' = 'json'");
+    let batch = table
+        .decoder()
+        .unwrap()
+        .decode(&records(&[
+            br#"{"d": "2020-02-29", "t": "12:34:56.5"}"#,
+            br#"{"d": 0, "t": 0}"#,
+        ]))
+        .unwrap();
+    let written = table
+        .encoder(&Partitioners::new(), 0)
+        .unwrap()
+        .encode(&batch)
+        .unwrap();
+    assert_eq!(
+        &written[0].data[..],
+        br#"{"d":"2020-02-29","t":"12:34:56.500"}"#
+    );
+    assert_eq!(
+        &written[1].data[..],
+        br#"{"d":"1970-01-01","t":"00:00:00"}"#
+    );
+
+    for bad in [
+        &br#"{"t": 86400000}"#[..],
+        br#"{"t": -1}"#,
+        br#"{"d": 2147483647}"#,
+    ] {
+        let err = table
+            .decoder()
+            .unwrap()
+            .decode(&records(&[br#"{}"#, bad]))
+            .unwrap_err();
+        assert_eq!(err.record().unwrap().sequence_number, "101", "{err}");
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    let out_of_day = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "t",
+            DataType::Time32(arrow_schema::TimeUnit::Millisecond),
+            true,
+        )])),
+        vec![Arc::new(arrow_array::Time32MillisecondArray::from(vec![
+            1, 90_000_000,
+        ]))],
+    )
+    .unwrap();
+    let time_only = self::table("t TIME(3)", "'format' = 'json'");
+    let err = time_only
+        .encoder(&Partitioners::new(), 0)
+        .unwrap()
+        .encode(&out_of_day)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode);
+    assert!(
+        err.to_string()
+            .starts_with("row 1: column `t` holds 90000000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn csv_rows_that_would_not_read_back_are_quoted_or_refused() {
+    let commented = table(
+        "a STRING, b INT",
+        "'format' = 'csv', 'csv.allow-comments' = 'true'",
+    );
+    let batch = commented
+        .decoder()
+        .unwrap()
+        .decode(&records(&[br##""#tag",1"##]))
+        .unwrap();
+    assert_eq!(strings(&batch, "a"), [Some("#tag".into())]);
+    let written = encode(
+        &commented,
+        vec![
+            ("a", Arc::new(StringArray::from(vec!["#tag"]))),
+            ("b", Arc::new(Int32Array::from(vec![1]))),
+        ],
+    );
+    assert_eq!(written, [r##""#tag",1"##]);
+
+    let unquoted = table(
+        "a STRING, b INT",
+        "'format' = 'csv', 'csv.disable-quote-character' = 'true'",
+    );
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8, true),
+            Field::new("b", DataType::Int32, true),
+        ])),
+        vec![
+            Arc::new(StringArray::from(vec!["plain", "a,b"])),
+            Arc::new(Int32Array::from(vec![1, 2])),
+        ],
+    )
+    .unwrap();
+    let err = unquoted
+        .encoder(&Partitioners::new(), 0)
+        .unwrap()
+        .encode(&batch)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("row 1: column `a` holds the delimiter"),
+        "{err}"
+    );
+
+    let err = definition_error(
+        "a ARRAY<INT>",
+        "'format' = 'csv', 'csv.array-element-delimiter' = ''",
+    );
+    assert_eq!(err.option(), Some("csv.array-element-delimiter"));
+}
+
+#[test]
+fn definitions_from_parts_type_their_columns() {
+    use kds_table::ddl::{
+        Column, ColumnKind, CreateTable, DataType as FlinkType, Field as FlinkField,
+    };
+    let options = [
+        ("connector", "kinesis"),
+        ("stream", "s"),
+        ("aws.region", "us-east-1"),
+        ("format", "json"),
+    ];
+    let table = |columns: Vec<Column>| CreateTable {
+        name: "t".into(),
+        columns,
+        watermark: None,
+        primary_key: None,
+        partitioned_by: vec![],
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        comment: None,
+    };
+    let int = Some(FlinkField {
+        data_type: FlinkType::Int,
+        nullable: true,
+    });
+    let computed_with_type = Column {
+        name: "c".into(),
+        field: int.clone(),
+        kind: ColumnKind::Computed {
+            expression: "1".into(),
+        },
+        comment: None,
+    };
+    let err = TableDefinition::new(table(vec![computed_with_type]), &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("takes its type from its expression"),
+        "{err}"
+    );
+    let untyped = Column {
+        name: "p".into(),
+        field: None,
+        kind: ColumnKind::Physical,
+        comment: None,
+    };
+    let err = TableDefinition::new(table(vec![untyped]), &[]).unwrap_err();
+    assert!(err.to_string().contains("column `p` has no type"), "{err}");
 }

@@ -17,6 +17,7 @@ use arrow_avro::schema::{
 };
 use arrow_avro::writer::format::AvroSoeFormat;
 use arrow_avro::writer::{Encoder, WriterBuilder};
+use arrow_cast::CastOptions;
 use arrow_schema::{Schema, SchemaRef};
 
 use super::{CHUNK_ROWS, RowReader, RowWriter, unsupported};
@@ -92,10 +93,17 @@ impl TableSchema {
 }
 
 /// Reads one Avro datum per record.
+///
+/// The decoder is always handed the next record's single-object header as soon as a datum is
+/// read: a record whose datum is followed by anything (another datum, a header, stray bytes)
+/// makes that header fail to read as one, so trailing bytes are caught in the record that
+/// carries them.
 pub(super) struct AvroReader {
     physical: SchemaRef,
     schema: TableSchema,
     decoder: Decoder,
+    /// Whether the decoder has read the header of the record to come.
+    header_read: bool,
 }
 
 impl AvroReader {
@@ -106,28 +114,50 @@ impl AvroReader {
             physical,
             schema,
             decoder,
+            header_read: false,
         })
+    }
+
+    /// Hands the decoder the header of the next record; fails when the decoder was not waiting
+    /// for one.
+    fn read_header(&mut self) -> Result<(), String> {
+        let rows = self.decoder.capacity();
+        // A decoder that is not waiting for a header reads it as (part of) a datum: it fails,
+        // stops short or decodes a row.
+        let read = self
+            .decoder
+            .decode(&self.schema.header)
+            .map_err(|_| "bytes follow the Avro datum".to_owned())?;
+        if read != self.schema.header.len() || self.decoder.capacity() != rows {
+            return Err("bytes follow the Avro datum".to_owned());
+        }
+        self.header_read = true;
+        Ok(())
     }
 }
 
 impl RowReader for AvroReader {
     fn push(&mut self, data: &[u8]) -> Result<(), String> {
-        let header = self
-            .decoder
-            .decode(&self.schema.header)
-            .map_err(|e| e.to_string())?;
-        debug_assert_eq!(header, self.schema.header.len());
-        let read = self
-            .decoder
-            .decode(data)
-            .map_err(|e| format!("the data is not an Avro datum of the table's schema: {e}"))?;
-        if read == 0 {
+        if !self.header_read {
+            self.read_header()?;
+        }
+        let rows = self.decoder.capacity();
+        self.header_read = false;
+        let read = self.decoder.decode(data).map_err(|e| {
+            if self.decoder.capacity() < rows {
+                // A datum was read; what follows it is not another one.
+                "bytes follow the Avro datum".to_owned()
+            } else {
+                format!("the data is not an Avro datum of the table's schema: {e}")
+            }
+        })?;
+        if read == 0 || self.decoder.capacity() == rows {
             return Err("the data ends inside the Avro datum".to_owned());
         }
-        if read != data.len() {
-            return Err(format!("{} bytes follow the Avro datum", data.len() - read));
+        if read != data.len() || self.decoder.capacity() + 1 != rows {
+            return Err("bytes follow the Avro datum".to_owned());
         }
-        Ok(())
+        self.read_header()
     }
 
     fn flush(&mut self) -> Result<RecordBatch, String> {
@@ -137,7 +167,11 @@ impl RowReader for AvroReader {
             .map_err(|e| e.to_string())?
             .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&self.physical)));
         // arrow-avro reads some types wider or differently zoned (TINYINT as Int32, UTC as
-        // "+00:00"): cast to the table's types.
+        // "+00:00"): cast to the table's types, refusing values that do not fit.
+        let strict = CastOptions {
+            safe: false,
+            ..CastOptions::default()
+        };
         let columns = batch
             .columns()
             .iter()
@@ -146,7 +180,8 @@ impl RowReader for AvroReader {
                 if column.data_type() == field.data_type() {
                     Ok(Arc::clone(column))
                 } else {
-                    arrow_cast::cast(column, field.data_type()).map_err(|e| e.to_string())
+                    arrow_cast::cast_with_options(column, field.data_type(), &strict)
+                        .map_err(|e| format!("column `{}`: {e}", field.name()))
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -158,6 +193,7 @@ impl RowReader for AvroReader {
             .schema
             .decoder(rows)
             .expect("the schema built a decoder before");
+        self.header_read = false;
     }
 }
 
@@ -190,8 +226,10 @@ impl RowWriter for AvroWriter {
         batch: &RecordBatch,
         out: &mut Vec<u8>,
         rows: &mut Vec<Range<usize>>,
-    ) -> Result<(), (usize, String)> {
-        self.encoder.encode(batch).map_err(|e| (0, e.to_string()))?;
+    ) -> Result<(), (Option<usize>, String)> {
+        self.encoder
+            .encode(batch)
+            .map_err(|e| (None, e.to_string()))?;
         let encoded = self.encoder.flush();
         for window in encoded.offsets().windows(2) {
             let start = out.len();

@@ -39,11 +39,15 @@ pub(super) fn write_time(out: &mut Vec<u8>, seconds: i64, nanos: i64) {
     }
 }
 
-/// `value` (non-negative) in at least `width` decimal digits.
+/// `value` in at least `width` decimal digits (a minus sign first when negative, which the
+/// callers' range checks rule out).
 fn digits(out: &mut Vec<u8>, value: i64, width: usize) {
+    if value < 0 {
+        out.push(b'-');
+    }
     let mut buffer = [b'0'; 20];
     let mut end = buffer.len();
-    let mut rest = value;
+    let mut rest = value.unsigned_abs();
     while rest > 0 {
         end -= 1;
         // A digit: 0..=9.

@@ -3,13 +3,16 @@
 //! Fields are split by csv-core (which, unlike arrow-csv's reader, can turn quoting off, as
 //! `csv.disable-quote-character` asks) and turned into typed columns by arrow-cast; rows are
 //! written by the `csv` crate from arrow-cast's value formatter. As Flink's CSV format:
-//! `csv.field-delimiter`, `csv.quote-character`, `csv.escape-character`, `csv.allow-comments`
-//! (`#` lines) and `csv.null-literal` apply both ways; ARRAY fields are their elements joined by
+//! `csv.field-delimiter`, `csv.quote-character`, `csv.escape-character` (inside quoted fields),
+//! `csv.allow-comments` (`#` lines; such first fields are written quoted) and
+//! `csv.null-literal` apply both ways; ARRAY fields are their elements joined by
 //! `csv.array-element-delimiter`; BYTES are base64; an empty field is an empty string, binary
 //! or array in such columns and NULL in any other; NULL is written as
 //! the null literal, or as an empty field without one (so without a null literal, NULL strings
 //! and arrays read back as empty ones, as in Flink). NULL array elements are written the same
-//! way; a one-element array holding NULL therefore reads back as a NULL array. MAP and ROW columns, and arrays of anything but scalars, have no CSV form
+//! way, so a one-element array holding NULL reads back as a NULL array with a null literal and
+//! as an empty array without one. With `csv.disable-quote-character`, a value that would need
+//! quotes (the delimiter, a line break) cannot be written and is an error naming the row. MAP and ROW columns, and arrays of anything but scalars, have no CSV form
 //! and are refused when the table is defined. An unterminated quote runs to the end of the data
 //! (csv-core's reading), which then usually lacks fields.
 
@@ -63,7 +66,6 @@ pub(super) fn check_columns(columns: &[(&str, &FlinkType)]) -> Result<(), Error>
 }
 
 /// The settings both directions share.
-#[derive(Clone)]
 struct Dialect {
     delimiter: u8,
     quote: Option<u8>,
@@ -107,13 +109,13 @@ pub(super) struct CsvReader {
     parser: csv_core::Reader,
     /// The fields of every row so far, as text, per column.
     columns: Vec<StringBuilder>,
-    /// Unquoted fields of the current record and where each ends.
-    fields: Vec<u8>,
+    /// The current record's fields, unquoted, one after the other, and where each ends.
+    unquoted: Vec<u8>,
     ends: Vec<usize>,
 }
 
 impl CsvReader {
-    pub(super) fn new(physical: SchemaRef, options: &FormatOptions) -> Result<Self, Error> {
+    pub(super) fn new(physical: SchemaRef, options: &FormatOptions) -> Self {
         let dialect = Dialect::new(options);
         let parser = csv_core::ReaderBuilder::new()
             .delimiter(dialect.delimiter)
@@ -128,27 +130,27 @@ impl CsvReader {
             .iter()
             .map(|_| StringBuilder::new())
             .collect();
-        Ok(Self {
+        Self {
             ends: vec![0; physical.fields().len()],
             physical,
             dialect,
             parser,
             columns,
-            fields: Vec::new(),
-        })
+            unquoted: Vec::new(),
+        }
     }
 
     /// Splits `data` into its fields; returns how many there are.
     fn split(&mut self, data: &[u8]) -> Result<usize, String> {
         self.parser.reset();
         // Unquoted fields are never longer than the input.
-        self.fields.clear();
-        self.fields.resize(data.len(), 0);
+        self.unquoted.clear();
+        self.unquoted.resize(data.len(), 0);
         let (mut input, mut written, mut fields) = (data, 0, 0);
         loop {
             let (result, read, out, ends) = self.parser.read_record(
                 input,
-                &mut self.fields[written..],
+                &mut self.unquoted[written..],
                 &mut self.ends[fields..],
             );
             input = &input[read..];
@@ -191,7 +193,7 @@ impl RowReader for CsvReader {
         let mut texts = Vec::with_capacity(count);
         let mut start = 0;
         for (i, &end) in self.ends[..count].iter().enumerate() {
-            let text = std::str::from_utf8(&self.fields[start..end])
+            let text = std::str::from_utf8(&self.unquoted[start..end])
                 .map_err(|e| format!("field {} is not UTF-8: {e}", i + 1))?;
             texts.push(text);
             start = end;
@@ -316,6 +318,37 @@ impl CsvWriter {
             dialect: Dialect::new(options),
         }
     }
+
+    /// Without quoting, a field holding the delimiter or a line break, a first field that
+    /// starts a comment, or a lone empty field would not read back.
+    fn check_unquoted(&self, fields: &[String], batch: &RecordBatch) -> Result<(), String> {
+        let schema = batch.schema_ref();
+        for (i, field) in fields.iter().enumerate() {
+            let bytes = field.as_bytes();
+            let problem = if bytes
+                .iter()
+                .any(|&b| b == self.dialect.delimiter || b == b'\n' || b == b'\r')
+            {
+                "holds the delimiter or a line break"
+            } else if i == 0
+                && self
+                    .dialect
+                    .comment
+                    .is_some_and(|c| bytes.first() == Some(&c))
+            {
+                "starts like a comment"
+            } else if fields.len() == 1 && bytes.is_empty() {
+                "is empty in a one-column row"
+            } else {
+                continue;
+            };
+            return Err(format!(
+                "column `{}` {problem}, which cannot be written with csv.disable-quote-character",
+                schema.field(i).name()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How a column's values become field text.
@@ -331,7 +364,7 @@ impl RowWriter for CsvWriter {
         batch: &RecordBatch,
         out: &mut Vec<u8>,
         rows: &mut Vec<Range<usize>>,
-    ) -> Result<(), (usize, String)> {
+    ) -> Result<(), (Option<usize>, String)> {
         let null = self.dialect.null_literal.as_deref().unwrap_or("");
         let options = DisplayOptions::new()
             .with_null(null)
@@ -351,7 +384,7 @@ impl RowWriter for CsvWriter {
                 })
             })
             .collect::<Result<Vec<_>, arrow_schema::ArrowError>>()
-            .map_err(|e| (0, e.to_string()))?;
+            .map_err(|e| (None, e.to_string()))?;
         let mut writer = csv::WriterBuilder::new()
             .delimiter(self.dialect.delimiter)
             .quote(self.dialect.quote.unwrap_or(b'"'))
@@ -362,6 +395,7 @@ impl RowWriter for CsvWriter {
             })
             .double_quote(self.dialect.escape.is_none())
             .escape(self.dialect.escape.unwrap_or(b'\\'))
+            .comment(self.dialect.comment)
             .terminator(csv::Terminator::Any(b'\n'))
             .from_writer(out);
         let mut fields: Vec<String> = batch.columns().iter().map(|_| String::new()).collect();
@@ -377,7 +411,7 @@ impl RowWriter for CsvWriter {
                     FieldText::Display(formatter) => formatter
                         .value(row)
                         .write(field)
-                        .map_err(|e| (row, e.to_string()))?,
+                        .map_err(|e| (Some(row), e.to_string()))?,
                     FieldText::Base64(binary) => {
                         base64_simd::STANDARD.encode_append(binary.value(row), field);
                     }
@@ -392,15 +426,19 @@ impl RowWriter for CsvWriter {
                             elements
                                 .value(i)
                                 .write(field)
-                                .map_err(|e| (row, e.to_string()))?;
+                                .map_err(|e| (Some(row), e.to_string()))?;
                         }
                     }
                 }
             }
+            if self.dialect.quote.is_none() {
+                self.check_unquoted(&fields, batch)
+                    .map_err(|cause| (Some(row), cause))?;
+            }
             writer
                 .write_record(&fields)
                 .and_then(|()| writer.flush().map_err(csv::Error::from))
-                .map_err(|e| (row, e.to_string()))?;
+                .map_err(|e| (Some(row), e.to_string()))?;
             // A record is the row without its terminator.
             rows.push(start..writer.get_ref().len() - 1);
         }

@@ -2,7 +2,9 @@
 //!
 //! As Flink's JSON format: unknown fields are ignored, absent fields are NULL (or an error with
 //! `json.fail-on-missing-field`), numbers and booleans are read into string columns, numbers
-//! written as strings are read into numeric columns, BYTES are base64 text, timestamps follow `json.timestamp-format.standard` (`SQL`:
+//! written as strings are read into numeric columns, BYTES are base64 text, dates, times and
+//! timestamps are read from their text or from a number of days or time units (within Flink's
+//! ranges), timestamps follow `json.timestamp-format.standard` (`SQL`:
 //! `2020-01-01 10:00:00.123`, `ISO-8601`: `2020-01-01T10:00:00.123`, with a `Z` for
 //! TIMESTAMP_LTZ; fractions in 3, 6 or 9 digits as needed, none when zero), times are
 //! `10:00:00.123`, and non-finite floats are written as the strings `NaN`, `Infinity` and
@@ -177,7 +179,7 @@ impl RowWriter for JsonWriter {
         batch: &RecordBatch,
         out: &mut Vec<u8>,
         rows: &mut Vec<Range<usize>>,
-    ) -> Result<(), (usize, String)> {
+    ) -> Result<(), (Option<usize>, String)> {
         let array = StructArray::from(batch.clone());
         let field: FieldRef = Arc::new(Field::new_struct(
             "",
@@ -185,7 +187,7 @@ impl RowWriter for JsonWriter {
             false,
         ));
         let mut encoder =
-            make_encoder(&field, &array, &self.options).map_err(|e| (0, e.to_string()))?;
+            make_encoder(&field, &array, &self.options).map_err(|e| (None, e.to_string()))?;
         for row in 0..batch.num_rows() {
             let start = out.len();
             encoder.encode(row, out);

@@ -11,6 +11,7 @@ mod avro;
 mod clock;
 mod csv;
 mod json;
+mod ranges;
 mod raw;
 mod text;
 
@@ -34,6 +35,9 @@ use crate::partition::{PartitionKeyGenerator, Partitioners};
 
 /// The most rows a format decoder holds before it is flushed: one GetRecords page.
 const CHUNK_ROWS: usize = 10_000;
+
+/// The most an encoder reserves for a batch up front.
+const MAX_RESERVE: usize = 16 * 1024 * 1024;
 
 /// The group size in which a chunk with bad records is decoded again.
 const SEARCH_ROWS: usize = 32;
@@ -93,13 +97,13 @@ trait RowReader: Send {
 /// Writes one format from Arrow: one record per row.
 trait RowWriter: Send {
     /// Appends each row of `batch` (the physical columns) to `out`, and where in `out` each
-    /// row is to `rows`. An error names the row.
+    /// row is to `rows`. An error names the row when one row is at fault.
     fn write(
         &mut self,
         batch: &RecordBatch,
         out: &mut Vec<u8>,
         rows: &mut Vec<Range<usize>>,
-    ) -> Result<(), (usize, String)>;
+    ) -> Result<(), (Option<usize>, String)>;
 }
 
 /// Where a column of the decoded rows comes from.
@@ -226,9 +230,14 @@ impl RowDecoder {
                 return Err(cause);
             }
         }
-        self.reader
+        let batch = self
+            .reader
             .flush()
-            .inspect_err(|_| self.reader.reset(capacity))
+            .inspect_err(|_| self.reader.reset(capacity))?;
+        for (column, field) in batch.columns().iter().zip(self.physical.fields()) {
+            ranges::check(field.name(), column.as_ref()).map_err(|(_, message)| message)?;
+        }
+        Ok(batch)
     }
 
     fn assemble<'r, 'a: 'r>(
@@ -242,12 +251,12 @@ impl RowDecoder {
             .iter()
             .zip(self.schema.fields())
             .map(|(source, field)| match source {
-                ColumnSource::Physical(i) => Arc::clone(physical.column(*i)),
+                ColumnSource::Physical(i) => Ok(Arc::clone(physical.column(*i))),
                 ColumnSource::Metadata(key) => {
                     metadata_column(*key, field.data_type(), records.clone(), rows)
                 }
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         RecordBatch::try_new_with_options(
             Arc::clone(&self.schema),
             columns,
@@ -263,13 +272,13 @@ fn metadata_column<'r, 'a: 'r>(
     data_type: &DataType,
     records: impl Iterator<Item = &'r SourceRecord<'a>> + Clone,
     rows: usize,
-) -> ArrayRef {
+) -> Result<ArrayRef, Error> {
     let strings = |value: fn(&'r SourceRecord<'a>) -> &'a str| {
         let mut builder = StringBuilder::with_capacity(rows, rows * 24);
         for record in records.clone() {
             builder.append_value(value(record));
         }
-        Arc::new(builder.finish()) as ArrayRef
+        Ok(Arc::new(builder.finish()) as ArrayRef)
     };
     match key {
         MetadataKey::ShardId => strings(|r| r.shard_id),
@@ -278,36 +287,52 @@ fn metadata_column<'r, 'a: 'r>(
         MetadataKey::SubSequenceNumber => {
             let mut builder = Int64Builder::with_capacity(rows);
             for record in records {
-                // Sub-sequence numbers are indexes into one aggregate: far below i64::MAX.
-                builder.append_value(
-                    i64::try_from(record.sub_sequence_number.unwrap_or(0)).unwrap_or(i64::MAX),
-                );
+                let sub = i64::try_from(record.sub_sequence_number.unwrap_or(0)).map_err(|_| {
+                    Error::decode(record.position(), "the sub-sequence number is over BIGINT")
+                })?;
+                builder.append_value(sub);
             }
-            Arc::new(builder.finish())
+            Ok(Arc::new(builder.finish()))
         }
         MetadataKey::Timestamp => {
             let DataType::Timestamp(unit, zone) = data_type else {
                 unreachable!("timestamp metadata columns are checked to be timestamps")
             };
-            let millis = records.map(|r| r.arrival_millis);
-            match unit {
-                TimeUnit::Second => {
-                    timestamps::<TimestampSecondType>(millis.map(|m| m / 1000), zone)
-                }
-                TimeUnit::Millisecond => timestamps::<TimestampMillisecondType>(millis, zone),
-                TimeUnit::Microsecond => {
-                    timestamps::<TimestampMicrosecondType>(millis.map(|m| m * 1000), zone)
-                }
-                TimeUnit::Nanosecond => {
-                    timestamps::<TimestampNanosecondType>(millis.map(|m| m * 1_000_000), zone)
-                }
+            let (multiplier, divisor) = match unit {
+                TimeUnit::Second => (1, 1000),
+                TimeUnit::Millisecond => (1, 1),
+                TimeUnit::Microsecond => (1000, 1),
+                TimeUnit::Nanosecond => (1_000_000, 1),
+            };
+            let mut values = Vec::with_capacity(rows);
+            for record in records {
+                let value = record
+                    .arrival_millis
+                    .checked_mul(multiplier)
+                    .map(|v| v.div_euclid(divisor))
+                    .ok_or_else(|| {
+                        Error::decode(
+                            record.position(),
+                            &format!(
+                                "the arrival time {} ms does not fit {data_type}",
+                                record.arrival_millis
+                            ),
+                        )
+                    })?;
+                values.push(value);
             }
+            Ok(match unit {
+                TimeUnit::Second => timestamps::<TimestampSecondType>(values, zone),
+                TimeUnit::Millisecond => timestamps::<TimestampMillisecondType>(values, zone),
+                TimeUnit::Microsecond => timestamps::<TimestampMicrosecondType>(values, zone),
+                TimeUnit::Nanosecond => timestamps::<TimestampNanosecondType>(values, zone),
+            })
         }
     }
 }
 
 fn timestamps<T: arrow_array::types::ArrowTimestampType>(
-    values: impl Iterator<Item = i64>,
+    values: Vec<i64>,
     zone: &Option<Arc<str>>,
 ) -> ArrayRef {
     Arc::new(PrimitiveArray::<T>::from_iter_values(values).with_timezone_opt(zone.clone()))
@@ -348,15 +373,24 @@ impl RowEncoder {
     /// cannot be written in the format (the message names the row).
     pub fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<SinkRecord>, Error> {
         let physical = self.project(batch)?;
+        let failed = |(row, cause): (Option<usize>, String)| match row {
+            Some(row) => encode_error(format!("row {row}: {cause}")),
+            None => encode_error(cause),
+        };
+        for (column, field) in physical.columns().iter().zip(self.physical.fields()) {
+            ranges::check(field.name(), column.as_ref()).map_err(failed)?;
+        }
         let rows = physical.num_rows();
-        // Sized from the rows of the batch before, so that the buffer is not grown row by row.
-        let mut out = Vec::with_capacity(rows * (self.bytes_per_row + self.bytes_per_row / 8));
+        // Sized from the rows of the batch before, so that the buffer is not grown row by row
+        // (within reason: one large row must not reserve gigabytes for the next batch).
+        let reserve = rows
+            .saturating_mul(self.bytes_per_row + self.bytes_per_row / 8)
+            .min(MAX_RESERVE);
+        let mut out = Vec::with_capacity(reserve);
         let mut ranges = Vec::with_capacity(rows);
         self.writer
             .write(&physical, &mut out, &mut ranges)
-            .map_err(|(row, cause)| {
-                Error::new(ErrorKind::Encode, None, format!("row {row}: {cause}"))
-            })?;
+            .map_err(failed)?;
         if let Some(bytes_per_row) = out.len().checked_div(rows) {
             self.bytes_per_row = bytes_per_row;
         }
@@ -489,7 +523,7 @@ impl TableDefinition {
                 Box::new(csv::CsvReader::new(
                     Arc::clone(&physical),
                     &self.options.format,
-                )?),
+                )),
                 *ignore_parse_errors,
             ),
             FormatOptions::Avro => (

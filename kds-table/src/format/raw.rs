@@ -176,7 +176,7 @@ impl RowWriter for RawWriter {
         batch: &RecordBatch,
         out: &mut Vec<u8>,
         rows: &mut Vec<Range<usize>>,
-    ) -> Result<(), (usize, String)> {
+    ) -> Result<(), (Option<usize>, String)> {
         let column = batch.column(0);
         macro_rules! number {
             ($t:ty, $row:expr) => {{
@@ -191,7 +191,7 @@ impl RowWriter for RawWriter {
             let start = out.len();
             if column.is_null(row) {
                 return Err((
-                    row,
+                    Some(row),
                     format!(
                         "column `{}` is NULL, and format `raw` has no NULL",
                         batch.schema_ref().field(0).name()
@@ -210,7 +210,7 @@ impl RowWriter for RawWriter {
                 DataType::Int64 => number!(Int64Type, row),
                 DataType::Float32 => number!(Float32Type, row),
                 DataType::Float64 => number!(Float64Type, row),
-                other => return Err((row, format!("format `raw` cannot write {other}"))),
+                other => return Err((Some(row), format!("format `raw` cannot write {other}"))),
             }
             rows.push(start..out.len());
         }

@@ -20,7 +20,7 @@ pub(super) fn binary_as_text(data_type: &DataType) -> DataType {
     }
 }
 
-pub(super) fn field_as_text(field: &Field) -> Field {
+fn field_as_text(field: &Field) -> Field {
     field
         .clone()
         .with_data_type(binary_as_text(field.data_type()))
@@ -99,7 +99,7 @@ fn restore_struct(array: &StructArray, fields: &Fields) -> Result<StructArray, S
 }
 
 /// The start of `text` for an error message.
-pub(super) fn shorten(text: &str) -> &str {
+fn shorten(text: &str) -> &str {
     match text.char_indices().nth(40) {
         Some((end, _)) => &text[..end],
         None => text,
