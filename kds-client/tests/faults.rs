@@ -24,6 +24,10 @@ use kds_proto::model::{
 use kds_proto::types::{PartitionKey, ShardIteratorType, StreamName, StreamStatus};
 use kds_proto::{Protocol, Shape};
 
+mod support;
+
+use support::Ferrokinesis;
+
 /// What the proxy does with the next request.
 #[derive(Clone, Debug)]
 enum Fault {
@@ -45,6 +49,7 @@ struct Proxy {
     faults: Arc<Mutex<VecDeque<Fault>>>,
     requests: Arc<Mutex<Vec<String>>>,
     bodies: Arc<Mutex<Vec<Bytes>>>,
+    _ferrokinesis: Ferrokinesis,
     upstream: Client,
 }
 
@@ -52,13 +57,8 @@ type Body = Full<Bytes>;
 
 impl Proxy {
     async fn start() -> Self {
-        let (app, _store) = ferrokinesis::create_app(ferrokinesis::store::StoreOptions {
-            create_stream_ms: 20,
-            ..Default::default()
-        });
-        let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let upstream_url = format!("http://{}", upstream_listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(upstream_listener, app).await.unwrap() });
+        let ferrokinesis = Ferrokinesis::start().await;
+        let upstream_url = ferrokinesis.url.clone();
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -91,6 +91,7 @@ impl Proxy {
             faults,
             requests,
             bodies,
+            _ferrokinesis: ferrokinesis,
             upstream: client(&upstream_url, RetryPolicy::NONE, Duration::from_secs(10)),
         }
     }

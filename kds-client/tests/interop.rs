@@ -1,5 +1,7 @@
-//! The client against a real Kinesis implementation: ferrokinesis, in process, over HTTP/1.1
-//! and h2c, in JSON and CBOR.
+//! The client against two independent Kinesis implementations: ferrokinesis in process (over
+//! HTTP/1.1 and h2c) and kinesis-local in a node process (plain HTTP/1.1, and TLS with HTTP/2
+//! by ALPN), in JSON and CBOR. kinesis-local is skipped, with a notice, only when node is
+//! missing.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -17,64 +19,29 @@ use kds_proto::types::{
     StreamStatus, Timestamp,
 };
 
-/// ferrokinesis on a loopback port, stopped when dropped.
-struct Emulator {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
+mod support;
 
-impl Emulator {
-    async fn start() -> Self {
-        let options = ferrokinesis::store::StoreOptions {
-            create_stream_ms: 50,
-            delete_stream_ms: 50,
-            update_stream_ms: 50,
-            ..Default::default()
-        };
-        let (app, _store) = ferrokinesis::create_app(options);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        Self {
-            url,
-            stop: Some(stop),
-        }
-    }
+use support::{Ferrokinesis, KinesisLocal};
 
-    fn client(&self, protocol: Protocol, version: HttpVersion) -> Client {
-        Client::builder()
-            .region("us-east-1")
-            .endpoint(&self.url)
-            .protocol(protocol)
-            .http_version(version)
-            .credentials(Credentials::new(
-                "AKIDEXAMPLE",
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                None,
-                None,
-                "test",
-            ))
-            .attempt_timeout(Duration::from_secs(10))
-            .total_timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+fn client(url: &str, protocol: Protocol, version: HttpVersion) -> Client {
+    Client::builder()
+        .region("us-east-1")
+        .endpoint(url)
+        .protocol(protocol)
+        .http_version(version)
+        // kinesis-local's TLS port has a self-signed certificate.
+        .trust_all_certificates(url.starts_with("https:"))
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "test",
+        ))
+        .attempt_timeout(Duration::from_secs(20))
+        .total_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 fn name(text: &str) -> StreamName {
@@ -162,15 +129,13 @@ fn binary(seed: u8, len: usize) -> Bytes {
         .into()
 }
 
-async fn streams_records_and_iterators(protocol: Protocol, version: HttpVersion) {
-    let emulator = Emulator::start().await;
-    let client = emulator.client(protocol, version);
-    let stream = "interop";
+/// The scenario on one emulator. `page_size` pages ListShards (ferrokinesis 0.7 answers a page
+/// that carries only NextToken, as AWS requires, with ResourceNotFoundException, so it is
+/// listed in one page).
+async fn streams_records_and_iterators(client: &Client, stream: &str, page_size: Option<i32>) {
+    let client = client.clone();
     create_active_stream(&client, stream, 3).await;
-
-    // ferrokinesis 0.7 answers a ListShards page that carries only NextToken (as AWS requires)
-    // with ResourceNotFoundException, so paging is exercised against kinesis-local only.
-    let shards = all_shards(&client, stream, None).await;
+    let shards = all_shards(&client, stream, page_size).await;
     assert_eq!(shards.len(), 3);
 
     // Every byte value, an empty-ish record, a record at the 1 MiB limit, and a batch.
@@ -306,19 +271,39 @@ async fn streams_records_and_iterators(protocol: Protocol, version: HttpVersion)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_over_http1() {
-    streams_records_and_iterators(Protocol::Json, HttpVersion::Http1).await;
+    let ferrokinesis = Ferrokinesis::start().await;
+    let ferro = client(&ferrokinesis.url, Protocol::Json, HttpVersion::Http1);
+    streams_records_and_iterators(&ferro, "json", None).await;
+    if let Some(local) = KinesisLocal::get() {
+        let kinesis_local = client(&local.plain_url, Protocol::Json, HttpVersion::Http1);
+        streams_records_and_iterators(&kinesis_local, "json-http1", Some(1)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cbor_over_h2c() {
-    streams_records_and_iterators(Protocol::Cbor, HttpVersion::Http2).await;
+async fn cbor_over_http2() {
+    let ferrokinesis = Ferrokinesis::start().await;
+    let ferro = client(&ferrokinesis.url, Protocol::Cbor, HttpVersion::Http2);
+    streams_records_and_iterators(&ferro, "cbor", None).await;
+    if let Some(local) = KinesisLocal::get() {
+        // TLS, HTTP/2 by ALPN.
+        let kinesis_local = client(&local.tls_url, Protocol::Cbor, HttpVersion::Auto);
+        streams_records_and_iterators(&kinesis_local, "cbor-h2", Some(2)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_typed() {
-    let emulator = Emulator::start().await;
-    for protocol in [Protocol::Json, Protocol::Cbor] {
-        let client = emulator.client(protocol, HttpVersion::Auto);
+    let ferrokinesis = Ferrokinesis::start().await;
+    let mut endpoints = vec![("ferrokinesis", ferrokinesis.url.clone())];
+    if let Some(local) = KinesisLocal::get() {
+        endpoints.push(("kinesis-local", local.plain_url.clone()));
+    }
+    for ((emulator, url), protocol) in endpoints
+        .iter()
+        .flat_map(|e| [(e.clone(), Protocol::Json), (e.clone(), Protocol::Cbor)])
+    {
+        let client = client(&url, protocol, HttpVersion::Auto);
 
         let mut describe = DescribeStreamSummaryInput::new();
         describe.stream_name = Some(name("missing"));
@@ -344,19 +329,23 @@ async fn errors_are_typed() {
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
         assert_eq!(err.attempts(), 0);
 
-        let stream = if protocol == Protocol::Json {
-            "errors-json"
-        } else {
-            "errors-cbor"
-        };
-        create_active_stream(&client, stream, 1).await;
-        let garbage = ShardIterator::new("AAAAAAAAAAGarbage").unwrap();
-        let err = client
-            .send(&GetRecordsInput::new(garbage))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Service, "{err}");
-        assert!(!err.is_retryable(), "{err}");
+        // kinesis-local 0.6.2 fails with an empty HTTP 500 on a garbage iterator (an emulator
+        // bug), so this case runs on ferrokinesis only.
+        if emulator == "ferrokinesis" {
+            let stream = if protocol == Protocol::Json {
+                "errors-json"
+            } else {
+                "errors-cbor"
+            };
+            create_active_stream(&client, stream, 1).await;
+            let garbage = ShardIterator::new("AAAAAAAAAAGarbage").unwrap();
+            let err = client
+                .send(&GetRecordsInput::new(garbage))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Service, "{err}");
+            assert!(!err.is_retryable(), "{err}");
+        }
     }
 }
 
