@@ -18,6 +18,15 @@ use crate::retry::RetryPolicy;
 use crate::signing::Signer;
 use crate::transport::{HttpVersion, Transport, TransportConfig};
 
+/// Error codes that say the credentials expired or are unknown: the cache is dropped and the
+/// call retried once with fresh ones.
+const EXPIRED_CREDENTIALS: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+];
+
 /// Builds a [`Client`].
 #[derive(Debug)]
 pub struct ClientBuilder {
@@ -154,6 +163,7 @@ impl ClientBuilder {
             version: self.version,
             connect_timeout: self.connect_timeout,
             trust_all_certificates: self.trust_all_certificates,
+            tls: endpoint.is_tls(),
             pool_idle_timeout: Duration::from_secs(60),
             max_idle_per_host: 64,
         })?;
@@ -234,13 +244,15 @@ impl Client {
             .unwrap_or_else(|| RetryPolicy::default_for(operation))
     }
 
-    /// Calls the operation of `request` and returns its output.
+    /// Calls the operation of `request` and returns its output. Every operation but
+    /// SubscribeToShard, whose event stream kds-efo reads.
     ///
     /// The request is checked first ([`Request::validate`]), encoded once, and signed anew
     /// for each attempt. Throttling, transient service errors, timeouts and transport failures
     /// are retried per the operation's [`RetryPolicy`] within the total timeout; a clock-skew
-    /// error is retried once at once, signed with the server's clock; an expired iterator and
-    /// terminal errors are not retried.
+    /// error is retried once at once, signed with the server's clock; expired or unknown
+    /// credentials once, with fresh ones; an expired iterator and terminal errors are not
+    /// retried. Fetching credentials counts against the attempt timeout.
     ///
     /// # Errors
     ///
@@ -249,6 +261,13 @@ impl Client {
     /// `Transport`, `Decode` or `Credentials`.
     pub async fn send<Q: Request>(&self, request: &Q) -> Result<Q::Response, Error> {
         let operation = Q::OPERATION;
+        if operation == "SubscribeToShard" {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "SubscribeToShard answers with a stream of events, which kds-efo reads",
+            )
+            .in_call(operation, 0));
+        }
         request.validate(&self.inner.limits).map_err(|e| {
             Error::new(ErrorKind::InvalidRequest, "the request is invalid")
                 .with_source(e)
@@ -256,10 +275,14 @@ impl Client {
         })?;
         let body = Bytes::from(request.encode_body(self.inner.protocol));
         let policy = self.retry_policy(operation);
-        let deadline = Instant::now() + self.inner.total_timeout;
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(self.inner.total_timeout)
+            .unwrap_or(now + Duration::from_secs(365 * 86_400));
         let mut attempts = 0;
         let mut retries = 0;
         let mut resigned = false;
+        let mut refreshed = false;
         loop {
             attempts += 1;
             let span = tracing::debug_span!("kinesis", operation, attempt = attempts);
@@ -279,8 +302,13 @@ impl Client {
             span.in_scope(|| {
                 tracing::debug!(latency = ?started.elapsed(), error = %error, "attempt failed");
             });
-            let class = error.service_error().map(kds_proto::ServiceError::class);
-            if class == Some(ErrorClass::ClockSkew) && !resigned {
+            let code = error.service_error().map(kds_proto::ServiceError::code);
+            let time_left = Instant::now() < deadline;
+            if error.service_error().map(kds_proto::ServiceError::class)
+                == Some(ErrorClass::ClockSkew)
+                && !resigned
+                && time_left
+            {
                 resigned = true;
                 if failure
                     .server_date
@@ -290,18 +318,29 @@ impl Client {
                     continue;
                 }
             }
+            if code.is_some_and(|c| EXPIRED_CREDENTIALS.contains(&c)) && !refreshed && time_left {
+                // Credentials without an expiry (static, environment, profile) are cached until
+                // the service calls them expired or unknown.
+                refreshed = true;
+                self.inner.credentials.invalidate().await;
+                continue;
+            }
             if !error.is_retryable() || retries >= policy.max_retries {
                 return Err(error.in_call(operation, attempts));
             }
             let wait = policy.backoff(retries, fastrand::f64());
-            if Instant::now() + wait >= deadline {
+            if Instant::now()
+                .checked_add(wait)
+                .is_none_or(|end| end >= deadline)
+            {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!(
-                        "no success within the total timeout of {:?}; last error: {error}",
+                        "no success within the total timeout of {:?}; the last attempt failed",
                         self.inner.total_timeout
                     ),
                 )
+                .caused_by(error)
                 .in_call(operation, attempts));
             }
             retries += 1;
@@ -315,9 +354,19 @@ impl Client {
         deadline: Instant,
     ) -> Result<Q::Response, Failure> {
         let inner = &self.inner;
-        let credentials = inner.credentials.get().await.map_err(|e| {
-            Error::new(ErrorKind::Credentials, "no credentials could be had").with_source(e)
-        })?;
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+        let wait = inner.attempt_timeout.min(remaining());
+        let credentials = tokio::time::timeout(wait, inner.credentials.get())
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("no credentials from the provider within {wait:?}"),
+                )
+            })?
+            .map_err(|e| {
+                Error::new(ErrorKind::Credentials, "no credentials could be had").with_source(e)
+            })?;
         let mut request = http::Request::builder()
             .method(http::Method::POST)
             .uri(inner.endpoint.uri().clone())
@@ -328,9 +377,7 @@ impl Client {
         inner
             .signer
             .sign(&mut request, &credentials, inner.signer.now())?;
-        let timeout = inner
-            .attempt_timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
+        let timeout = inner.attempt_timeout.min(remaining());
         let response = tokio::time::timeout(timeout, inner.transport.send(request))
             .await
             .map_err(|_| {

@@ -66,14 +66,30 @@ impl Endpoint {
         if authority.as_str().contains('@') {
             return Err(bad("must not carry user information"));
         }
+        // `http::Uri` does not check the port's digits.
+        let has_port = authority.as_str().len() > authority.host().len();
+        if has_port && authority.port_u16().is_none() {
+            return Err(bad("has a port that is not a number from 0 to 65535"));
+        }
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(bad(
                 "must not have a path or query (every operation is `POST /`)",
             ));
         }
+        let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
+        // The default port is left out, as hyper leaves it out of `Host`: the signed host must
+        // be the one sent.
+        let default_port = if scheme == Scheme::HTTPS { 443 } else { 80 };
+        let authority: Authority = match authority.port_u16() {
+            Some(port) if port == default_port => authority
+                .host()
+                .parse()
+                .map_err(|e| bad(&format!("has a bad host: {e}")))?,
+            _ => authority.clone(),
+        };
         let uri = Uri::builder()
-            .scheme(uri.scheme().cloned().unwrap_or(Scheme::HTTPS))
-            .authority(authority.clone())
+            .scheme(scheme)
+            .authority(authority)
             .path_and_query("/")
             .build()
             .map_err(|e| bad(&e.to_string()))?;
@@ -90,8 +106,8 @@ impl Endpoint {
         self.uri.scheme() == Some(&Scheme::HTTPS)
     }
 
-    /// The authority: host, and port when the URL gave one. It is signed as the `host` header
-    /// (HTTP/1.1 `Host`, HTTP/2 `:authority`).
+    /// The authority: host, and port when the URL gave one other than the scheme's default. It
+    /// is signed as the `host` header and sent as HTTP/1.1 `Host` or HTTP/2 `:authority`.
     pub fn authority(&self) -> &Authority {
         self.uri
             .authority()
@@ -151,7 +167,21 @@ mod tests {
                 .unwrap()
                 .is_tls()
         );
+        assert_eq!(
+            Endpoint::parse("https://kinesis.eu-west-1.amazonaws.com:443")
+                .unwrap()
+                .authority()
+                .as_str(),
+            "kinesis.eu-west-1.amazonaws.com"
+        );
+        let authority = |url: &str| Endpoint::parse(url).unwrap().authority().to_string();
+        assert_eq!(authority("http://localhost:80/"), "localhost");
+        assert_eq!(authority("http://localhost:443"), "localhost:443");
+        assert_eq!(authority("http://[::1]:4567"), "[::1]:4567");
+        assert_eq!(authority("https://[::1]:443"), "[::1]");
         for (bad, why) in [
+            ("http://127.0.0.1:456789", "port"),
+            ("http://host:", "port"),
             ("ftp://x", "http:// or https://"),
             ("localhost:4567", "http:// or https://"),
             ("http://x/streams", "path"),

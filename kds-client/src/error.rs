@@ -67,6 +67,19 @@ impl Error {
         self
     }
 
+    /// This error, caused by `cause`, whose service error it keeps.
+    pub(crate) fn caused_by(mut self, cause: Self) -> Self {
+        self.0.service = cause.0.service.clone();
+        self.0.source = Some(Box::new(cause));
+        self
+    }
+
+    /// Names the operation without changing the attempt count.
+    pub(crate) fn in_operation(mut self, operation: &'static str) -> Self {
+        self.0.operation = Some(operation);
+        self
+    }
+
     pub(crate) fn in_call(mut self, operation: &'static str, attempts: u32) -> Self {
         self.0.operation = Some(operation);
         self.0.attempts = attempts;
@@ -83,12 +96,14 @@ impl Error {
         self.0.operation
     }
 
-    /// How many times the request was sent (0 when it never was).
+    /// How many attempts were made (0 when the request was refused before any; an attempt that
+    /// failed to get credentials counts).
     pub fn attempts(&self) -> u32 {
         self.0.attempts
     }
 
-    /// The service's error, for [`ErrorKind::Service`].
+    /// The service's error: for [`ErrorKind::Service`], and for a [`ErrorKind::Timeout`] of the
+    /// total timeout whose last attempt the service refused.
     pub fn service_error(&self) -> Option<&ServiceError> {
         self.0.service.as_ref()
     }
@@ -120,13 +135,9 @@ impl fmt::Display for Error {
         if let Some(source) = &self.0.source {
             write!(f, ": {source}")?;
         }
-        match self.0.attempts {
-            0 => {}
-            1 => {}
-            n => write!(f, " (after {n} attempts)")?,
-        }
-        if let Some(id) = self.request_id() {
-            write!(f, " [request id {id}]")?;
+        // The service error's text carries its request id.
+        if self.0.attempts > 1 {
+            write!(f, " (after {} attempts)", self.0.attempts)?;
         }
         Ok(())
     }
@@ -154,5 +165,40 @@ impl std::error::Error for Error {
             .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, StatusCode};
+    use kds_proto::{Protocol, ServiceError};
+
+    use super::*;
+
+    #[test]
+    fn a_timeout_keeps_the_service_error_of_the_last_attempt() {
+        let body = bytes::Bytes::from_static(
+            br#"{"__type":"ProvisionedThroughputExceededException","message":"Rate exceeded"}"#,
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amzn-RequestId", "req-1".parse().unwrap());
+        let service =
+            ServiceError::from_response(StatusCode::BAD_REQUEST, &headers, &body, Protocol::Json);
+        let error = Error::new(ErrorKind::Timeout, "no success within the total timeout")
+            .caused_by(Error::service(service))
+            .in_call("GetRecords", 7);
+        assert_eq!(error.kind(), ErrorKind::Timeout);
+        assert_eq!(error.request_id(), Some("req-1"));
+        assert_eq!(
+            error.service_error().map(ServiceError::class),
+            Some(ErrorClass::Throttling)
+        );
+        let text = error.to_string();
+        assert!(
+            text.starts_with("GetRecords: no success within the total timeout: "),
+            "{text}"
+        );
+        assert!(text.ends_with("(after 7 attempts)"), "{text}");
+        assert_eq!(text.matches("req-1").count(), 1, "{text}");
     }
 }

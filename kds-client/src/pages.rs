@@ -1,5 +1,6 @@
 //! Paginated listings read to the end: shards (with ListShards' rule that later pages carry
-//! only the token), streams and stream consumers. An expired token restarts the listing.
+//! only the token), streams and stream consumers. An expired token restarts the listing. Each
+//! page request has the client's total timeout.
 
 use std::collections::HashSet;
 
@@ -25,7 +26,7 @@ fn next_token(
             ErrorKind::Decode,
             "the service returned a page token it had returned before",
         )
-        .in_call(operation, 0)),
+        .in_operation(operation)),
         token => Ok(token),
     }
 }
@@ -53,7 +54,11 @@ impl Client {
             loop {
                 let page = match self.send(&page_request).await {
                     Ok(page) => page,
-                    Err(e) if is_expired_token(&e) && restarts < RESTARTS => {
+                    Err(e)
+                        if is_expired_token(&e)
+                            && restarts < RESTARTS
+                            && request.next_token.is_none() =>
+                    {
                         restarts += 1;
                         continue 'listing;
                     }
@@ -85,7 +90,11 @@ impl Client {
             loop {
                 let page = match self.send(&page_request).await {
                     Ok(page) => page,
-                    Err(e) if is_expired_token(&e) && restarts < RESTARTS => {
+                    Err(e)
+                        if is_expired_token(&e)
+                            && restarts < RESTARTS
+                            && request.next_token.is_none() =>
+                    {
                         restarts += 1;
                         continue 'listing;
                     }
@@ -103,8 +112,18 @@ impl Client {
                     Some(token) => next.next_token = Some(token),
                     // Older services page by the last name instead of a token.
                     None => match last {
-                        Some(name) => next.exclusive_start_stream_name = Some(name),
-                        None => return Ok((names, summaries)),
+                        Some(name)
+                            if Some(&name) != page_request.exclusive_start_stream_name.as_ref() =>
+                        {
+                            next.exclusive_start_stream_name = Some(name);
+                        }
+                        _ => {
+                            return Err(Error::new(
+                                ErrorKind::Decode,
+                                "the service says more streams follow but pages no further",
+                            )
+                            .in_operation("ListStreams"));
+                        }
                     },
                 }
                 page_request = next;
@@ -129,7 +148,11 @@ impl Client {
             loop {
                 let page = match self.send(&page_request).await {
                     Ok(page) => page,
-                    Err(e) if is_expired_token(&e) && restarts < RESTARTS => {
+                    Err(e)
+                        if is_expired_token(&e)
+                            && restarts < RESTARTS
+                            && request.next_token.is_none() =>
+                    {
                         restarts += 1;
                         continue 'listing;
                     }

@@ -46,17 +46,18 @@ impl PutRecordsOutcome {
 impl Client {
     /// Writes `request`'s records, resending only those that failed with a retryable error
     /// (throttling, internal failure) after a full-jitter backoff, up to the PutRecords retry
-    /// policy's retries. Entries that failed for good, or whose retries ran out, are returned
-    /// with their error; nothing is dropped silently.
+    /// policy's retries per call. Records that failed for good, whose retries ran out, or that
+    /// were not sent (see [`PutOrdering::PerPartitionKey`]) come back with an error code and
+    /// message; nothing is dropped silently. Each request has the client's total timeout.
     ///
     /// Kinesis may write a record twice when a response is lost and the request is sent again
     /// (the API is at least once).
     ///
     /// # Errors
     ///
-    /// The error of the first request when it fails as a whole (nothing is known to be written
-    /// then). A later request that fails as a whole ends the call with `Ok`, its error on the
-    /// entries it carried.
+    /// The error of the first request when it fails as a whole: which of its records were
+    /// written is then unknown (a lost response may hide writes). A later request that fails as
+    /// a whole ends the call with `Ok`, its error on the records it carried.
     pub async fn put_records_retrying(
         &self,
         request: &PutRecordsInput,
@@ -64,24 +65,26 @@ impl Client {
     ) -> Result<PutRecordsOutcome, Error> {
         let policy = self.retry_policy("PutRecords");
         let total = request.records.len();
+        let key = |i: usize| request.records[i].partition_key.as_str();
         let mut results: Vec<Option<PutRecordsResultEntry>> = vec![None; total];
-        // Unwritten entries, in request order, with their last failure.
-        let mut pending: Vec<usize> = (0..total).collect();
-        let mut last_failure: Vec<Option<PutRecordsResultEntry>> = vec![None; total];
         let mut requests = 0;
         let mut retries = 0;
-        while !pending.is_empty() {
-            let batch = match ordering {
-                PutOrdering::Unordered => pending.clone(),
+        loop {
+            // Unwritten records, in request order.
+            let pending: Vec<usize> = (0..total).filter(|&i| results[i].is_none()).collect();
+            let batch: Vec<usize> = match ordering {
+                PutOrdering::Unordered => pending,
                 PutOrdering::PerPartitionKey => {
                     let mut keys = HashSet::new();
                     pending
-                        .iter()
-                        .copied()
-                        .filter(|&i| keys.insert(request.records[i].partition_key.as_str()))
+                        .into_iter()
+                        .filter(|&i| keys.insert(key(i)))
                         .collect()
                 }
             };
+            if batch.is_empty() {
+                break;
+            }
             let mut attempt = request.clone();
             attempt.records = batch.iter().map(|&i| request.records[i].clone()).collect();
             requests += 1;
@@ -97,7 +100,7 @@ impl Client {
                             batch.len()
                         ),
                     )
-                    .in_call("PutRecords", 1))
+                    .in_operation("PutRecords"))
                 }
             });
             let output = match sent {
@@ -108,54 +111,66 @@ impl Client {
                         .service_error()
                         .map_or("RequestFailed", |e| e.code())
                         .to_owned();
-                    for &i in &pending {
-                        let mut failed = PutRecordsResultEntry::new();
-                        failed.error_code = Some(code.clone());
-                        failed.error_message = Some(error.to_string());
-                        results[i] = Some(failed);
+                    for &i in &batch {
+                        results[i] = Some(failure(&code, &error.to_string()));
+                    }
+                    for result in results.iter_mut().filter(|r| r.is_none()) {
+                        *result = Some(failure(
+                            "NotSent",
+                            "the request before it failed as a whole",
+                        ));
                     }
                     break;
                 }
             };
-            let mut retry_needed = false;
+            let may_retry = retries < policy.max_retries;
+            let mut retrying = false;
+            let mut blocked = Vec::new();
             for (&i, entry) in batch.iter().zip(output.records) {
                 match entry.error_class() {
                     None => results[i] = Some(entry),
-                    Some(ErrorClass::Throttling | ErrorClass::Transient) => {
-                        last_failure[i] = Some(entry);
-                        retry_needed = true;
+                    Some(ErrorClass::Throttling | ErrorClass::Transient) if may_retry => {
+                        retrying = true;
                     }
-                    Some(_) => results[i] = Some(entry),
+                    Some(_) => {
+                        results[i] = Some(entry);
+                        blocked.push(i);
+                    }
                 }
             }
-            pending.retain(|&i| results[i].is_none());
-            if pending.is_empty() {
-                break;
-            }
-            // Under per-key ordering a batch may leave records unsent without failures.
-            if retry_needed {
-                if retries >= policy.max_retries {
-                    break;
+            if ordering == PutOrdering::PerPartitionKey {
+                // Later records of a key whose record failed for good are not sent: the key's
+                // order could not be kept.
+                for i in blocked {
+                    let stopped = key(i);
+                    for (later, result) in results.iter_mut().enumerate().skip(i + 1) {
+                        if result.is_none() && key(later) == stopped {
+                            *result = Some(failure(
+                                "NotSent",
+                                "an earlier record with the same partition key was not written",
+                            ));
+                        }
+                    }
                 }
+            }
+            if retrying {
                 tokio::time::sleep(policy.backoff(retries, fastrand::f64())).await;
                 retries += 1;
             }
         }
         let entries = results
             .into_iter()
-            .zip(last_failure)
-            .map(|(result, failure)| {
-                result.or(failure).unwrap_or_else(|| {
-                    // Never sent: its key's earlier record failed for good first.
-                    let mut unsent = PutRecordsResultEntry::new();
-                    unsent.error_code = Some("NotSent".to_owned());
-                    unsent.error_message = Some(
-                        "an earlier record with the same partition key was not written".to_owned(),
-                    );
-                    unsent
-                })
-            })
+            // Every record has a result when the loop ends.
+            .map(|result| result.unwrap_or_else(|| failure("NotSent", "not sent")))
             .collect();
         Ok(PutRecordsOutcome { entries, requests })
     }
+}
+
+/// A result entry for a record that was not written.
+fn failure(code: &str, message: &str) -> PutRecordsResultEntry {
+    let mut entry = PutRecordsResultEntry::new();
+    entry.error_code = Some(code.to_owned());
+    entry.error_message = Some(message.to_owned());
+    entry
 }

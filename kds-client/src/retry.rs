@@ -59,8 +59,14 @@ impl RetryPolicy {
             .exponential_constant
             .powi(i32::try_from(retry).unwrap_or(i32::MAX));
         let cap = (self.base.as_secs_f64() * growth).min(self.max.as_secs_f64());
-        // `min` keeps `max` when the product is NaN (a NaN constant); negatives wait nothing.
-        Duration::try_from_secs_f64(cap * random.clamp(0.0, 1.0)).unwrap_or(Duration::ZERO)
+        // `min` keeps `max` when the product is NaN (a NaN constant); negatives wait nothing,
+        // waits too long for a Duration wait the longest.
+        let wait = cap * random.clamp(0.0, 1.0);
+        Duration::try_from_secs_f64(wait).unwrap_or(if wait > 0.0 {
+            Duration::MAX
+        } else {
+            Duration::ZERO
+        })
     }
 }
 
@@ -84,6 +90,12 @@ mod tests {
             ..policy
         };
         assert_eq!(odd.backoff(1, 0.5), Duration::from_millis(500));
+        let endless = RetryPolicy {
+            base: Duration::MAX,
+            max: Duration::MAX,
+            ..policy
+        };
+        assert!(endless.backoff(3, 0.9) > Duration::from_secs(1 << 60));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -40,6 +40,8 @@ pub(crate) struct TransportConfig {
     pub(crate) version: HttpVersion,
     pub(crate) connect_timeout: Duration,
     pub(crate) trust_all_certificates: bool,
+    /// Whether the endpoint is `https`.
+    pub(crate) tls: bool,
     pub(crate) pool_idle_timeout: Duration,
     pub(crate) max_idle_per_host: usize,
 }
@@ -69,6 +71,11 @@ impl Transport {
                 .with_custom_certificate_verifier(Arc::new(TrustAll(
                     provider.signature_verification_algorithms,
                 )))
+                .with_no_client_auth()
+        } else if !config.tls {
+            // Plain endpoints never use TLS: no need for the system's certificates.
+            builder
+                .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth()
         } else {
             let mut roots = rustls::RootCertStore::empty();
@@ -113,20 +120,32 @@ impl Transport {
             .request(request.map(Full::new))
             .await
             .map_err(|e| {
-                let kind = if e.is_connect() {
-                    "cannot connect"
+                if timed_out(&e) {
+                    Error::new(
+                        ErrorKind::Timeout,
+                        "no connection within the connect timeout",
+                    )
+                    .with_source(e)
+                } else if e.is_connect() {
+                    Error::new(ErrorKind::Transport, "cannot connect").with_source(e)
                 } else {
-                    "the connection failed"
-                };
-                Error::new(ErrorKind::Transport, kind).with_source(e)
+                    Error::new(ErrorKind::Transport, "the connection failed").with_source(e)
+                }
             })?;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_BODY)
             .collect()
             .await
             .map_err(|e| {
-                Error::new(ErrorKind::Transport, "the response body could not be read")
-                    .with_source(e)
+                if e.is::<LengthLimitError>() {
+                    Error::new(
+                        ErrorKind::Decode,
+                        format!("the response body is over {MAX_BODY} bytes"),
+                    )
+                } else {
+                    Error::new(ErrorKind::Transport, "the response body could not be read")
+                        .with_source(e)
+                }
             })?
             .to_bytes();
         Ok(Response {
@@ -135,6 +154,20 @@ impl Transport {
             body,
         })
     }
+}
+
+/// Whether a connection error comes from a timeout (hyper-util's connect timeout).
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Accepts every server certificate: only when asked (`aws.trust.all.certificates`).

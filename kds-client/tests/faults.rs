@@ -37,8 +37,10 @@ enum Fault {
     Reset,
     /// Wait this long, then forward.
     Stall(Duration),
-    /// PutRecords: forward all entries but these, and answer these as throttled.
-    ThrottleEntries(Vec<usize>),
+    /// PutRecords: forward all entries but these, and answer these with this error code.
+    FailEntries(Vec<usize>, &'static str),
+    /// Answer RequestTimeTooSkewed with a `Date` this far ahead of ours.
+    Skewed(Duration),
     /// Answer 200 with this JSON body instead of forwarding.
     Reply(&'static str),
 }
@@ -49,6 +51,8 @@ struct Proxy {
     faults: Arc<Mutex<VecDeque<Fault>>>,
     requests: Arc<Mutex<Vec<String>>>,
     bodies: Arc<Mutex<Vec<Bytes>>>,
+    /// The `X-Amz-Date` of each request.
+    dates: Arc<Mutex<Vec<String>>>,
     _ferrokinesis: Ferrokinesis,
     upstream: Client,
 }
@@ -65,12 +69,14 @@ impl Proxy {
         let faults: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
         let bodies: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+        let dates: Arc<Mutex<Vec<String>>> = Arc::default();
         let forward: HyperClient<HttpConnector, Body> =
             HyperClient::builder(TokioExecutor::new()).build_http();
         let state = (
             Arc::clone(&faults),
             Arc::clone(&requests),
             Arc::clone(&bodies),
+            Arc::clone(&dates),
             forward,
             upstream_url.clone(),
         );
@@ -91,6 +97,7 @@ impl Proxy {
             faults,
             requests,
             bodies,
+            dates,
             _ferrokinesis: ferrokinesis,
             upstream: client(&upstream_url, RetryPolicy::NONE, Duration::from_secs(10)),
         }
@@ -113,13 +120,14 @@ type State = (
     Arc<Mutex<VecDeque<Fault>>>,
     Arc<Mutex<Vec<String>>>,
     Arc<Mutex<Vec<Bytes>>>,
+    Arc<Mutex<Vec<String>>>,
     HyperClient<HttpConnector, Body>,
     String,
 );
 
 async fn handle(
     request: http::Request<Incoming>,
-    (faults, requests, bodies, forward, upstream): State,
+    (faults, requests, bodies, dates, forward, upstream): State,
 ) -> Result<http::Response<Body>, std::io::Error> {
     let target = request
         .headers()
@@ -128,7 +136,14 @@ async fn handle(
         .unwrap_or_default()
         .trim_start_matches("Kinesis_20131202.")
         .to_owned();
+    let date = request
+        .headers()
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     requests.lock().unwrap().push(target);
+    dates.lock().unwrap().push(date);
     let fault = faults.lock().unwrap().pop_front();
     let (parts, body) = request.into_parts();
     let body = body
@@ -174,6 +189,17 @@ async fn handle(
             )))
             .unwrap(),
         Some(Fault::Reset) => return Err(std::io::Error::other("reset by the test proxy")),
+        Some(Fault::Skewed(ahead)) => http::Response::builder()
+            .status(400)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "date",
+                httpdate::fmt_http_date(std::time::SystemTime::now() + ahead),
+            )
+            .body(Bytes::from_static(
+                br#"{"__type":"RequestTimeTooSkewed","message":"injected by the test proxy"}"#,
+            ))
+            .unwrap(),
         Some(Fault::Reply(json)) => http::Response::builder()
             .header("content-type", "application/x-amz-json-1.1")
             .body(Bytes::from_static(json.as_bytes()))
@@ -182,7 +208,7 @@ async fn handle(
             tokio::time::sleep(wait).await;
             send(body).await?
         }
-        Some(Fault::ThrottleEntries(throttled)) => {
+        Some(Fault::FailEntries(throttled, code)) => {
             let mut input = PutRecordsInput::decode_body(body, Protocol::Json).unwrap();
             let all = std::mem::take(&mut input.records);
             let total = all.len();
@@ -208,8 +234,8 @@ async fn handle(
                 .map(|i| {
                     if throttled.contains(&i) {
                         let mut failed = PutRecordsResultEntry::new();
-                        failed.error_code = Some("ProvisionedThroughputExceededException".into());
-                        failed.error_message = Some("Rate exceeded for shard (injected)".into());
+                        failed.error_code = Some(code.into());
+                        failed.error_message = Some("injected by the test proxy".into());
                         failed
                     } else {
                         written.next().unwrap()
@@ -222,6 +248,10 @@ async fn handle(
         }
     };
     Ok(response.map(Full::new))
+}
+
+fn throttle(entries: Vec<usize>) -> Fault {
+    Fault::FailEntries(entries, "ProvisionedThroughputExceededException")
 }
 
 fn split(
@@ -360,9 +390,14 @@ async fn exhausted_retries_say_why() {
 async fn clock_skew_is_corrected_once() {
     let proxy = Proxy::start().await;
     create(&proxy.upstream, "s", 1).await;
-    // No retries allowed: the re-signed attempt is not a retry.
-    proxy.script([Fault::Error(400, "RequestTimeTooSkewed")]);
+    // No retries allowed: the re-signed attempt is not a retry. The server is an hour ahead.
+    proxy.script([Fault::Skewed(Duration::from_secs(3600))]);
     proxy.client(0).send(&describe("s")).await.unwrap();
+    let dates = proxy.dates.lock().unwrap().clone();
+    assert_eq!(dates.len(), 2);
+    // X-Amz-Date is yyyyMMddTHHmmssZ: the re-signed request is an hour later.
+    let hour = |date: &str| date[9..11].parse::<u32>().unwrap();
+    assert_eq!((hour(&dates[0]) + 1) % 24, hour(&dates[1]), "{dates:?}");
     // A second skew error in the same call is not corrected again.
     proxy.script([
         Fault::Error(400, "InvalidSignatureException"),
@@ -415,10 +450,7 @@ async fn partial_put_records_failures_are_resent_once_each() {
     let mut request = PutRecordsInput::new(entries(&keys));
     request.stream_name = Some(name("s"));
     // First request: three throttled; second (the three again): the first throttled again.
-    proxy.script([
-        Fault::ThrottleEntries(vec![3, 50, 99]),
-        Fault::ThrottleEntries(vec![0]),
-    ]);
+    proxy.script([throttle(vec![3, 50, 99]), throttle(vec![0])]);
     let outcome = proxy
         .client(3)
         .put_records_retrying(&request, PutOrdering::Unordered)
@@ -439,7 +471,7 @@ async fn partial_put_records_failures_are_resent_once_each() {
     assert_eq!(read, sent, "every record exactly once");
 
     // Retries run out: the entry is returned with its error, the rest are written.
-    proxy.script(std::iter::repeat_n(Fault::ThrottleEntries(vec![0]), 5));
+    proxy.script(std::iter::repeat_n(throttle(vec![0]), 5));
     let mut small = PutRecordsInput::new(entries(&["x", "y"]));
     small.stream_name = Some(name("s"));
     let outcome = proxy
@@ -464,12 +496,9 @@ async fn per_key_ordering_survives_failures() {
     let keys = ["a", "a", "a", "b", "b", "c"];
     let mut request = PutRecordsInput::new(entries(&keys));
     request.stream_name = Some(name("ordered"));
-    // Each request carries one record per key: [a0, b3, c5], then [a0, b4], [a1], [a2].
-    // a0 is throttled twice.
-    proxy.script([
-        Fault::ThrottleEntries(vec![0]),
-        Fault::ThrottleEntries(vec![0]),
-    ]);
+    // Each request carries the first unwritten record of each key: [a0, b3, c5], [a0, b4],
+    // [a0], [a1], [a2]; a0 is throttled in the first three.
+    proxy.script([throttle(vec![0]), throttle(vec![0])]);
     let outcome = proxy
         .client(5)
         .put_records_retrying(&request, PutOrdering::PerPartitionKey)
@@ -533,5 +562,124 @@ async fn shard_listings_follow_the_paging_rule_and_restart_on_expired_tokens() {
         err.to_string()
             .contains("page token it had returned before"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_ordering_stops_a_key_only() {
+    let proxy = Proxy::start().await;
+    create(&proxy.upstream, "keys", 1).await;
+    // a0 fails for good: a1 is not sent, b's records are written.
+    let mut request = PutRecordsInput::new(entries(&["a", "a", "b", "b"]));
+    request.stream_name = Some(name("keys"));
+    proxy.script([Fault::FailEntries(vec![0], "InvalidArgumentException")]);
+    let outcome = proxy
+        .client(3)
+        .put_records_retrying(&request, PutOrdering::PerPartitionKey)
+        .await
+        .unwrap();
+    let codes: Vec<Option<&str>> = outcome
+        .entries
+        .iter()
+        .map(|e| e.error_code.as_deref())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            Some("InvalidArgumentException"),
+            Some("NotSent"),
+            None,
+            None
+        ]
+    );
+
+    // a0's retries run out: a1 is not sent, b's records are still written.
+    proxy.script([throttle(vec![0])]);
+    let outcome = proxy
+        .client(0)
+        .put_records_retrying(&request, PutOrdering::PerPartitionKey)
+        .await
+        .unwrap();
+    let codes: Vec<Option<&str>> = outcome
+        .entries
+        .iter()
+        .map(|e| e.error_code.as_deref())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            Some("ProvisionedThroughputExceededException"),
+            Some("NotSent"),
+            None,
+            None
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_success_is_not_retried() {
+    let proxy = Proxy::start().await;
+    proxy.script([Fault::Reply("not a document")]);
+    let err = proxy.client(5).send(&describe("s")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert_eq!(err.attempts(), 1);
+}
+
+/// A provider that never answers.
+#[derive(Debug)]
+struct Silent;
+
+impl aws_credential_types::provider::ProvideCredentials for Silent {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(std::future::pending())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_credentials_provider_times_out() {
+    let proxy = Proxy::start().await;
+    let client = Client::builder()
+        .region("us-east-1")
+        .endpoint(&proxy.url)
+        .credentials(Silent)
+        .attempt_timeout(Duration::from_millis(200))
+        .total_timeout(Duration::from_secs(1))
+        .retry_policy("DescribeStreamSummary", fast(1))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = client.send(&describe("s")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        err.to_string().contains("no credentials from the provider"),
+        "{err}"
+    );
+    assert_eq!(err.attempts(), 2);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(proxy.requests().is_empty(), "nothing was sent");
+
+    // Secrets stay out of Debug output.
+    let keyed = Client::builder()
+        .region("us-east-1")
+        .endpoint(&proxy.url)
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "very-secret-key",
+            Some("session-token".into()),
+            None,
+            "test",
+        ));
+    assert!(!format!("{keyed:?}").contains("very-secret-key"));
+    let keyed = keyed.build().unwrap();
+    keyed.send(&describe("s")).await.unwrap_err();
+    let debug = format!("{keyed:?}");
+    assert!(
+        !debug.contains("very-secret-key") && !debug.contains("session-token"),
+        "{debug}"
     );
 }

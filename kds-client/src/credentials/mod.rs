@@ -17,7 +17,8 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
 
 /// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, for temporary ones,
-/// `AWS_SESSION_TOKEN`, read on every call (the connector's `ENV_VAR`).
+/// `AWS_SESSION_TOKEN` (the connector's `ENV_VAR`), read whenever asked. A client keeps them
+/// until the service calls them expired or unknown.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EnvironmentVariables;
 
@@ -104,8 +105,9 @@ fn keys(
     }
 }
 
-/// Keeps the credentials of another provider until shortly before they expire, and asks it
-/// again then (one caller asks; the others wait for its answer).
+/// Keeps the credentials of another provider until shortly before they expire (credentials
+/// without an expiry until [`invalidate`](Self::invalidate)), and asks it again then (one
+/// caller asks; the others wait for its answer).
 #[derive(Debug)]
 pub struct CachedCredentials {
     provider: SharedCredentialsProvider,
@@ -131,11 +133,12 @@ impl CachedCredentials {
         }
     }
 
-    /// The cached credentials while they are fresh, else new ones.
+    /// The cached credentials while they are fresh, else new ones. When asking fails while the
+    /// cached credentials have not yet expired (inside the refresh margin), those are returned.
     ///
     /// # Errors
     ///
-    /// The provider's error when it has to be asked and fails.
+    /// The provider's error when it has to be asked, fails, and nothing usable is cached.
     pub async fn get(&self) -> provider::Result {
         let mut cached = self.cached.lock().await;
         let now = SystemTime::now();
@@ -147,9 +150,24 @@ impl CachedCredentials {
                 return Ok(credentials.clone());
             }
         }
-        let credentials = self.provider.provide_credentials().await?;
-        *cached = Some(credentials.clone());
-        Ok(credentials)
+        match self.provider.provide_credentials().await {
+            Ok(credentials) => {
+                *cached = Some(credentials.clone());
+                Ok(credentials)
+            }
+            Err(error) => match cached.as_ref() {
+                Some(credentials) if credentials.expiry().is_some_and(|e| now < e) => {
+                    Ok(credentials.clone())
+                }
+                _ => Err(error),
+            },
+        }
+    }
+
+    /// Drops the cached credentials, so that the provider is asked on the next call (after the
+    /// service called them expired or unknown).
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
     }
 }
 
