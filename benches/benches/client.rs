@@ -1,0 +1,302 @@
+//! kds-client beside aws-sdk-kinesis and a client that parses nothing, in one run, against a
+//! canned endpoint in a process of its own (`canned_kinesis`) on loopback over HTTP/1.1. The
+//! measurement is this process's CPU time (user + system, all threads), so the numbers are the
+//! client's cost: GetRecords of 1000 records of 1 KiB and PutRecords of 500 records of 1 KiB.
+
+use std::hint::black_box;
+use std::io::BufRead;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use aws_sdk_kinesis::primitives::Blob;
+use bytes::Bytes;
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kds_benches::put_records_request;
+use kds_client::credentials::Credentials;
+use kds_client::{Client, HttpVersion, Protocol};
+use kds_proto::model::GetRecordsInput;
+use kds_proto::types::ShardIterator;
+use kds_proto::{Request, Shape};
+use sha2::{Digest, Sha256};
+
+/// CPU time of this process.
+struct CpuTime;
+
+fn cpu() -> Duration {
+    cpu_time::ProcessTime::now().as_duration()
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        cpu()
+    }
+
+    fn end(&self, start: Duration) -> Duration {
+        cpu().saturating_sub(start)
+    }
+
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Nanoseconds of CPU, shown in µs or ms; throughput per CPU second.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = if typical < 1e6 {
+            (1e-3, "µs CPU")
+        } else {
+            (1e-6, "ms CPU")
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        _: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let per_iteration = match throughput {
+            Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => *n as f64,
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => *n as f64,
+            _ => 1.0,
+        };
+        // Nanoseconds of CPU per record.
+        values.iter_mut().for_each(|v| *v /= per_iteration);
+        "ns CPU per element"
+    }
+
+    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
+        "ns CPU"
+    }
+}
+
+/// The canned endpoint; stops when dropped (its standard input closes).
+struct Server {
+    url: String,
+    _stdin: ChildStdin,
+    child: Child,
+}
+
+impl Server {
+    fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_canned_kinesis"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the canned server starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the port");
+        Self {
+            url: format!("http://127.0.0.1:{}", line.trim()),
+            _stdin: child.stdin.take().expect("piped"),
+            child,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kds(url: &str, protocol: Protocol) -> Client {
+    Client::builder()
+        .region("us-east-1")
+        .endpoint(url)
+        .protocol(protocol)
+        .http_version(HttpVersion::Http1)
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "bench",
+        ))
+        .build()
+        .expect("a client")
+}
+
+fn sdk(url: &str) -> aws_sdk_kinesis::Client {
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+        .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "bench",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+}
+
+/// Sends a prepared body and reads the response, parsing nothing.
+async fn raw_call(
+    client: &HyperClient<HttpConnector, Full<Bytes>>,
+    url: &str,
+    target: &str,
+    body: &Bytes,
+) -> Bytes {
+    let request = http::Request::post(url)
+        .header("content-type", Protocol::Json.content_type())
+        .header("x-amz-target", target)
+        .body(Full::new(body.clone()))
+        .expect("a request");
+    let response = client.request(request).await.expect("a response");
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes()
+}
+
+fn client(c: &mut Criterion<CpuTime>) {
+    let server = Server::start();
+    let url = server.url.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let kds_json = kds(&url, Protocol::Json);
+    let kds_cbor = kds(&url, Protocol::Cbor);
+    let sdk = sdk(&url);
+    let raw: HyperClient<HttpConnector, Full<Bytes>> =
+        HyperClient::builder(TokioExecutor::new()).build_http();
+    let iterator = "AAAAAAAAAAHb".repeat(20);
+
+    let mut group = c.benchmark_group("client_get_records_1000x1KiB");
+    group.throughput(Throughput::Elements(1000));
+    group.sample_size(20);
+    group.bench_function("aws-sdk-kinesis (JSON)", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let output = sdk
+                    .get_records()
+                    .shard_iterator(&iterator)
+                    .send()
+                    .await
+                    .expect("records");
+                assert_eq!(output.records.len(), 1000);
+                black_box(output);
+            });
+        });
+    });
+    for (name, kds) in [("kds (JSON)", &kds_json), ("kds (CBOR)", &kds_cbor)] {
+        let request = GetRecordsInput::new(ShardIterator::new(iterator.clone()).expect("valid"));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let output = kds.send(&request).await.expect("records");
+                    assert_eq!(output.records.len(), 1000);
+                    black_box(output);
+                });
+            });
+        });
+    }
+    let get_body: Bytes =
+        GetRecordsInput::new(ShardIterator::new(iterator.clone()).expect("valid"))
+            .encode_body(Protocol::Json)
+            .into();
+    group.bench_function("floor: a client that parses nothing", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                black_box(raw_call(&raw, &url, GetRecordsInput::TARGET, &get_body).await);
+            });
+        });
+    });
+    group.finish();
+
+    let request = put_records_request(500, 1024);
+    let sdk_entries: Vec<aws_sdk_kinesis::types::PutRecordsRequestEntry> = request
+        .records
+        .iter()
+        .map(|e| {
+            aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                .data(Blob::new(e.data.to_vec()))
+                .partition_key(e.partition_key.as_str())
+                .build()
+                .expect("valid")
+        })
+        .collect();
+    let mut group = c.benchmark_group("client_put_records_500x1KiB");
+    group.throughput(Throughput::Elements(500));
+    group.sample_size(20);
+    group.bench_function("aws-sdk-kinesis (JSON)", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let output = sdk
+                    .put_records()
+                    .stream_name("bench-stream")
+                    .set_records(Some(sdk_entries.clone()))
+                    .send()
+                    .await
+                    .expect("written");
+                black_box(output);
+            });
+        });
+    });
+    for (name, kds) in [("kds (JSON)", &kds_json), ("kds (CBOR)", &kds_cbor)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let output = kds.send(&request).await.expect("written");
+                    assert_eq!(output.records.len(), 500);
+                    black_box(output);
+                });
+            });
+        });
+    }
+    let put_body: Bytes = request.encode_body(Protocol::Json).into();
+    group.bench_function(
+        "floor: SHA-256 of the body, then a client that parses nothing",
+        |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    black_box(Sha256::digest(&put_body));
+                    black_box(raw_call(&raw, &url, "Kinesis_20131202.PutRecords", &put_body).await);
+                });
+            });
+        },
+    );
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = client
+}
+criterion_main!(benches);
