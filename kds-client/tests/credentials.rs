@@ -199,3 +199,50 @@ async fn web_identity_reads_the_token_file_on_each_refresh() {
         "{missing:?}"
     );
 }
+
+/// The environment is process-wide: the check runs in a child process of this test binary
+/// with the variables set (or removed).
+#[test]
+fn environment_variables() {
+    use kds_client::credentials::EnvironmentVariables;
+    if let Some(expect) = std::env::var_os("KDS_ENVIRONMENT_CHILD") {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(EnvironmentVariables.provide_credentials());
+        if expect == "keys" {
+            let credentials = result.unwrap();
+            assert_eq!(credentials.access_key_id(), "AKIDFROMENV");
+            assert_eq!(credentials.secret_access_key(), "env-secret");
+            assert_eq!(credentials.session_token(), Some("env-token"));
+        } else {
+            let err = result.unwrap_err();
+            assert!(format!("{err:?}").contains("AWS_ACCESS_KEY_ID"), "{err:?}");
+        }
+        return;
+    }
+    let child = |expect: &str, keys: bool| {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", "environment_variables", "--test-threads", "1"])
+            .env("KDS_ENVIRONMENT_CHILD", expect);
+        if keys {
+            command
+                .env("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
+                .env("AWS_SECRET_ACCESS_KEY", "env-secret")
+                .env("AWS_SESSION_TOKEN", "env-token");
+        } else {
+            command
+                .env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY")
+                .env_remove("AWS_SESSION_TOKEN");
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        // The child ran this test, not nothing.
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    };
+    child("keys", true);
+    child("none", false);
+}

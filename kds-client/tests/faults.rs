@@ -4,6 +4,7 @@
 //! retries must say why.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,18 +44,31 @@ enum Fault {
     Skewed(Duration),
     /// Answer 200 with this JSON body instead of forwarding.
     Reply(&'static str),
+    /// Forward, then close the connection gracefully (HTTP/2 GOAWAY).
+    GoAway,
 }
 
 /// A proxy in front of ferrokinesis that applies scripted faults, one per request.
 struct Proxy {
     url: String,
-    faults: Arc<Mutex<VecDeque<Fault>>>,
-    requests: Arc<Mutex<Vec<String>>>,
-    bodies: Arc<Mutex<Vec<Bytes>>>,
-    /// The `X-Amz-Date` of each request.
-    dates: Arc<Mutex<Vec<String>>>,
+    shared: Arc<Shared>,
     _ferrokinesis: Ferrokinesis,
     upstream: Client,
+}
+
+/// What the proxy's connections share.
+struct Shared {
+    faults: Mutex<VecDeque<Fault>>,
+    /// The operation of each request.
+    requests: Mutex<Vec<String>>,
+    /// The body of each request.
+    bodies: Mutex<Vec<Bytes>>,
+    /// The `X-Amz-Date` of each request.
+    dates: Mutex<Vec<String>>,
+    /// Connections accepted.
+    connections: AtomicUsize,
+    forward: HyperClient<HttpConnector, Body>,
+    upstream: String,
 }
 
 type Body = Full<Bytes>;
@@ -63,52 +77,56 @@ impl Proxy {
     async fn start() -> Self {
         let ferrokinesis = Ferrokinesis::start().await;
         let upstream_url = ferrokinesis.url.clone();
-
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let faults: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
-        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let bodies: Arc<Mutex<Vec<Bytes>>> = Arc::default();
-        let dates: Arc<Mutex<Vec<String>>> = Arc::default();
-        let forward: HyperClient<HttpConnector, Body> =
-            HyperClient::builder(TokioExecutor::new()).build_http();
-        let state = (
-            Arc::clone(&faults),
-            Arc::clone(&requests),
-            Arc::clone(&bodies),
-            Arc::clone(&dates),
-            forward,
-            upstream_url.clone(),
-        );
+        let shared = Arc::new(Shared {
+            faults: Mutex::default(),
+            requests: Mutex::default(),
+            bodies: Mutex::default(),
+            dates: Mutex::default(),
+            connections: AtomicUsize::new(0),
+            forward: HyperClient::builder(TokioExecutor::new()).build_http(),
+            upstream: upstream_url.clone(),
+        });
+        let accepting = Arc::clone(&shared);
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                let state = state.clone();
+                accepting.connections.fetch_add(1, Ordering::SeqCst);
+                let shared = Arc::clone(&accepting);
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| handle(request, state.clone()));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    // A GoAway fault asks this connection to close gracefully (GOAWAY on h2).
+                    let goaway = Arc::new(tokio::sync::Notify::new());
+                    let asked = Arc::clone(&goaway);
+                    let service = service_fn(move |request| {
+                        handle(request, Arc::clone(&shared), Arc::clone(&asked))
+                    });
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(connection);
+                    tokio::select! {
+                        _ = connection.as_mut() => return,
+                        () = goaway.notified() => connection.as_mut().graceful_shutdown(),
+                    }
+                    let _ = connection.await;
                 });
             }
         });
         Self {
             url,
-            faults,
-            requests,
-            bodies,
-            dates,
+            shared,
             _ferrokinesis: ferrokinesis,
             upstream: client(&upstream_url, RetryPolicy::NONE, Duration::from_secs(10)),
         }
     }
 
     fn script(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.faults.lock().unwrap().extend(faults);
+        self.shared.faults.lock().unwrap().extend(faults);
     }
 
     fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+        self.shared.requests.lock().unwrap().clone()
     }
 
     fn client(&self, retries: u32) -> Client {
@@ -116,19 +134,20 @@ impl Proxy {
     }
 }
 
-type State = (
-    Arc<Mutex<VecDeque<Fault>>>,
-    Arc<Mutex<Vec<String>>>,
-    Arc<Mutex<Vec<Bytes>>>,
-    Arc<Mutex<Vec<String>>>,
-    HyperClient<HttpConnector, Body>,
-    String,
-);
-
 async fn handle(
     request: http::Request<Incoming>,
-    (faults, requests, bodies, dates, forward, upstream): State,
+    shared: Arc<Shared>,
+    goaway: Arc<tokio::sync::Notify>,
 ) -> Result<http::Response<Body>, std::io::Error> {
+    let Shared {
+        faults,
+        requests,
+        bodies,
+        dates,
+        forward,
+        upstream,
+        ..
+    } = shared.as_ref();
     let target = request
         .headers()
         .get("x-amz-target")
@@ -189,6 +208,10 @@ async fn handle(
             )))
             .unwrap(),
         Some(Fault::Reset) => return Err(std::io::Error::other("reset by the test proxy")),
+        Some(Fault::GoAway) => {
+            goaway.notify_one();
+            send(body).await?
+        }
         Some(Fault::Skewed(ahead)) => http::Response::builder()
             .status(400)
             .header("content-type", "application/x-amz-json-1.1")
@@ -393,7 +416,7 @@ async fn clock_skew_is_corrected_once() {
     // No retries allowed: the re-signed attempt is not a retry. The server is an hour ahead.
     proxy.script([Fault::Skewed(Duration::from_secs(3600))]);
     proxy.client(0).send(&describe("s")).await.unwrap();
-    let dates = proxy.dates.lock().unwrap().clone();
+    let dates = proxy.shared.dates.lock().unwrap().clone();
     assert_eq!(dates.len(), 2);
     // X-Amz-Date is yyyyMMddTHHmmssZ: the re-signed request is an hour later.
     let hour = |date: &str| date[9..11].parse::<u32>().unwrap();
@@ -540,7 +563,7 @@ async fn shard_listings_follow_the_paging_rule_and_restart_on_expired_tokens() {
     let shards = proxy.client(0).list_all_shards(&request).await.unwrap();
     let ids: Vec<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
     assert_eq!(ids, ["shardId-000000000000", "shardId-000000000001"]);
-    let bodies = proxy.bodies.lock().unwrap().clone();
+    let bodies = proxy.shared.bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 4);
     let json = |body: &Bytes| serde_json::from_slice::<serde_json::Value>(body).unwrap();
     assert_eq!(
@@ -682,4 +705,32 @@ async fn a_silent_credentials_provider_times_out() {
         !debug.contains("very-secret-key") && !debug.contains("session-token"),
         "{debug}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_goaway_moves_calls_to_a_new_connection() {
+    let proxy = Proxy::start().await;
+    create(&proxy.upstream, "s", 1).await;
+    let client = Client::builder()
+        .region("us-east-1")
+        .endpoint(&proxy.url)
+        .http_version(kds_client::HttpVersion::Http2)
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .retry_policy("DescribeStreamSummary", fast(3))
+        .build()
+        .unwrap();
+    client.send(&describe("s")).await.unwrap();
+    proxy.script([Fault::GoAway, Fault::GoAway]);
+    for _ in 0..6 {
+        client.send(&describe("s")).await.unwrap();
+    }
+    assert_eq!(proxy.requests().len(), 7, "no call lost or repeated");
+    let connections = proxy.shared.connections.load(Ordering::SeqCst);
+    assert_eq!(connections, 3, "two GOAWAYs, three connections");
 }
