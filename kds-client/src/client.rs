@@ -285,7 +285,13 @@ impl Client {
         let mut refreshed = false;
         loop {
             attempts += 1;
-            let span = tracing::debug_span!("kinesis", operation, attempt = attempts);
+            let span = tracing::debug_span!(
+                "kinesis",
+                operation,
+                stream = request.stream().unwrap_or_default(),
+                shard = request.shard().unwrap_or_default(),
+                attempt = attempts
+            );
             let started = Instant::now();
             let outcome = self
                 .attempt::<Q>(&body, deadline)

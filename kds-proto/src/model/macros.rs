@@ -117,6 +117,14 @@ macro_rules! shape {
 /// Declares a Kinesis operation on its input shape.
 macro_rules! operation {
     ($input:ident => $output:ident, $name:literal, |$this:ident, $limits:ident| $validate:block) => {
+        operation!($input => $output, $name, stream: |this| None, shard: |this| None, |$this, $limits| $validate);
+    };
+    (
+        $input:ident => $output:ident, $name:literal,
+        stream: |$s:ident| $stream:expr,
+        shard: |$h:ident| $shard:expr,
+        |$this:ident, $limits:ident| $validate:block
+    ) => {
         impl $crate::model::Request for $input {
             type Response = $output;
             const OPERATION: &'static str = $name;
@@ -129,6 +137,18 @@ macro_rules! operation {
             ) -> Result<(), $crate::ValidationError> {
                 let $this = self;
                 $validate
+            }
+
+            #[allow(unused_variables)]
+            fn stream(&self) -> Option<&str> {
+                let $s = self;
+                $stream
+            }
+
+            #[allow(unused_variables)]
+            fn shard(&self) -> Option<&str> {
+                let $h = self;
+                $shard
             }
         }
     };

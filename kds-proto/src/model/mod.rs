@@ -62,6 +62,16 @@ pub trait Request: Shape {
     ///
     /// A [`crate::ValidationError`] naming the member and the limit it breaks.
     fn validate(&self, limits: &Limits) -> Result<(), crate::ValidationError>;
+
+    /// The stream the request names, by name, ARN or consumer ARN, for logs and traces.
+    fn stream(&self) -> Option<&str> {
+        None
+    }
+
+    /// The shard the request names, for logs and traces.
+    fn shard(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Limits that depend on the stream, for [`Request::validate`].

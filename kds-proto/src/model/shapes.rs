@@ -356,7 +356,7 @@ shape! {
     }
 }
 
-operation!(PutRecordInput => PutRecordOutput, "PutRecord", |this, limits| {
+operation!(PutRecordInput => PutRecordOutput, "PutRecord", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     record_size("Data", this.data.len(), this.partition_key.as_str().len(), limits.max_record_size)
 });
@@ -448,7 +448,7 @@ impl PutRecordsOutput {
     }
 }
 
-operation!(PutRecordsInput => PutRecordsOutput, "PutRecords", |this, limits| {
+operation!(PutRecordsInput => PutRecordsOutput, "PutRecords", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     let count = this.records.len();
     if count == 0 {
@@ -514,7 +514,7 @@ shape! {
     }
 }
 
-operation!(GetShardIteratorInput => GetShardIteratorOutput, "GetShardIterator", |this, limits| {
+operation!(GetShardIteratorInput => GetShardIteratorOutput, "GetShardIterator", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| Some(this.shard_id.as_str()), |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     position(
         &this.shard_iterator_type,
@@ -560,7 +560,7 @@ shape! {
     }
 }
 
-operation!(GetRecordsInput => GetRecordsOutput, "GetRecords", |this, limits| {
+operation!(GetRecordsInput => GetRecordsOutput, "GetRecords", stream: |this| this.stream_arn.as_ref().map(StreamArn::as_str), shard: |this| None, |this, limits| {
     range("Limit", this.limit.map(i64::from), 1, 10_000)
 });
 
@@ -617,7 +617,7 @@ shape! {
     }
 }
 
-operation!(ListShardsInput => ListShardsOutput, "ListShards", |this, limits| {
+operation!(ListShardsInput => ListShardsOutput, "ListShards", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     range("MaxResults", this.max_results.map(i64::from), 1, 10_000)?;
     if this.next_token.is_some() {
         let because = "with NextToken";
@@ -669,7 +669,7 @@ shape! {
     }
 }
 
-operation!(DescribeStreamInput => DescribeStreamOutput, "DescribeStream", |this, limits| {
+operation!(DescribeStreamInput => DescribeStreamOutput, "DescribeStream", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     range("Limit", this.limit.map(i64::from), 1, 10_000)
 });
@@ -698,7 +698,7 @@ shape! {
     }
 }
 
-operation!(DescribeStreamSummaryInput => DescribeStreamSummaryOutput, "DescribeStreamSummary", |this, limits| {
+operation!(DescribeStreamSummaryInput => DescribeStreamSummaryOutput, "DescribeStreamSummary", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())
 });
 
@@ -727,7 +727,7 @@ shape! {
     }
 }
 
-operation!(CreateStreamInput => Empty, "CreateStream", |this, limits| {
+operation!(CreateStreamInput => Empty, "CreateStream", stream: |this| Some(this.stream_name.as_str()), shard: |this| None, |this, limits| {
     let mode = this.stream_mode_details.as_ref().map(|d| &d.stream_mode);
     if let Some(mode) = mode {
         known("StreamModeDetails.StreamMode", mode.is_known(), &mode.as_str())?;
@@ -756,7 +756,7 @@ shape! {
     }
 }
 
-operation!(DeleteStreamInput => Empty, "DeleteStream", |this, limits| {
+operation!(DeleteStreamInput => Empty, "DeleteStream", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())
 });
 
@@ -827,7 +827,7 @@ shape! {
     }
 }
 
-operation!(RegisterStreamConsumerInput => RegisterStreamConsumerOutput, "RegisterStreamConsumer", |this, limits| {
+operation!(RegisterStreamConsumerInput => RegisterStreamConsumerOutput, "RegisterStreamConsumer", stream: |this| Some(this.stream_arn.as_str()), shard: |this| None, |this, limits| {
     tags("Tags", this.tags.as_ref())
 });
 
@@ -873,7 +873,7 @@ fn consumer_named(
     }
 }
 
-operation!(DescribeStreamConsumerInput => DescribeStreamConsumerOutput, "DescribeStreamConsumer", |this, limits| {
+operation!(DescribeStreamConsumerInput => DescribeStreamConsumerOutput, "DescribeStreamConsumer", stream: |this| this.stream_arn.as_ref().map(StreamArn::as_str).or(this.consumer_arn.as_ref().map(ConsumerArn::as_str)), shard: |this| None, |this, limits| {
     consumer_named(this.stream_arn.as_ref(), this.consumer_name.as_ref(), this.consumer_arn.as_ref())
 });
 
@@ -892,7 +892,7 @@ shape! {
     }
 }
 
-operation!(DeregisterStreamConsumerInput => Empty, "DeregisterStreamConsumer", |this, limits| {
+operation!(DeregisterStreamConsumerInput => Empty, "DeregisterStreamConsumer", stream: |this| this.stream_arn.as_ref().map(StreamArn::as_str).or(this.consumer_arn.as_ref().map(ConsumerArn::as_str)), shard: |this| None, |this, limits| {
     consumer_named(this.stream_arn.as_ref(), this.consumer_name.as_ref(), this.consumer_arn.as_ref())
 });
 
@@ -927,7 +927,7 @@ shape! {
     }
 }
 
-operation!(ListStreamConsumersInput => ListStreamConsumersOutput, "ListStreamConsumers", |this, limits| {
+operation!(ListStreamConsumersInput => ListStreamConsumersOutput, "ListStreamConsumers", stream: |this| Some(this.stream_arn.as_str()), shard: |this| None, |this, limits| {
     range("MaxResults", this.max_results.map(i64::from), 1, 10_000)
 });
 
@@ -968,7 +968,7 @@ shape! {
     }
 }
 
-operation!(SubscribeToShardInput => SubscribeToShardEvent, "SubscribeToShard", |this, limits| {
+operation!(SubscribeToShardInput => SubscribeToShardEvent, "SubscribeToShard", stream: |this| Some(this.consumer_arn.as_str()), shard: |this| Some(this.shard_id.as_str()), |this, limits| {
     let start = &this.starting_position;
     position(
         &start.r#type,
@@ -1001,7 +1001,7 @@ shape! {
     }
 }
 
-operation!(SplitShardInput => Empty, "SplitShard", |this, limits| {
+operation!(SplitShardInput => Empty, "SplitShard", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| Some(this.shard_to_split.as_str()), |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     if this.new_starting_hash_key == HashKey::MIN {
         return Err(ValidationError::new(
@@ -1031,7 +1031,7 @@ shape! {
     }
 }
 
-operation!(MergeShardsInput => Empty, "MergeShards", |this, limits| {
+operation!(MergeShardsInput => Empty, "MergeShards", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| Some(this.shard_to_merge.as_str()), |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     if this.shard_to_merge == this.adjacent_shard_to_merge {
         return Err(ValidationError::new(
@@ -1078,7 +1078,7 @@ shape! {
     }
 }
 
-operation!(UpdateShardCountInput => UpdateShardCountOutput, "UpdateShardCount", |this, limits| {
+operation!(UpdateShardCountInput => UpdateShardCountOutput, "UpdateShardCount", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     known("ScalingType", this.scaling_type.is_known(), &this.scaling_type.as_str())?;
     range("TargetShardCount", Some(i64::from(this.target_shard_count)), 1, 100_000)
@@ -1100,7 +1100,7 @@ shape! {
     }
 }
 
-operation!(IncreaseStreamRetentionPeriodInput => Empty, "IncreaseStreamRetentionPeriod", |this, limits| {
+operation!(IncreaseStreamRetentionPeriodInput => Empty, "IncreaseStreamRetentionPeriod", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     range("RetentionPeriodHours", Some(i64::from(this.retention_period_hours)), 24, 8760)
 });
@@ -1121,7 +1121,7 @@ shape! {
     }
 }
 
-operation!(DecreaseStreamRetentionPeriodInput => Empty, "DecreaseStreamRetentionPeriod", |this, limits| {
+operation!(DecreaseStreamRetentionPeriodInput => Empty, "DecreaseStreamRetentionPeriod", stream: |this| this.stream_name.as_ref().map(StreamName::as_str).or(this.stream_arn.as_ref().map(StreamArn::as_str)), shard: |this| None, |this, limits| {
     stream_given(this.stream_name.as_ref(), this.stream_arn.as_ref())?;
     range("RetentionPeriodHours", Some(i64::from(this.retention_period_hours)), 24, 8760)
 });
@@ -1141,7 +1141,7 @@ shape! {
     }
 }
 
-operation!(UpdateMaxRecordSizeInput => Empty, "UpdateMaxRecordSize", |this, limits| {
+operation!(UpdateMaxRecordSizeInput => Empty, "UpdateMaxRecordSize", stream: |this| this.stream_arn.as_ref().map(StreamArn::as_str), shard: |this| None, |this, limits| {
     required("StreamARN", this.stream_arn.as_ref())?;
     range("MaxRecordSizeInKiB", Some(i64::from(this.max_record_size_in_kib)), 1024, 10_240)
 });

@@ -337,3 +337,20 @@ fn visit_records_reports_bad_records_like_decode_body() {
     .unwrap_err();
     assert_eq!(err.field(), "MillisBehindLatest");
 }
+
+#[test]
+fn requests_name_their_stream_and_shard() {
+    let mut get = GetShardIteratorInput::new(
+        ShardId::new("shardId-000000000001").unwrap(),
+        ShardIteratorType::Latest,
+    );
+    assert_eq!(
+        (get.stream(), get.shard()),
+        (None, Some("shardId-000000000001"))
+    );
+    get.stream_name = Some(StreamName::new("orders").unwrap());
+    assert_eq!(get.stream(), Some("orders"));
+    let create = CreateStreamInput::new(StreamName::new("events").unwrap());
+    assert_eq!((create.stream(), create.shard()), (Some("events"), None));
+    assert_eq!(ListStreamsInput::new().stream(), None);
+}
