@@ -226,6 +226,25 @@ fn client(c: &mut Criterion<CpuTime>) {
             });
         });
     }
+    for (name, kds) in [
+        ("kds (JSON, records lent)", &kds_json),
+        ("kds (CBOR, records lent)", &kds_cbor),
+    ] {
+        let request = GetRecordsInput::new(ShardIterator::new(iterator.clone()).expect("valid"));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let mut bytes = 0;
+                    let page = kds
+                        .get_records_visit(&request, |record| bytes += record.data.len())
+                        .await
+                        .expect("records");
+                    assert_eq!(page.records, 1000);
+                    black_box(bytes);
+                });
+            });
+        });
+    }
     let get_body: Bytes =
         GetRecordsInput::new(ShardIterator::new(iterator.clone()).expect("valid"))
             .encode_body(Protocol::Json)

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
 use bytes::Bytes;
-use kds_proto::{ErrorClass, Limits, Protocol, Request, ResponseError, decode_response};
+use kds_proto::model::{GetRecordsInput, GetRecordsOutput, RecordRef, RecordsPage};
+use kds_proto::{
+    ErrorClass, Limits, Protocol, Request, ResponseError, ServiceError, decode_response,
+};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -16,7 +19,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::retry::RetryPolicy;
 use crate::signing::Signer;
-use crate::transport::{HttpVersion, Transport, TransportConfig};
+use crate::transport::{HttpVersion, Response, Transport, TransportConfig};
 
 /// Error codes that say the credentials expired or are unknown: the cache is dropped and the
 /// call retried once with fresh ones.
@@ -260,6 +263,55 @@ impl Client {
     /// anything is sent, `Service` with the service's error and request id, `Timeout`,
     /// `Transport`, `Decode` or `Credentials`.
     pub async fn send<Q: Request>(&self, request: &Q) -> Result<Q::Response, Error> {
+        self.call(request, |response, protocol| {
+            decode_response::<Q>(response.status, &response.headers, response.body, protocol)
+        })
+        .await
+    }
+
+    /// Calls GetRecords and lends each record of the page to `visit` as it is decoded, without
+    /// an owned [`Record`](kds_proto::model::Record) per record (the cheapest way to read a
+    /// page; see `GetRecordsOutput::visit_records`). Returns the rest of the page. Retries,
+    /// timeouts and errors are those of [`send`](Self::send); records are visited only from a
+    /// successful response, once.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send). On a `Decode` error, the records visited before it belong to
+    /// a page that did not decode whole.
+    pub async fn get_records_visit(
+        &self,
+        request: &GetRecordsInput,
+        mut visit: impl FnMut(RecordRef<'_>),
+    ) -> Result<RecordsPage, Error> {
+        self.call(request, |response, protocol| {
+            if !response.status.is_success() {
+                return Err(ResponseError::Service(ServiceError::from_response(
+                    response.status,
+                    &response.headers,
+                    &response.body,
+                    protocol,
+                )));
+            }
+            let content_type = response
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            let detected =
+                Protocol::detect(content_type, &response.body, protocol).unwrap_or(protocol);
+            GetRecordsOutput::visit_records(response.body, detected, &mut visit)
+                .map_err(ResponseError::Decode)
+        })
+        .await
+    }
+
+    /// Sends `request` with retries and timeouts; `decode` turns a whole response into the
+    /// result or the service's error.
+    async fn call<Q: Request, T>(
+        &self,
+        request: &Q,
+        mut decode: impl FnMut(Response, Protocol) -> Result<T, ResponseError>,
+    ) -> Result<T, Error> {
         let operation = Q::OPERATION;
         if operation == "SubscribeToShard" {
             return Err(Error::new(
@@ -294,7 +346,7 @@ impl Client {
             );
             let started = Instant::now();
             let outcome = self
-                .attempt::<Q>(&body, deadline)
+                .attempt::<Q, T>(&body, deadline, &mut decode)
                 .instrument(span.clone())
                 .await;
             let failure = match outcome {
@@ -308,10 +360,9 @@ impl Client {
             span.in_scope(|| {
                 tracing::debug!(latency = ?started.elapsed(), error = %error, "attempt failed");
             });
-            let code = error.service_error().map(kds_proto::ServiceError::code);
+            let code = error.service_error().map(ServiceError::code);
             let time_left = Instant::now() < deadline;
-            if error.service_error().map(kds_proto::ServiceError::class)
-                == Some(ErrorClass::ClockSkew)
+            if error.service_error().map(ServiceError::class) == Some(ErrorClass::ClockSkew)
                 && !resigned
                 && time_left
             {
@@ -354,11 +405,12 @@ impl Client {
         }
     }
 
-    async fn attempt<Q: Request>(
+    async fn attempt<Q: Request, T>(
         &self,
         body: &Bytes,
         deadline: Instant,
-    ) -> Result<Q::Response, Failure> {
+        decode: &mut impl FnMut(Response, Protocol) -> Result<T, ResponseError>,
+    ) -> Result<T, Failure> {
         let inner = &self.inner;
         let remaining = || deadline.saturating_duration_since(Instant::now());
         let wait = inner.attempt_timeout.min(remaining());
@@ -397,13 +449,7 @@ impl Client {
             .get(http::header::DATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        decode_response::<Q>(
-            response.status,
-            &response.headers,
-            response.body,
-            inner.protocol,
-        )
-        .map_err(|e| Failure {
+        decode(response, inner.protocol).map_err(|e| Failure {
             error: match e {
                 ResponseError::Service(service) => Error::service(service),
                 ResponseError::Decode(decode) => Error::new(

@@ -182,6 +182,37 @@ async fn streams_records_and_iterators(client: &Client, stream: &str, page_size:
         .await;
         read.extend(read_to_tip(&client, start).await);
     }
+    // The lending call reads the same pages.
+    for shard in &shards {
+        let start = iterator(
+            &client,
+            stream,
+            &shard.shard_id,
+            ShardIteratorType::TrimHorizon,
+            None,
+            None,
+        )
+        .await;
+        let owned = client
+            .send(&GetRecordsInput::new(start.clone()))
+            .await
+            .unwrap();
+        let mut lent = Vec::new();
+        let page = client
+            .get_records_visit(&GetRecordsInput::new(start), |record| {
+                lent.push((record.sequence_number.to_owned(), record.data.clone()));
+            })
+            .await
+            .unwrap();
+        let expected: Vec<_> = owned
+            .records
+            .iter()
+            .map(|r| (r.sequence_number.as_str().to_owned(), r.data.clone()))
+            .collect();
+        assert_eq!(lent, expected);
+        assert_eq!(page.records, expected.len());
+        assert!(page.next_shard_iterator.is_some());
+    }
     let digest = |data: &[Bytes]| data.iter().cloned().collect::<BTreeSet<Bytes>>();
     let read_data: Vec<Bytes> = read.iter().map(|r| r.data.clone()).collect();
     assert_eq!(read_data.len(), sent.len());
