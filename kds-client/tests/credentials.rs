@@ -246,3 +246,100 @@ fn environment_variables() {
     child("keys", true);
     child("none", false);
 }
+
+#[tokio::test]
+async fn assume_role_chains() {
+    // A role assumed with the credentials of another assumed role.
+    let (url, calls) = fake_sts().await;
+    let sts = Sts::new("us-east-1").with_endpoint(url);
+    let base = Credentials::new("AKIDBASE", "base-secret", None, None, "base");
+    let first = assume_role(
+        &sts,
+        "arn:aws:iam::123456789012:role/first",
+        "one",
+        None,
+        base,
+    )
+    .await;
+    let second = assume_role(
+        &sts,
+        "arn:aws:iam::123456789012:role/second",
+        "two",
+        None,
+        first,
+    )
+    .await;
+    let credentials = second.provide_credentials().await.unwrap();
+    assert_eq!(credentials.access_key_id(), "ASIAFROMAssumeRole");
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    // The first role is assumed with the base keys, the second with the first role's.
+    assert!(calls[0].1.contains("role%2Ffirst"), "{}", calls[0].1);
+    assert!(
+        calls[0]
+            .0
+            .as_deref()
+            .unwrap()
+            .contains("Credential=AKIDBASE/")
+    );
+    assert!(calls[1].1.contains("role%2Fsecond"), "{}", calls[1].1);
+    assert!(
+        calls[1]
+            .0
+            .as_deref()
+            .unwrap()
+            .contains("Credential=ASIAFROMAssumeRole/")
+    );
+}
+
+/// The default chain (AUTO) in a child process: environment keys win; with none anywhere it
+/// fails (instance metadata disabled, no profile files), rather than hanging.
+#[test]
+fn default_chain() {
+    use kds_client::credentials::aws::default_chain;
+    if let Some(expect) = std::env::var_os("KDS_DEFAULT_CHAIN_CHILD") {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(async {
+            default_chain(&Sts::new("us-east-1"))
+                .await
+                .provide_credentials()
+                .await
+        });
+        if expect == "env" {
+            assert_eq!(result.unwrap().access_key_id(), "AKIDCHAIN");
+        } else {
+            assert!(result.is_err());
+        }
+        return;
+    }
+    let missing = std::env::temp_dir().join("kds-no-such-aws-file");
+    for (expect, keys) in [("env", true), ("none", false)] {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", "default_chain", "--test-threads", "1"])
+            .env("KDS_DEFAULT_CHAIN_CHILD", expect)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", &missing)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &missing)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+        if keys {
+            command
+                .env("AWS_ACCESS_KEY_ID", "AKIDCHAIN")
+                .env("AWS_SECRET_ACCESS_KEY", "chain-secret");
+        } else {
+            command
+                .env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY");
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{expect}: {stdout}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+}

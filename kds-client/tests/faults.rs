@@ -19,10 +19,10 @@ use kds_client::credentials::Credentials;
 use kds_client::{Client, ErrorKind, PutOrdering, RetryPolicy};
 use kds_proto::model::{
     CreateStreamInput, DescribeStreamSummaryInput, GetRecordsInput, GetShardIteratorInput,
-    ListShardsInput, PutRecordsInput, PutRecordsOutput, PutRecordsRequestEntry,
-    PutRecordsResultEntry, Record,
+    ListShardsInput, ListStreamConsumersInput, ListStreamsInput, PutRecordsInput, PutRecordsOutput,
+    PutRecordsRequestEntry, PutRecordsResultEntry, Record,
 };
-use kds_proto::types::{PartitionKey, ShardIteratorType, StreamName, StreamStatus};
+use kds_proto::types::{PartitionKey, ShardIteratorType, StreamArn, StreamName, StreamStatus};
 use kds_proto::{Protocol, Shape};
 
 mod support;
@@ -43,7 +43,7 @@ enum Fault {
     /// Answer RequestTimeTooSkewed with a `Date` this far ahead of ours.
     Skewed(Duration),
     /// Answer 200 with this JSON body instead of forwarding.
-    Reply(&'static str),
+    Reply(String),
     /// Forward, then close the connection gracefully (HTTP/2 GOAWAY).
     GoAway,
 }
@@ -225,7 +225,7 @@ async fn handle(
             .unwrap(),
         Some(Fault::Reply(json)) => http::Response::builder()
             .header("content-type", "application/x-amz-json-1.1")
-            .body(Bytes::from_static(json.as_bytes()))
+            .body(Bytes::from(json))
             .unwrap(),
         Some(Fault::Stall(wait)) => {
             tokio::time::sleep(wait).await;
@@ -402,11 +402,13 @@ async fn exhausted_retries_say_why() {
     assert!(text.contains("after 3 attempts"), "{text}");
     assert_eq!(proxy.requests().len(), 3);
 
-    // Terminal errors are not retried at all.
-    proxy.script([Fault::Error(400, "AccessDeniedException")]);
-    let err = proxy.client(5).send(&describe("s")).await.unwrap_err();
-    assert_eq!(err.attempts(), 1);
-    assert!(!err.is_retryable());
+    // Terminal errors and expired iterators are not retried at all.
+    for code in ["AccessDeniedException", "ExpiredIteratorException"] {
+        proxy.script([Fault::Error(400, code)]);
+        let err = proxy.client(5).send(&describe("s")).await.unwrap_err();
+        assert_eq!(err.attempts(), 1, "{code}");
+        assert!(!err.is_retryable(), "{code}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -552,10 +554,10 @@ async fn shard_listings_follow_the_paging_rule_and_restart_on_expired_tokens() {
     const PAGE_1: &str = r#"{"Shards":[{"ShardId":"shardId-000000000000","HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"1"},"SequenceNumberRange":{"StartingSequenceNumber":"1"}}],"NextToken":"token-1"}"#;
     const PAGE_2: &str = r#"{"Shards":[{"ShardId":"shardId-000000000001","HashKeyRange":{"StartingHashKey":"2","EndingHashKey":"3"},"SequenceNumberRange":{"StartingSequenceNumber":"2"}}]}"#;
     proxy.script([
-        Fault::Reply(PAGE_1),
+        Fault::Reply(PAGE_1.into()),
         Fault::Error(400, "ExpiredNextTokenException"),
-        Fault::Reply(PAGE_1),
-        Fault::Reply(PAGE_2),
+        Fault::Reply(PAGE_1.into()),
+        Fault::Reply(PAGE_2.into()),
     ]);
     let mut request = ListShardsInput::new();
     request.stream_name = Some(name("s"));
@@ -579,7 +581,7 @@ async fn shard_listings_follow_the_paging_rule_and_restart_on_expired_tokens() {
     assert_eq!(bodies[2], bodies[0]);
 
     // A service that hands out the same token again would page forever: an error instead.
-    proxy.script([Fault::Reply(PAGE_1), Fault::Reply(PAGE_1)]);
+    proxy.script([Fault::Reply(PAGE_1.into()), Fault::Reply(PAGE_1.into())]);
     let err = proxy.client(0).list_all_shards(&request).await.unwrap_err();
     assert!(
         err.to_string()
@@ -642,7 +644,7 @@ async fn per_key_ordering_stops_a_key_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_success_is_not_retried() {
     let proxy = Proxy::start().await;
-    proxy.script([Fault::Reply("not a document")]);
+    proxy.script([Fault::Reply("not a document".into())]);
     let err = proxy.client(5).send(&describe("s")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
     assert_eq!(err.attempts(), 1);
@@ -733,4 +735,46 @@ async fn http2_goaway_moves_calls_to_a_new_connection() {
     assert_eq!(proxy.requests().len(), 7, "no call lost or repeated");
     let connections = proxy.shared.connections.load(Ordering::SeqCst);
     assert_eq!(connections, 3, "two GOAWAYs, three connections");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_and_consumer_listings_page_to_the_end() {
+    let proxy = Proxy::start().await;
+    proxy.script([
+        Fault::Reply(r#"{"StreamNames":["a","b"],"HasMoreStreams":true,"NextToken":"t1"}"#.into()),
+        Fault::Reply(r#"{"StreamNames":["c"],"HasMoreStreams":false}"#.into()),
+    ]);
+    let mut request = ListStreamsInput::new();
+    request.limit = Some(2);
+    let (names, _) = proxy.client(0).list_all_streams(&request).await.unwrap();
+    let names: Vec<&str> = names.iter().map(StreamName::as_str).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let json = |body: &Bytes| serde_json::from_slice::<serde_json::Value>(body).unwrap();
+    let bodies = proxy.shared.bodies.lock().unwrap().clone();
+    assert_eq!(
+        json(&bodies[1]),
+        serde_json::json!({"Limit": 2, "NextToken": "t1"})
+    );
+
+    const CONSUMER: &str = r#"{"ConsumerName":"NAME","ConsumerARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/NAME:1","ConsumerStatus":"ACTIVE","ConsumerCreationTimestamp":1}"#;
+    let page_1 = format!(
+        r#"{{"Consumers":[{}],"NextToken":"c1"}}"#,
+        CONSUMER.replace("NAME", "one")
+    );
+    let page_2 = format!(r#"{{"Consumers":[{}]}}"#, CONSUMER.replace("NAME", "two"));
+    proxy.script([Fault::Reply(page_1), Fault::Reply(page_2)]);
+    let arn = StreamArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s").unwrap();
+    let consumers = proxy
+        .client(0)
+        .list_all_stream_consumers(&ListStreamConsumersInput::new(arn))
+        .await
+        .unwrap();
+    let names: Vec<&str> = consumers.iter().map(|c| c.consumer_name.as_str()).collect();
+    assert_eq!(names, ["one", "two"]);
+    let bodies = proxy.shared.bodies.lock().unwrap().clone();
+    // Consumer pages name the stream again, with the token.
+    assert_eq!(
+        json(&bodies[3]),
+        serde_json::json!({"StreamARN": "arn:aws:kinesis:us-east-1:123456789012:stream/s", "NextToken": "c1"})
+    );
 }
