@@ -14,12 +14,13 @@ use kds_proto::{
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::credentials::Credentials;
 use crate::credentials::{CachedCredentials, EnvironmentVariables, shared};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::retry::RetryPolicy;
 use crate::signing::Signer;
-use crate::transport::{HttpVersion, Response, Transport, TransportConfig};
+use crate::transport::{HttpVersion, Response, Transport, TransportConfig, read_body};
 
 /// Error codes that say the credentials expired or are unknown: the cache is dropped and the
 /// call retried once with fresh ones.
@@ -405,16 +406,9 @@ impl Client {
         }
     }
 
-    async fn attempt<Q: Request, T>(
-        &self,
-        body: &Bytes,
-        deadline: Instant,
-        decode: &mut impl FnMut(Response, Protocol) -> Result<T, ResponseError>,
-    ) -> Result<T, Failure> {
-        let inner = &self.inner;
-        let remaining = || deadline.saturating_duration_since(Instant::now());
-        let wait = inner.attempt_timeout.min(remaining());
-        let credentials = tokio::time::timeout(wait, inner.credentials.get())
+    /// Credentials from the cache or the provider, within `wait`.
+    async fn credentials(&self, wait: Duration) -> Result<Credentials, Error> {
+        tokio::time::timeout(wait, self.inner.credentials.get())
             .await
             .map_err(|_| {
                 Error::new(
@@ -424,7 +418,16 @@ impl Client {
             })?
             .map_err(|e| {
                 Error::new(ErrorKind::Credentials, "no credentials could be had").with_source(e)
-            })?;
+            })
+    }
+
+    /// The signed HTTP request of a `Q` with `body`.
+    fn signed<Q: Request>(
+        &self,
+        body: &Bytes,
+        credentials: &Credentials,
+    ) -> Result<http::Request<Bytes>, Error> {
+        let inner = &self.inner;
         let mut request = http::Request::builder()
             .method(http::Method::POST)
             .uri(inner.endpoint.uri().clone())
@@ -434,7 +437,81 @@ impl Client {
             .map_err(|e| Error::config("cannot build the request").with_source(e))?;
         inner
             .signer
-            .sign(&mut request, &credentials, inner.signer.now())?;
+            .sign(&mut request, credentials, inner.signer.now())?;
+        Ok(request)
+    }
+
+    /// Sends `request` once and returns its body as a stream of chunks as soon as a successful
+    /// response head arrives (within the attempt timeout), for operations that answer with an
+    /// event stream: SubscribeToShard. It is not retried (resubscribing is the caller's
+    /// decision), and the body has no timeout of its own: readers watch for inactivity.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRequest`, `Credentials`, `Timeout` or `Transport` as for
+    /// [`send`](Self::send), and `Service` when the service refuses the request.
+    pub async fn open_stream<Q: Request>(&self, request: &Q) -> Result<ResponseStream, Error> {
+        let operation = Q::OPERATION;
+        let fail = |error: Error| error.in_call(operation, 1);
+        request.validate(&self.inner.limits).map_err(|e| {
+            Error::new(ErrorKind::InvalidRequest, "the request is invalid")
+                .with_source(e)
+                .in_call(operation, 0)
+        })?;
+        let body = Bytes::from(request.encode_body(self.inner.protocol));
+        let timeout = self.inner.attempt_timeout;
+        let started = Instant::now();
+        let credentials = self.credentials(timeout).await.map_err(fail)?;
+        let signed = self.signed::<Q>(&body, &credentials).map_err(fail)?;
+        let left = timeout.saturating_sub(started.elapsed());
+        let response = tokio::time::timeout(left, self.inner.transport.open(signed))
+            .await
+            .map_err(|_| {
+                fail(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no response within {timeout:?}"),
+                ))
+            })?
+            .map_err(fail)?;
+        let (parts, body) = response.into_parts();
+        if !parts.status.is_success() {
+            let left = timeout.saturating_sub(started.elapsed());
+            let body = tokio::time::timeout(left, read_body(body))
+                .await
+                .map_err(|_| {
+                    fail(Error::new(
+                        ErrorKind::Timeout,
+                        format!("no response within {timeout:?}"),
+                    ))
+                })?
+                .map_err(fail)?;
+            let service = ServiceError::from_response(
+                parts.status,
+                &parts.headers,
+                &body,
+                self.inner.protocol,
+            );
+            return Err(fail(Error::service(service)));
+        }
+        Ok(ResponseStream {
+            body,
+            protocol: self.inner.protocol,
+            operation,
+        })
+    }
+
+    async fn attempt<Q: Request, T>(
+        &self,
+        body: &Bytes,
+        deadline: Instant,
+        decode: &mut impl FnMut(Response, Protocol) -> Result<T, ResponseError>,
+    ) -> Result<T, Failure> {
+        let inner = &self.inner;
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+        let credentials = self
+            .credentials(inner.attempt_timeout.min(remaining()))
+            .await?;
+        let request = self.signed::<Q>(body, &credentials)?;
         let timeout = inner.attempt_timeout.min(remaining());
         let response = tokio::time::timeout(timeout, inner.transport.send(request))
             .await
@@ -461,5 +538,47 @@ impl Client {
             },
             server_date,
         })
+    }
+}
+
+/// The body of a response that streams (SubscribeToShard), chunk by chunk.
+#[derive(Debug)]
+pub struct ResponseStream {
+    body: hyper::body::Incoming,
+    protocol: Protocol,
+    operation: &'static str,
+}
+
+impl ResponseStream {
+    /// The protocol of the request: event payloads without a content type are read in it.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The next chunk of the body, `None` at its end.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when the body breaks off (a reset, a GOAWAY, a closed connection).
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        use http_body_util::BodyExt as _;
+        loop {
+            match self.body.frame().await {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    return Err(
+                        Error::new(ErrorKind::Transport, "the response stream broke off")
+                            .with_source(e)
+                            .in_operation(self.operation),
+                    );
+                }
+                Some(Ok(frame)) => {
+                    // Trailers carry nothing a reader needs.
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
     }
 }

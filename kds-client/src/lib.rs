@@ -48,7 +48,7 @@ mod retry;
 mod signing;
 mod transport;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, ResponseStream};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind};
 pub use kds_proto::Protocol;

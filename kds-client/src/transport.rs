@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -115,8 +116,22 @@ impl Transport {
 
     /// Sends `request` and reads the whole response.
     pub(crate) async fn send(&self, request: http::Request<Bytes>) -> Result<Response, Error> {
-        let response = self
-            .client
+        let response = self.open(request).await?;
+        let (parts, body) = response.into_parts();
+        let body = read_body(body).await?;
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    /// Sends `request` and returns the response once its head has arrived.
+    pub(crate) async fn open(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Incoming>, Error> {
+        self.client
             .request(request.map(Full::new))
             .await
             .map_err(|e| {
@@ -131,29 +146,27 @@ impl Transport {
                 } else {
                     Error::new(ErrorKind::Transport, "the connection failed").with_source(e)
                 }
-            })?;
-        let (parts, body) = response.into_parts();
-        let body = Limited::new(body, MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<LengthLimitError>() {
-                    Error::new(
-                        ErrorKind::Decode,
-                        format!("the response body is over {MAX_BODY} bytes"),
-                    )
-                } else {
-                    Error::new(ErrorKind::Transport, "the response body could not be read")
-                        .with_source(e)
-                }
-            })?
-            .to_bytes();
-        Ok(Response {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+            })
     }
+}
+
+/// Reads a whole body, at most [`MAX_BODY`] bytes.
+pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, Error> {
+    Ok(Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                Error::new(
+                    ErrorKind::Decode,
+                    format!("the response body is over {MAX_BODY} bytes"),
+                )
+            } else {
+                Error::new(ErrorKind::Transport, "the response body could not be read")
+                    .with_source(e)
+            }
+        })?
+        .to_bytes())
 }
 
 /// Whether a connection error comes from a timeout (hyper-util's connect timeout).

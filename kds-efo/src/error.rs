@@ -1,0 +1,101 @@
+//! The crate's error: an opaque type with a public kind.
+
+use std::fmt;
+
+use kds_proto::ServiceError;
+
+/// A subscription that could not be opened or broke off.
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    service: Option<ServiceError>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The kind of an [`Error`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request failed ([`Error::client_error`] has the client's error): refused by the
+    /// service, timed out, or the connection broke.
+    Client,
+    /// The service ended the subscription with an exception or error message
+    /// ([`Error::service_error`] has it, with its class).
+    Service,
+    /// The event stream is corrupt (a bad frame or payload) and was abandoned.
+    Decode,
+}
+
+impl Error {
+    pub(crate) fn client(error: kds_client::Error) -> Self {
+        Self(Box::new(Inner {
+            kind: ErrorKind::Client,
+            message: error.to_string(),
+            service: error.service_error().cloned(),
+            source: Some(Box::new(error)),
+        }))
+    }
+
+    pub(crate) fn service(error: ServiceError) -> Self {
+        Self(Box::new(Inner {
+            kind: ErrorKind::Service,
+            message: format!("the subscription ended with {error}"),
+            service: Some(error),
+            source: None,
+        }))
+    }
+
+    pub(crate) fn decode(error: kds_proto::DecodeError) -> Self {
+        Self(Box::new(Inner {
+            kind: ErrorKind::Decode,
+            message: format!("the event stream is corrupt: {error}"),
+            service: None,
+            source: Some(Box::new(error)),
+        }))
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The service's error: an in-stream exception, or the refusal of the request.
+    pub fn service_error(&self) -> Option<&ServiceError> {
+        self.0.service.as_ref()
+    }
+
+    /// The client's error, for [`ErrorKind::Client`].
+    pub fn client_error(&self) -> Option<&kds_client::Error> {
+        self.0
+            .source
+            .as_deref()
+            .and_then(|source| source.downcast_ref::<kds_client::Error>())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("message", &self.0.message)
+            .field("service", &self.0.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}

@@ -1,0 +1,44 @@
+//! Enhanced fan-out for Amazon Kinesis Data Streams: SubscribeToShard over HTTP/2, read as a
+//! sequence of events.
+//!
+//! [`Subscription::open`] subscribes a registered consumer to one shard with a
+//! [`kds_client::Client`] (HTTP/2 by ALPN on TLS; on plain emulator endpoints, build the client
+//! with [`kds_client::HttpVersion::Http2`]); [`Subscription::next_event`] decodes the response
+//! body incrementally with kds-proto's event-stream decoder, each payload by its own
+//! `:content-type`. An `initial-response` is accepted and never required; exception and error
+//! messages end the subscription with a typed [`Error`]; messages of unknown kinds are skipped
+//! and counted.
+//!
+//! This is the subscription itself. Resubscribing when a subscription ends (about every five
+//! minutes), backoff, the inactivity watchdog, consumer registration strategies and the
+//! multi-shard subscriber build on it.
+//!
+//! ```no_run
+//! use kds_client::{Client, HttpVersion};
+//! use kds_efo::Subscription;
+//! use kds_proto::model::{StartingPosition, SubscribeToShardInput};
+//! use kds_proto::types::{ConsumerArn, ShardId, ShardIteratorType};
+//!
+//! # async fn run(client: Client, consumer: ConsumerArn) -> Result<(), Box<dyn std::error::Error>> {
+//! let request = SubscribeToShardInput::new(
+//!     consumer,
+//!     ShardId::new("shardId-000000000000")?,
+//!     StartingPosition::new(ShardIteratorType::TrimHorizon),
+//! );
+//! let mut subscription = Subscription::open(&client, &request).await?;
+//! while let Some(event) = subscription.next_event().await? {
+//!     for record in &event.records {
+//!         println!("{} bytes at {}", record.data.len(), record.sequence_number.as_str());
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod subscription;
+
+pub use error::{Error, ErrorKind};
+pub use subscription::Subscription;

@@ -1,0 +1,179 @@
+//! Subscriptions against ferrokinesis in process, over h2c, in JSON and CBOR.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kds_client::credentials::Credentials;
+use kds_client::{Client, HttpVersion, Protocol};
+use kds_efo::{ErrorKind, Subscription};
+use kds_proto::model::{
+    CreateStreamInput, DescribeStreamSummaryInput, ListShardsInput, ListStreamConsumersInput,
+    PutRecordsInput, PutRecordsRequestEntry, RegisterStreamConsumerInput, StartingPosition,
+    SubscribeToShardInput,
+};
+use kds_proto::types::{
+    ConsumerArn, ConsumerName, ConsumerStatus, PartitionKey, ShardId, ShardIteratorType,
+    StreamName, StreamStatus,
+};
+
+/// ferrokinesis on a loopback port whose subscriptions last `session`.
+async fn ferrokinesis(session: Duration) -> String {
+    let options = ferrokinesis::store::StoreOptions {
+        create_stream_ms: 20,
+        subscribe_to_shard_session_ms: u64::try_from(session.as_millis()).unwrap(),
+        ..Default::default()
+    };
+    let (app, _store) = ferrokinesis::create_app(options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn client(url: &str, protocol: Protocol) -> Client {
+    Client::builder()
+        .region("us-east-1")
+        .endpoint(url)
+        .protocol(protocol)
+        .http_version(HttpVersion::Http2)
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .build()
+        .unwrap()
+}
+
+fn name(text: &str) -> StreamName {
+    StreamName::new(text).unwrap()
+}
+
+/// A stream of one shard with a registered, active consumer.
+async fn stream_with_consumer(client: &Client, stream: &str) -> (ConsumerArn, ShardId) {
+    let mut create = CreateStreamInput::new(name(stream));
+    create.shard_count = Some(1);
+    client.send(&create).await.unwrap();
+    let mut describe = DescribeStreamSummaryInput::new();
+    describe.stream_name = Some(name(stream));
+    let arn = loop {
+        let summary = client
+            .send(&describe)
+            .await
+            .unwrap()
+            .stream_description_summary;
+        if summary.stream_status == StreamStatus::Active {
+            break summary.stream_arn;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let consumer = client
+        .send(&RegisterStreamConsumerInput::new(
+            arn.clone(),
+            ConsumerName::new("reader").unwrap(),
+        ))
+        .await
+        .unwrap()
+        .consumer;
+    for _ in 0..500 {
+        let listed = client
+            .list_all_stream_consumers(&ListStreamConsumersInput::new(arn.clone()))
+            .await
+            .unwrap();
+        if listed.iter().any(|c| {
+            c.consumer_arn == consumer.consumer_arn && c.consumer_status == ConsumerStatus::Active
+        }) {
+            let mut list = ListShardsInput::new();
+            list.stream_name = Some(name(stream));
+            let shard = client
+                .list_all_shards(&list)
+                .await
+                .unwrap()
+                .remove(0)
+                .shard_id;
+            return (consumer.consumer_arn, shard);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the consumer did not become ACTIVE");
+}
+
+async fn put(client: &Client, stream: &str, count: usize) -> Vec<Bytes> {
+    let entries: Vec<PutRecordsRequestEntry> = (0..count)
+        .map(|i| {
+            PutRecordsRequestEntry::new(
+                Bytes::from(format!("record-{i}")),
+                PartitionKey::new(format!("key-{i}")).unwrap(),
+            )
+        })
+        .collect();
+    let data = entries.iter().map(|e| e.data.clone()).collect();
+    let mut request = PutRecordsInput::new(entries);
+    request.stream_name = Some(name(stream));
+    client.send(&request).await.unwrap();
+    data
+}
+
+async fn records_in_order(protocol: Protocol) {
+    let url = ferrokinesis(Duration::from_secs(3)).await;
+    let client = client(&url, protocol);
+    let (consumer, shard) = stream_with_consumer(&client, "efo").await;
+    let sent = put(&client, "efo", 50).await;
+    let request = SubscribeToShardInput::new(
+        consumer,
+        shard,
+        StartingPosition::new(ShardIteratorType::TrimHorizon),
+    );
+    let mut subscription = Subscription::open(&client, &request).await.unwrap();
+    let mut received = Vec::new();
+    let mut last_continuation = None;
+    // The subscription ends by itself after three seconds; bound the wait anyway.
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = subscription.next_event().await.unwrap() {
+            received.extend(event.records.iter().map(|r| r.data.clone()));
+            if let Some(last) = event.records.last() {
+                // Resuming from the continuation never repeats a delivered record.
+                let continuation = event.continuation_sequence_number.as_ref().unwrap();
+                assert!(continuation >= &last.sequence_number);
+            }
+            last_continuation = event.continuation_sequence_number;
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the subscription did not end");
+    assert_eq!(received, sent, "every record once, in order");
+    assert!(last_continuation.is_some(), "an open shard continues");
+    assert_eq!(subscription.skipped(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_events_deliver_every_record_in_order() {
+    records_in_order(Protocol::Json).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cbor_events_deliver_every_record_in_order() {
+    records_in_order(Protocol::Cbor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_consumer_is_refused_with_the_service_error() {
+    let url = ferrokinesis(Duration::from_secs(3)).await;
+    let client = client(&url, Protocol::Json);
+    let (consumer, shard) = stream_with_consumer(&client, "efo").await;
+    let unknown = ConsumerArn::new(consumer.as_str().replace("reader", "nobody")).unwrap();
+    let request = SubscribeToShardInput::new(
+        unknown,
+        shard,
+        StartingPosition::new(ShardIteratorType::Latest),
+    );
+    let err = Subscription::open(&client, &request).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Client, "{err}");
+    assert_eq!(
+        err.service_error().map(|s| s.code()),
+        Some("ResourceNotFoundException"),
+        "{err}"
+    );
+}
