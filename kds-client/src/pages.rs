@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use kds_proto::Request;
 use kds_proto::model::{
     Consumer, ListShardsInput, ListStreamConsumersInput, ListStreamsInput, Shard, StreamSummary,
 };
@@ -38,6 +39,37 @@ fn is_expired_token(error: &Error) -> bool {
 }
 
 impl Client {
+    /// Reads every page of a listing into `A`, from `first` on: `step` adds a page to the
+    /// listing and gives the request for the next page, or `None` after the last. An expired
+    /// token starts the listing again from `first` (unless `first` carries a token of its own).
+    async fn read_listing<Q: Request + Clone, A: Default>(
+        &self,
+        first: &Q,
+        first_has_token: bool,
+        mut step: impl FnMut(&Q, Q::Response, &mut A, &mut HashSet<String>) -> Result<Option<Q>, Error>,
+    ) -> Result<A, Error> {
+        let mut restarts = 0;
+        'listing: loop {
+            let mut listing = A::default();
+            let mut seen = HashSet::new();
+            let mut request = first.clone();
+            loop {
+                let page = match self.send(&request).await {
+                    Ok(page) => page,
+                    Err(e) if is_expired_token(&e) && restarts < RESTARTS && !first_has_token => {
+                        restarts += 1;
+                        continue 'listing;
+                    }
+                    Err(e) => return Err(e),
+                };
+                match step(&request, page, &mut listing, &mut seen)? {
+                    Some(next) => request = next,
+                    None => return Ok(listing),
+                }
+            }
+        }
+    }
+
     /// Every shard `request` selects (its stream, filter and page size); later pages carry only
     /// the token and the page size, as ListShards requires.
     ///
@@ -46,31 +78,16 @@ impl Client {
     /// The first page's or a later page's error (an expired token restarts the listing up to
     /// three times).
     pub async fn list_all_shards(&self, request: &ListShardsInput) -> Result<Vec<Shard>, Error> {
-        let mut restarts = 0;
-        'listing: loop {
-            let mut shards = Vec::new();
-            let mut seen = HashSet::new();
-            let mut page_request = request.clone();
-            loop {
-                let page = match self.send(&page_request).await {
-                    Ok(page) => page,
-                    Err(e)
-                        if is_expired_token(&e)
-                            && restarts < RESTARTS
-                            && request.next_token.is_none() =>
-                    {
-                        restarts += 1;
-                        continue 'listing;
-                    }
-                    Err(e) => return Err(e),
-                };
+        self.read_listing(
+            request,
+            request.next_token.is_some(),
+            |_, page, shards: &mut Vec<Shard>, seen| {
                 shards.extend(page.shards.unwrap_or_default());
-                match next_token(page.next_token, &mut seen, "ListShards")? {
-                    Some(token) => page_request = request.next_page(token),
-                    None => return Ok(shards),
-                }
-            }
-        }
+                Ok(next_token(page.next_token, seen, "ListShards")?
+                    .map(|token| request.next_page(token)))
+            },
+        )
+        .await
     }
 
     /// Every stream, with its summary when the service sends summaries.
@@ -82,39 +99,23 @@ impl Client {
         &self,
         request: &ListStreamsInput,
     ) -> Result<(Vec<StreamName>, Vec<StreamSummary>), Error> {
-        let mut restarts = 0;
-        'listing: loop {
-            let (mut names, mut summaries) = (Vec::new(), Vec::new());
-            let mut seen = HashSet::new();
-            let mut page_request = request.clone();
-            loop {
-                let page = match self.send(&page_request).await {
-                    Ok(page) => page,
-                    Err(e)
-                        if is_expired_token(&e)
-                            && restarts < RESTARTS
-                            && request.next_token.is_none() =>
-                    {
-                        restarts += 1;
-                        continue 'listing;
-                    }
-                    Err(e) => return Err(e),
-                };
+        self.read_listing(
+            request,
+            request.next_token.is_some(),
+            |sent, page, (names, summaries): &mut (Vec<StreamName>, Vec<StreamSummary>), seen| {
                 let last = page.stream_names.last().cloned();
                 names.extend(page.stream_names);
                 summaries.extend(page.stream_summaries.unwrap_or_default());
                 if !page.has_more_streams {
-                    return Ok((names, summaries));
+                    return Ok(None);
                 }
                 let mut next = ListStreamsInput::new();
                 next.limit = request.limit;
-                match next_token(page.next_token, &mut seen, "ListStreams")? {
+                match next_token(page.next_token, seen, "ListStreams")? {
                     Some(token) => next.next_token = Some(token),
-                    // Older services page by the last name instead of a token.
+                    // Older services page by the last name instead of a token; it must advance.
                     None => match last {
-                        Some(name)
-                            if Some(&name) != page_request.exclusive_start_stream_name.as_ref() =>
-                        {
+                        Some(name) if Some(&name) != sent.exclusive_start_stream_name.as_ref() => {
                             next.exclusive_start_stream_name = Some(name);
                         }
                         _ => {
@@ -126,12 +127,14 @@ impl Client {
                         }
                     },
                 }
-                page_request = next;
-            }
-        }
+                Ok(Some(next))
+            },
+        )
+        .await
     }
 
-    /// Every consumer of the stream `request` names.
+    /// Every consumer of the stream `request` names; later pages name the stream again with
+    /// the token.
     ///
     /// # Errors
     ///
@@ -140,35 +143,21 @@ impl Client {
         &self,
         request: &ListStreamConsumersInput,
     ) -> Result<Vec<Consumer>, Error> {
-        let mut restarts = 0;
-        'listing: loop {
-            let mut consumers = Vec::new();
-            let mut seen = HashSet::new();
-            let mut page_request = request.clone();
-            loop {
-                let page = match self.send(&page_request).await {
-                    Ok(page) => page,
-                    Err(e)
-                        if is_expired_token(&e)
-                            && restarts < RESTARTS
-                            && request.next_token.is_none() =>
-                    {
-                        restarts += 1;
-                        continue 'listing;
-                    }
-                    Err(e) => return Err(e),
-                };
+        self.read_listing(
+            request,
+            request.next_token.is_some(),
+            |_, page, consumers: &mut Vec<Consumer>, seen| {
                 consumers.extend(page.consumers.unwrap_or_default());
-                match next_token(page.next_token, &mut seen, "ListStreamConsumers")? {
-                    Some(token) => {
+                Ok(
+                    next_token(page.next_token, seen, "ListStreamConsumers")?.map(|token| {
                         let mut next = ListStreamConsumersInput::new(request.stream_arn.clone());
                         next.max_results = request.max_results;
                         next.next_token = Some(token);
-                        page_request = next;
-                    }
-                    None => return Ok(consumers),
-                }
-            }
-        }
+                        next
+                    }),
+                )
+            },
+        )
+        .await
     }
 }
