@@ -66,6 +66,22 @@ impl Error {
         self.0.service.as_ref()
     }
 
+    /// Whether subscribing again later may succeed: a retryable client error (throttling,
+    /// transient, timeout, transport), a retryable in-stream error, or a corrupt stream.
+    pub fn is_retryable(&self) -> bool {
+        match self.0.kind {
+            ErrorKind::Client => self
+                .client_error()
+                .is_some_and(kds_client::Error::is_retryable),
+            ErrorKind::Service => self
+                .0
+                .service
+                .as_ref()
+                .is_some_and(ServiceError::is_retryable),
+            ErrorKind::Decode => true,
+        }
+    }
+
     /// The client's error, for [`ErrorKind::Client`].
     pub fn client_error(&self) -> Option<&kds_client::Error> {
         self.0

@@ -9,9 +9,12 @@
 //! messages end the subscription with a typed [`Error`]; messages of unknown kinds are skipped
 //! and counted.
 //!
-//! This is the subscription itself. Resubscribing when a subscription ends (about every five
-//! minutes), backoff, the inactivity watchdog, consumer registration strategies and the
-//! multi-shard subscriber build on it.
+//! [`ShardReader`] keeps a shard subscribed: when a subscription ends (about every five minutes)
+//! it subscribes again after the continuation sequence number, waits at least five seconds
+//! after ResourceInUse, backs off on transient errors with the connector's
+//! `scan.shard.subscribetoshard.*` knobs, abandons a silent subscription (an inactivity
+//! watchdog), and stops at the end of a closed shard, reporting its children. Consumer
+//! registration strategies and the multi-shard subscriber build on it.
 //!
 //! ```no_run
 //! use kds_client::{Client, HttpVersion};
@@ -38,7 +41,9 @@
 #![warn(missing_docs)]
 
 mod error;
+mod reader;
 mod subscription;
 
 pub use error::{Error, ErrorKind};
+pub use reader::{Batch, ReaderConfig, ShardReader};
 pub use subscription::Subscription;

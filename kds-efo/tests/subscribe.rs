@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kds_client::credentials::Credentials;
 use kds_client::{Client, HttpVersion, Protocol};
-use kds_efo::{ErrorKind, Subscription};
+use kds_efo::{ErrorKind, ReaderConfig, ShardReader, Subscription};
 use kds_proto::model::{
     CreateStreamInput, DescribeStreamSummaryInput, ListShardsInput, ListStreamConsumersInput,
     PutRecordsInput, PutRecordsRequestEntry, RegisterStreamConsumerInput, StartingPosition,
@@ -175,5 +175,56 @@ async fn an_unknown_consumer_is_refused_with_the_service_error() {
         err.service_error().map(|s| s.code()),
         Some("ResourceNotFoundException"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_resubscribes_without_losing_or_repeating_records() {
+    // Subscriptions of one second: records put over three seconds span several.
+    let url = ferrokinesis(Duration::from_secs(1)).await;
+    let client = client(&url, Protocol::Cbor);
+    let (consumer, shard) = stream_with_consumer(&client, "efo").await;
+    let mut reader = ShardReader::new(
+        client.clone(),
+        consumer,
+        shard,
+        StartingPosition::new(ShardIteratorType::TrimHorizon),
+        ReaderConfig::default(),
+    );
+    let writer = client.clone();
+    let putting = tokio::spawn(async move {
+        let mut sent = Vec::new();
+        for round in 0..4 {
+            let entries: Vec<PutRecordsRequestEntry> = (0..25)
+                .map(|i| {
+                    PutRecordsRequestEntry::new(
+                        Bytes::from(format!("round-{round}-{i}")),
+                        PartitionKey::new(format!("key-{i}")).unwrap(),
+                    )
+                })
+                .collect();
+            sent.extend(entries.iter().map(|e| e.data.clone()));
+            let mut request = PutRecordsInput::new(entries);
+            request.stream_name = Some(name("efo"));
+            writer.send(&request).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(800)).await;
+        }
+        sent
+    });
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while received.len() < 100 {
+            let batch = reader.next_batch().await.unwrap().expect("an open shard");
+            received.extend(batch.records.into_iter().map(|r| r.data));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "only {} records arrived", received.len());
+    let sent = putting.await.unwrap();
+    assert_eq!(received, sent, "every record once, in order");
+    assert!(
+        reader.subscriptions() >= 2,
+        "{} subscriptions",
+        reader.subscriptions()
     );
 }
