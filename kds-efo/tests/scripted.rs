@@ -1,0 +1,379 @@
+//! ShardReader against a scripted HTTP/2 server built from kds-proto's event-stream encoder:
+//! each test says what every subscription answers, and checks exactly which records come out and
+//! where each resubscription starts.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use kds_client::credentials::Credentials;
+use kds_client::{Client, HttpVersion, Protocol, RetryPolicy};
+use kds_efo::{ErrorKind, ReaderConfig, ShardReader};
+use kds_proto::Shape;
+use kds_proto::eventstream::{HeaderValue, Message};
+use kds_proto::model::{
+    ChildShard, HashKeyRange, Record, StartingPosition, SubscribeToShardEvent,
+    SubscribeToShardInput,
+};
+use kds_proto::types::{
+    ConsumerArn, HashKey, PartitionKey, SequenceNumber, ShardId, ShardIteratorType,
+};
+
+/// One step of a subscription's answer.
+#[derive(Clone, Debug)]
+enum Step {
+    /// An event with records of these sequence numbers and this continuation (`None`: the last
+    /// event of a closed shard, naming a child shard).
+    Event(Vec<u64>, Option<u64>),
+    /// An exception message with this code; the stream ends.
+    Exception(&'static str),
+    /// A frame whose checksum is wrong.
+    Corrupt,
+    /// Nothing more, and the stream stays open.
+    Silence,
+}
+
+/// What one SubscribeToShard request gets.
+#[derive(Clone, Debug)]
+enum Answer {
+    /// An HTTP 400 with this error code.
+    Refuse(&'static str),
+    /// A 200 and an event stream of these steps, then the end of the body (unless silent).
+    Stream(Vec<Step>),
+}
+
+/// A response body fed from a channel.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+    }
+}
+
+fn sequence(n: u64) -> SequenceNumber {
+    SequenceNumber::new(n.to_string()).unwrap()
+}
+
+fn frame(step: &Step) -> Vec<u8> {
+    let mut out = Vec::new();
+    match step {
+        Step::Event(numbers, continuation) => {
+            let records = numbers
+                .iter()
+                .map(|&n| {
+                    Record::new(
+                        sequence(n),
+                        Bytes::from(format!("record-{n}")),
+                        PartitionKey::new("k").unwrap(),
+                    )
+                })
+                .collect();
+            let mut event = SubscribeToShardEvent::new(records, 0);
+            event.continuation_sequence_number = continuation.map(sequence);
+            if continuation.is_none() {
+                event.child_shards = Some(vec![ChildShard::new(
+                    ShardId::new("shardId-000000000002").unwrap(),
+                    vec![ShardId::new("shardId-000000000000").unwrap()],
+                    HashKeyRange::new(HashKey::MIN, HashKey::MAX),
+                )]);
+            }
+            Message::new(event.encode_body(Protocol::Json))
+                .with_header(":message-type", HeaderValue::String("event".into()))
+                .with_header(
+                    ":event-type",
+                    HeaderValue::String("SubscribeToShardEvent".into()),
+                )
+                .with_header(
+                    ":content-type",
+                    HeaderValue::String("application/json".into()),
+                )
+                .encode(&mut out)
+                .unwrap();
+        }
+        Step::Exception(code) => {
+            Message::new(Bytes::from(format!(r#"{{"message":"scripted {code}"}}"#)))
+                .with_header(":message-type", HeaderValue::String("exception".into()))
+                .with_header(":exception-type", HeaderValue::String((*code).into()))
+                .with_header(
+                    ":content-type",
+                    HeaderValue::String("application/json".into()),
+                )
+                .encode(&mut out)
+                .unwrap();
+        }
+        Step::Corrupt => {
+            out = frame(&Step::Event(vec![999], Some(999)));
+            let last = out.len() - 1;
+            out[last] ^= 0xff;
+        }
+        Step::Silence => {}
+    }
+    out
+}
+
+/// The scripted server: answers, and the starting position of every request.
+struct Script {
+    url: String,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
+    positions: Arc<Mutex<Vec<StartingPosition>>>,
+}
+
+impl Script {
+    async fn start(answers: Vec<Answer>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+        let positions: Arc<Mutex<Vec<StartingPosition>>> = Arc::default();
+        let (queue, seen) = (Arc::clone(&answers), Arc::clone(&positions));
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (queue, seen) = (Arc::clone(&queue), Arc::clone(&seen));
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                            let (queue, seen) = (Arc::clone(&queue), Arc::clone(&seen));
+                            async move {
+                                let body = request.into_body().collect().await.unwrap().to_bytes();
+                                let input =
+                                    SubscribeToShardInput::decode_body(body, Protocol::Json)
+                                        .unwrap();
+                                seen.lock().unwrap().push(input.starting_position);
+                                let answer = queue
+                                    .lock()
+                                    .unwrap()
+                                    .pop_front()
+                                    .unwrap_or(Answer::Refuse("ResourceNotFoundException"));
+                                let (sender, receiver) = tokio::sync::mpsc::channel(16);
+                                let response = match answer {
+                                    Answer::Refuse(code) => {
+                                        let _ = sender
+                                            .send(Bytes::from(format!(
+                                                r#"{{"__type":"{code}","message":"scripted"}}"#
+                                            )))
+                                            .await;
+                                        drop(sender);
+                                        http::Response::builder()
+                                            .status(400)
+                                            .header("content-type", "application/x-amz-json-1.1")
+                                            .body(ChannelBody(receiver))
+                                            .unwrap()
+                                    }
+                                    Answer::Stream(steps) => {
+                                        tokio::spawn(async move {
+                                            for step in &steps {
+                                                if matches!(step, Step::Silence) {
+                                                    // Keep the stream open, silent, until the
+                                                    // client gives up on it.
+                                                    sender.closed().await;
+                                                    return;
+                                                }
+                                                if sender
+                                                    .send(Bytes::from(frame(step)))
+                                                    .await
+                                                    .is_err()
+                                                {
+                                                    return;
+                                                }
+                                            }
+                                        });
+                                        http::Response::builder()
+                                            .header(
+                                                "content-type",
+                                                "application/vnd.amazon.eventstream",
+                                            )
+                                            .body(ChannelBody(receiver))
+                                            .unwrap()
+                                    }
+                                };
+                                Ok::<_, Infallible>(response)
+                            }
+                        });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            url,
+            answers,
+            positions,
+        }
+    }
+
+    fn reader(&self) -> ShardReader {
+        let client = Client::builder()
+            .region("us-east-1")
+            .endpoint(&self.url)
+            .http_version(HttpVersion::Http2)
+            .credentials(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .build()
+            .unwrap();
+        let mut config = ReaderConfig::default();
+        config.inactivity = Duration::from_millis(300);
+        config.resource_in_use_wait = Duration::from_millis(200);
+        config.retry = RetryPolicy {
+            max_retries: 3,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            exponential_constant: 2.0,
+        };
+        ShardReader::new(
+            client,
+            ConsumerArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1")
+                .unwrap(),
+            ShardId::new("shardId-000000000000").unwrap(),
+            StartingPosition::new(ShardIteratorType::TrimHorizon),
+            config,
+        )
+    }
+
+    /// Where each subscription started: `None` for TRIM_HORIZON, else the AFTER number.
+    fn starts(&self) -> Vec<Option<u64>> {
+        self.positions
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p.sequence_number
+                    .as_ref()
+                    .map(|s| s.as_str().parse().unwrap())
+            })
+            .collect()
+    }
+
+    fn unused(&self) -> usize {
+        self.answers.lock().unwrap().len()
+    }
+}
+
+/// Every batch until the shard ends or `count` records came, as sequence numbers.
+async fn read(reader: &mut ShardReader, count: usize) -> Vec<u64> {
+    let mut numbers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while numbers.len() < count {
+            let Some(batch) = reader.next_batch().await.unwrap() else {
+                break;
+            };
+            numbers.extend(
+                batch
+                    .records
+                    .iter()
+                    .map(|r| r.sequence_number.as_str().parse::<u64>().unwrap()),
+            );
+        }
+    })
+    .await
+    .expect("the reader finishes");
+    numbers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_ends_resubscribe_after_the_last_record_and_the_shard_ends_with_children() {
+    let script = Script::start(vec![
+        Answer::Stream(vec![Step::Event(vec![1, 2, 3], Some(3))]),
+        Answer::Stream(vec![
+            Step::Event(vec![4, 5], Some(5)),
+            Step::Event(vec![], Some(7)),
+        ]),
+        Answer::Stream(vec![Step::Event(vec![8], None)]),
+    ])
+    .await;
+    let mut reader = script.reader();
+    assert_eq!(read(&mut reader, usize::MAX).await, [1, 2, 3, 4, 5, 8]);
+    // TRIM_HORIZON, after record 3, then after the continuation of an event without records.
+    assert_eq!(script.starts(), [None, Some(3), Some(7)]);
+    let children = reader.children().unwrap();
+    assert_eq!(children[0].shard_id.as_str(), "shardId-000000000002");
+    assert!(reader.next_batch().await.unwrap().is_none());
+    assert_eq!(script.unused(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_in_use_waits_then_resubscribes_at_the_same_position() {
+    let script = Script::start(vec![
+        Answer::Stream(vec![Step::Event(vec![1], Some(1))]),
+        Answer::Refuse("ResourceInUseException"),
+        Answer::Stream(vec![Step::Event(vec![2], None)]),
+    ])
+    .await;
+    let mut reader = script.reader();
+    let started = Instant::now();
+    assert_eq!(read(&mut reader, usize::MAX).await, [1, 2]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "the wait after ResourceInUse"
+    );
+    assert_eq!(script.starts(), [None, Some(1), Some(1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceptions_corrupt_frames_and_silence_resubscribe_where_reading_stopped() {
+    let script = Script::start(vec![
+        // A retryable exception after two records.
+        Answer::Stream(vec![
+            Step::Event(vec![1, 2], Some(2)),
+            Step::Exception("InternalFailure"),
+        ]),
+        // A corrupt frame after one more.
+        Answer::Stream(vec![Step::Event(vec![3], Some(3)), Step::Corrupt]),
+        // Silence after one more: the watchdog.
+        Answer::Stream(vec![Step::Event(vec![4], Some(4)), Step::Silence]),
+        // The service resumes too early: 3 and 4 again, then 5; the shard ends.
+        Answer::Stream(vec![Step::Event(vec![3, 4, 5], None)]),
+    ])
+    .await;
+    let mut reader = script.reader();
+    assert_eq!(read(&mut reader, usize::MAX).await, [1, 2, 3, 4, 5]);
+    assert_eq!(script.starts(), [None, Some(2), Some(3), Some(4)]);
+    assert_eq!(reader.repeats_dropped(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_exceptions_end_reading_with_the_service_error() {
+    let script = Script::start(vec![Answer::Stream(vec![
+        Step::Event(vec![1], Some(1)),
+        Step::Exception("ResourceNotFoundException"),
+    ])])
+    .await;
+    let mut reader = script.reader();
+    assert_eq!(reader.next_batch().await.unwrap().unwrap().records.len(), 1);
+    let err = reader.next_batch().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Service, "{err}");
+    assert_eq!(
+        err.service_error().map(|e| e.code()),
+        Some("ResourceNotFoundException")
+    );
+    // Retryable failures give up after the configured retries, with the last error.
+    let script = Script::start(vec![Answer::Refuse("InternalFailure"); 4]).await;
+    let err = script.reader().next_batch().await.unwrap_err();
+    assert_eq!(
+        err.service_error().map(|e| e.code()),
+        Some("InternalFailure")
+    );
+    assert_eq!(script.starts().len(), 4, "the first try and three retries");
+}
