@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Service,
     /// The event stream is corrupt (a bad frame or payload) and was abandoned.
     Decode,
+    /// A wait ran out (a consumer that did not become ACTIVE, or did not go away).
+    Timeout,
 }
 
 impl Error {
@@ -56,6 +58,15 @@ impl Error {
         }))
     }
 
+    pub(crate) fn timeout(message: String) -> Self {
+        Self(Box::new(Inner {
+            kind: ErrorKind::Timeout,
+            message,
+            service: None,
+            source: None,
+        }))
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
@@ -78,7 +89,7 @@ impl Error {
                 .service
                 .as_ref()
                 .is_some_and(ServiceError::is_retryable),
-            ErrorKind::Decode => true,
+            ErrorKind::Decode | ErrorKind::Timeout => true,
         }
     }
 

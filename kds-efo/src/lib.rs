@@ -13,8 +13,9 @@
 //! it subscribes again after the continuation sequence number, waits at least five seconds
 //! after ResourceInUse, backs off on transient errors with the connector's
 //! `scan.shard.subscribetoshard.*` knobs, abandons a silent subscription (an inactivity
-//! watchdog), and stops at the end of a closed shard, reporting its children. Consumer
-//! registration strategies and the multi-shard subscriber build on it.
+//! watchdog), and stops at the end of a closed shard, reporting its children.
+//! [`ensure_consumer`] and [`release_consumer`] carry out the connector's consumer registration
+//! strategies (LAZY, EAGER, NONE). The multi-shard subscriber builds on these.
 //!
 //! ```no_run
 //! use kds_client::{Client, HttpVersion};
@@ -40,10 +41,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod consumer;
 mod error;
 mod reader;
 mod subscription;
 
+pub use consumer::{ConsumerConfig, Registration, ensure_consumer, release_consumer};
 pub use error::{Error, ErrorKind};
 pub use reader::{Batch, ReaderConfig, ShardReader};
 pub use subscription::Subscription;
