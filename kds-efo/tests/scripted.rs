@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ enum Step {
     Corrupt,
     /// Nothing more, and the stream stays open.
     Silence,
+    /// The server closes the connection gracefully (HTTP/2 GOAWAY): this stream goes on, new
+    /// ones need another connection.
+    GoAway,
 }
 
 /// What one SubscribeToShard request gets.
@@ -123,7 +127,7 @@ fn frame(step: &Step) -> Vec<u8> {
             let last = out.len() - 1;
             out[last] ^= 0xff;
         }
-        Step::Silence => {}
+        Step::Silence | Step::GoAway => {}
     }
     out
 }
@@ -133,6 +137,7 @@ struct Script {
     url: String,
     answers: Arc<Mutex<VecDeque<Answer>>>,
     positions: Arc<Mutex<Vec<StartingPosition>>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Script {
@@ -141,15 +146,25 @@ impl Script {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
         let positions: Arc<Mutex<Vec<StartingPosition>>> = Arc::default();
-        let (queue, seen) = (Arc::clone(&answers), Arc::clone(&positions));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (queue, seen, accepted) = (
+            Arc::clone(&answers),
+            Arc::clone(&positions),
+            Arc::clone(&connections),
+        );
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let (queue, seen) = (Arc::clone(&queue), Arc::clone(&seen));
+                // A GoAway step asks this connection to close gracefully.
+                let goaway = Arc::new(tokio::sync::Notify::new());
+                let asked = Arc::clone(&goaway);
                 tokio::spawn(async move {
                     let service =
                         service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                            let (queue, seen) = (Arc::clone(&queue), Arc::clone(&seen));
+                            let (queue, seen, asked) =
+                                (Arc::clone(&queue), Arc::clone(&seen), Arc::clone(&asked));
                             async move {
                                 let body = request.into_body().collect().await.unwrap().to_bytes();
                                 let input =
@@ -179,6 +194,10 @@ impl Script {
                                     Answer::Stream(steps) => {
                                         tokio::spawn(async move {
                                             for step in &steps {
+                                                if matches!(step, Step::GoAway) {
+                                                    asked.notify_one();
+                                                    continue;
+                                                }
                                                 if matches!(step, Step::Silence) {
                                                     // Keep the stream open, silent, until the
                                                     // client gives up on it.
@@ -206,9 +225,15 @@ impl Script {
                                 Ok::<_, Infallible>(response)
                             }
                         });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(connection);
+                    tokio::select! {
+                        _ = connection.as_mut() => return,
+                        () = goaway.notified() => connection.as_mut().graceful_shutdown(),
+                    }
+                    let _ = connection.await;
                 });
             }
         });
@@ -216,6 +241,7 @@ impl Script {
             url,
             answers,
             positions,
+            connections,
         }
     }
 
@@ -376,4 +402,21 @@ async fn terminal_exceptions_end_reading_with_the_service_error() {
         Some("InternalFailure")
     );
     assert_eq!(script.starts().len(), 4, "the first try and three retries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goaway_lets_the_stream_finish_and_the_next_subscription_use_a_new_connection() {
+    let script = Script::start(vec![
+        Answer::Stream(vec![
+            Step::Event(vec![1], Some(1)),
+            Step::GoAway,
+            Step::Event(vec![2, 3], Some(3)),
+        ]),
+        Answer::Stream(vec![Step::Event(vec![4], None)]),
+    ])
+    .await;
+    let mut reader = script.reader();
+    assert_eq!(read(&mut reader, usize::MAX).await, [1, 2, 3, 4]);
+    assert_eq!(script.starts(), [None, Some(3)]);
+    assert_eq!(script.connections.load(Ordering::SeqCst), 2);
 }
