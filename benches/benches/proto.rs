@@ -6,6 +6,7 @@
 //! - `subscribe/*`: 10 SubscribeToShard events of 100 × 1 KiB records. Frames only, ours beside
 //!   `aws-smithy-eventstream` and one crc32fast pass over the same bytes; frames plus payload,
 //!   ours beside `aws-smithy-eventstream` + serde_json + base64.
+//! - `subscribe_200x100/*`: enhanced fan-out's workload, 200 events, owned and lent records.
 
 use std::hint::black_box;
 
@@ -16,7 +17,7 @@ use bytes::{Buf, Bytes};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kds_benches::{get_records_body, put_records_request, subscribe_body};
 use kds_proto::eventstream::{
-    Decoded, MessageDecoder, SubscribeToShardDecoder, SubscribeToShardItem,
+    Decoded, MessageDecoder, SubscribeToShardDecoder, SubscribeToShardItem, SubscribeToShardVisit,
 };
 use kds_proto::model::GetRecordsOutput;
 use kds_proto::{Protocol, Shape};
@@ -224,5 +225,54 @@ fn subscribe(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, get_records, put_records, subscribe);
+/// Enhanced fan-out's workload (issue 5): 200 events of 100 records of 1 KiB, from bytes to
+/// records, owned and lent, beside one CRC-32 pass over the same bytes (the frames' floor).
+fn subscribe_efo(c: &mut Criterion) {
+    let (events, per_event) = (200, 100);
+    let json = subscribe_body(events, per_event, RECORD, Protocol::Json);
+    let cbor = subscribe_body(events, per_event, RECORD, Protocol::Cbor);
+    let mut group = c.benchmark_group("subscribe_200x100");
+    group.throughput(Throughput::Elements((events * per_event) as u64));
+    group.sample_size(20);
+    group.bench_function("crc32fast_once", |b| {
+        b.iter(|| crc32fast::hash(black_box(&cbor)));
+    });
+    for (name, protocol, body) in [
+        ("kds_json", Protocol::Json, &json),
+        ("kds_cbor", Protocol::Cbor, &cbor),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut decoder = SubscribeToShardDecoder::new(protocol);
+                decoder.feed(black_box(body.clone()));
+                let mut n = 0;
+                while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid")
+                {
+                    n += e.records.len();
+                }
+                n
+            });
+        });
+    }
+    for (name, protocol, body) in [
+        ("kds_json_visit", Protocol::Json, &json),
+        ("kds_cbor_visit", Protocol::Cbor, &cbor),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut decoder = SubscribeToShardDecoder::new(protocol);
+                decoder.feed(black_box(body.clone()));
+                let mut bytes = 0;
+                while let Some(SubscribeToShardVisit::Event(_)) = decoder
+                    .next_visit(|r| bytes += r.data.len())
+                    .expect("valid")
+                {}
+                bytes
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, get_records, put_records, subscribe, subscribe_efo);
 criterion_main!(benches);

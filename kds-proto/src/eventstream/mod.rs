@@ -11,4 +11,4 @@ mod frame;
 mod subscribe;
 
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Decoded, Header, HeaderValue, Message, MessageDecoder};
-pub use subscribe::{SubscribeToShardDecoder, SubscribeToShardItem};
+pub use subscribe::{SubscribeToShardDecoder, SubscribeToShardItem, SubscribeToShardVisit};

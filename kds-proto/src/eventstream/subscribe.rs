@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::frame::{Decoded, Message, MessageDecoder};
 use crate::Protocol;
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::model::{Shape, SubscribeToShardEvent};
+use crate::model::{RecordRef, RecordsPage, Shape, SubscribeToShardEvent};
 use crate::service_error::{ServiceError, error_message};
 
 /// One meaningful message of a SubscribeToShard response.
@@ -37,6 +37,46 @@ impl SubscribeToShardItem {
         message: &Message,
         protocol: Protocol,
     ) -> Result<Option<Self>, DecodeError> {
+        Ok(match Kind::of(message, protocol)? {
+            Kind::Event(payload_protocol) => Some(Self::Event(SubscribeToShardEvent::decode_body(
+                message.payload.clone(),
+                payload_protocol,
+            )?)),
+            Kind::InitialResponse => Some(Self::InitialResponse),
+            Kind::Exception(error) => Some(Self::Exception(error)),
+            Kind::Error(error) => Some(Self::Error(error)),
+            Kind::Unknown => None,
+        })
+    }
+}
+
+/// One meaningful message of a SubscribeToShard response, read by
+/// [`SubscribeToShardDecoder::next_visit`]: an event's records were lent to the visitor.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum SubscribeToShardVisit {
+    /// The `initial-response` event.
+    InitialResponse,
+    /// A `SubscribeToShardEvent`: everything but its records, which were visited.
+    Event(RecordsPage),
+    /// An `exception` message; the subscription is over.
+    Exception(ServiceError),
+    /// An `error` message; the subscription is over.
+    Error(ServiceError),
+}
+
+/// What a message is, before its payload is read.
+enum Kind {
+    /// An event, with its payload's protocol.
+    Event(Protocol),
+    InitialResponse,
+    Exception(ServiceError),
+    Error(ServiceError),
+    Unknown,
+}
+
+impl Kind {
+    fn of(message: &Message, protocol: Protocol) -> Result<Self, DecodeError> {
         let header = |name: &'static str| {
             message.header_str(name).ok_or_else(|| {
                 DecodeError::without_offset(
@@ -56,39 +96,26 @@ impl SubscribeToShardItem {
                 )
             })
         };
-        match header(":message-type")? {
+        Ok(match header(":message-type")? {
             "event" => match header(":event-type")? {
-                "SubscribeToShardEvent" => {
-                    let event = SubscribeToShardEvent::decode_body(
-                        message.payload.clone(),
-                        payload_protocol()?,
-                    )?;
-                    Ok(Some(Self::Event(event)))
-                }
-                "initial-response" => Ok(Some(Self::InitialResponse)),
-                _ => Ok(None),
+                "SubscribeToShardEvent" => Self::Event(payload_protocol()?),
+                "initial-response" => Self::InitialResponse,
+                _ => Self::Unknown,
             },
             "exception" => {
                 let code = header(":exception-type")?;
                 let text = payload_protocol()
                     .ok()
                     .and_then(|p| error_message(&message.payload, p));
-                Ok(Some(Self::Exception(ServiceError::new(
-                    code, text, None, None,
-                ))))
+                Self::Exception(ServiceError::new(code, text, None, None))
             }
             "error" => {
                 let code = header(":error-code")?;
                 let text = message.header_str(":error-message").map(str::to_owned);
-                Ok(Some(Self::Error(ServiceError::new(
-                    code,
-                    text,
-                    Some(500),
-                    None,
-                ))))
+                Self::Error(ServiceError::new(code, text, Some(500), None))
             }
-            _ => Ok(None),
-        }
+            _ => Self::Unknown,
+        })
     }
 }
 
@@ -156,6 +183,37 @@ impl SubscribeToShardDecoder {
                 Some(item) => return Ok(Some(item)),
                 None => self.skipped += 1,
             }
+        }
+    }
+
+    /// The next item, with an event's records lent to `visit` as they are decoded instead of
+    /// collected (`SubscribeToShardEvent::visit_records`), or `None` when more bytes are
+    /// needed.
+    ///
+    /// # Errors
+    ///
+    /// As [`next_item`](Self::next_item).
+    pub fn next_visit(
+        &mut self,
+        mut visit: impl FnMut(RecordRef<'_>),
+    ) -> Result<Option<SubscribeToShardVisit>, DecodeError> {
+        loop {
+            let Decoded::Message(message) = self.frames.decode()? else {
+                return Ok(None);
+            };
+            let item = match Kind::of(&message, self.protocol)? {
+                Kind::Event(protocol) => SubscribeToShardVisit::Event(
+                    SubscribeToShardEvent::visit_records(message.payload, protocol, &mut visit)?,
+                ),
+                Kind::InitialResponse => SubscribeToShardVisit::InitialResponse,
+                Kind::Exception(error) => SubscribeToShardVisit::Exception(error),
+                Kind::Error(error) => SubscribeToShardVisit::Error(error),
+                Kind::Unknown => {
+                    self.skipped += 1;
+                    continue;
+                }
+            };
+            return Ok(Some(item));
         }
     }
 
@@ -228,6 +286,76 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::Transient);
         assert_eq!(decoder.next_item().unwrap(), None);
         assert_eq!(decoder.skipped(), 1);
+    }
+
+    #[test]
+    fn visiting_lends_the_records_that_decoding_collects() {
+        use crate::model::Record;
+        use crate::types::{PartitionKey, SequenceNumber};
+        for protocol in [Protocol::Json, Protocol::Cbor] {
+            let mut body = Vec::new();
+            for e in 0..3u64 {
+                let records = (0..4u64)
+                    .map(|i| {
+                        Record::new(
+                            SequenceNumber::new((e * 10 + i + 1).to_string()).unwrap(),
+                            Bytes::from(vec![u8::try_from(i).unwrap(); 100]),
+                            PartitionKey::new(format!("k{i}")).unwrap(),
+                        )
+                    })
+                    .collect();
+                let mut event = SubscribeToShardEvent::new(records, 7);
+                event.continuation_sequence_number =
+                    SequenceNumber::new((e * 10 + 4).to_string()).ok();
+                Message::new(event.encode_body(protocol))
+                    .with_header(":message-type", string("event"))
+                    .with_header(":event-type", string("SubscribeToShardEvent"))
+                    .encode(&mut body)
+                    .unwrap();
+            }
+            let body = Bytes::from(body);
+            let mut owned = SubscribeToShardDecoder::new(protocol);
+            owned.feed(body.clone());
+            let mut expected = Vec::new();
+            while let Some(item) = owned.next_item().unwrap() {
+                let SubscribeToShardItem::Event(event) = item else {
+                    panic!("an event")
+                };
+                expected.extend(
+                    event
+                        .records
+                        .into_iter()
+                        .map(|r| (r.sequence_number.as_str().to_owned(), r.data)),
+                );
+            }
+            // Fed a byte at a time, the visiting decoder lends the same records.
+            let mut lending = SubscribeToShardDecoder::new(protocol);
+            let mut lent = Vec::new();
+            let mut pages = Vec::new();
+            for i in 0..body.len() {
+                lending.feed(body.slice(i..=i));
+                while let Some(item) = lending
+                    .next_visit(|r| lent.push((r.sequence_number.to_owned(), r.data.clone())))
+                    .unwrap()
+                {
+                    let SubscribeToShardVisit::Event(page) = item else {
+                        panic!("an event")
+                    };
+                    pages.push(page);
+                }
+            }
+            assert_eq!(lent, expected, "{protocol:?}");
+            assert_eq!(pages.len(), 3);
+            assert_eq!(
+                pages[2]
+                    .continuation_sequence_number
+                    .as_ref()
+                    .unwrap()
+                    .as_str(),
+                "24"
+            );
+            assert_eq!(pages[0].millis_behind_latest, Some(7));
+        }
     }
 
     #[test]
