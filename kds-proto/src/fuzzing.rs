@@ -129,9 +129,41 @@ pub fn cbor_responses(data: &[u8]) {
 
 /// Bytes as a SubscribeToShard response body.
 pub fn subscribe_to_shard(data: &[u8]) {
+    use crate::eventstream::{SubscribeToShardItem, SubscribeToShardVisit};
+    let body = Bytes::copy_from_slice(data);
     for protocol in [Protocol::Json, Protocol::Cbor] {
-        let mut decoder = SubscribeToShardDecoder::new(protocol);
-        decoder.feed(Bytes::copy_from_slice(data));
-        while let Ok(Some(_)) = decoder.next_item() {}
+        // Collected and lent, the same records come out, up to the same point.
+        let mut owned = SubscribeToShardDecoder::new(protocol);
+        owned.feed(body.clone());
+        let mut collected = Vec::new();
+        let owned_end = loop {
+            match owned.next_item() {
+                Ok(Some(SubscribeToShardItem::Event(event))) => collected.extend(
+                    event
+                        .records
+                        .into_iter()
+                        .map(|r| (r.sequence_number.as_str().to_owned(), r.data)),
+                ),
+                Ok(Some(_)) => {}
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        let mut lending = SubscribeToShardDecoder::new(protocol);
+        lending.feed(body.clone());
+        let mut lent = Vec::new();
+        let lent_end = loop {
+            let mut page = Vec::new();
+            match lending.next_visit(|r| page.push((r.sequence_number.to_owned(), r.data.clone())))
+            {
+                Ok(Some(SubscribeToShardVisit::Event(_))) => lent.extend(page),
+                Ok(Some(_)) => {}
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        assert_eq!(owned_end, lent_end);
+        assert_eq!(collected, lent);
+        assert_eq!(owned.skipped(), lending.skipped());
     }
 }
