@@ -38,6 +38,8 @@ enum Step {
     Exception(&'static str),
     /// A frame whose checksum is wrong.
     Corrupt,
+    /// An event of `count` records of `size` bytes from sequence number `first` on.
+    Big(u64, u64, usize),
     /// Nothing more, and the stream stays open.
     Silence,
     /// The server closes the connection gracefully (HTTP/2 GOAWAY): this stream goes on, new
@@ -54,8 +56,9 @@ enum Answer {
     Stream(Vec<Step>),
 }
 
-/// A response body fed from a channel.
-struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+/// A response body fed from a channel, counting the bytes hyper takes from it (what the HTTP/2
+/// flow control let through).
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>, Arc<AtomicUsize>);
 
 impl Body for ChannelBody {
     type Data = Bytes;
@@ -65,9 +68,13 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+        let taken = Arc::clone(&self.1);
+        self.0.poll_recv(cx).map(|chunk| {
+            chunk.map(|c| {
+                taken.fetch_add(c.len(), Ordering::SeqCst);
+                Ok(Frame::data(c))
+            })
+        })
     }
 }
 
@@ -127,6 +134,31 @@ fn frame(step: &Step) -> Vec<u8> {
             let last = out.len() - 1;
             out[last] ^= 0xff;
         }
+        Step::Big(first, count, size) => {
+            let records = (*first..first + count)
+                .map(|n| {
+                    Record::new(
+                        sequence(n),
+                        Bytes::from(vec![b'x'; *size]),
+                        PartitionKey::new("k").unwrap(),
+                    )
+                })
+                .collect();
+            let mut event = SubscribeToShardEvent::new(records, 0);
+            event.continuation_sequence_number = Some(sequence(first + count - 1));
+            Message::new(event.encode_body(Protocol::Cbor))
+                .with_header(":message-type", HeaderValue::String("event".into()))
+                .with_header(
+                    ":event-type",
+                    HeaderValue::String("SubscribeToShardEvent".into()),
+                )
+                .with_header(
+                    ":content-type",
+                    HeaderValue::String("application/x-amz-cbor-1.1".into()),
+                )
+                .encode(&mut out)
+                .unwrap();
+        }
         Step::Silence | Step::GoAway => {}
     }
     out
@@ -138,6 +170,8 @@ struct Script {
     answers: Arc<Mutex<VecDeque<Answer>>>,
     positions: Arc<Mutex<Vec<StartingPosition>>>,
     connections: Arc<AtomicUsize>,
+    /// Body bytes hyper took from the script (sent, or queued within the HTTP/2 window).
+    taken: Arc<AtomicUsize>,
 }
 
 impl Script {
@@ -147,24 +181,34 @@ impl Script {
         let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
         let positions: Arc<Mutex<Vec<StartingPosition>>> = Arc::default();
         let connections = Arc::new(AtomicUsize::new(0));
-        let (queue, seen, accepted) = (
+        let taken_total = Arc::new(AtomicUsize::new(0));
+        let (queue, seen, accepted, all_taken) = (
             Arc::clone(&answers),
             Arc::clone(&positions),
             Arc::clone(&connections),
+            Arc::clone(&taken_total),
         );
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 accepted.fetch_add(1, Ordering::SeqCst);
-                let (queue, seen) = (Arc::clone(&queue), Arc::clone(&seen));
+                let (queue, seen, taken) = (
+                    Arc::clone(&queue),
+                    Arc::clone(&seen),
+                    Arc::clone(&all_taken),
+                );
                 // A GoAway step asks this connection to close gracefully.
                 let goaway = Arc::new(tokio::sync::Notify::new());
                 let asked = Arc::clone(&goaway);
                 tokio::spawn(async move {
                     let service =
                         service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                            let (queue, seen, asked) =
-                                (Arc::clone(&queue), Arc::clone(&seen), Arc::clone(&asked));
+                            let (queue, seen, asked, taken) = (
+                                Arc::clone(&queue),
+                                Arc::clone(&seen),
+                                Arc::clone(&asked),
+                                Arc::clone(&taken),
+                            );
                             async move {
                                 let body = request.into_body().collect().await.unwrap().to_bytes();
                                 let input =
@@ -188,7 +232,7 @@ impl Script {
                                         http::Response::builder()
                                             .status(400)
                                             .header("content-type", "application/x-amz-json-1.1")
-                                            .body(ChannelBody(receiver))
+                                            .body(ChannelBody(receiver, Arc::clone(&taken)))
                                             .unwrap()
                                     }
                                     Answer::Stream(steps) => {
@@ -218,7 +262,7 @@ impl Script {
                                                 "content-type",
                                                 "application/vnd.amazon.eventstream",
                                             )
-                                            .body(ChannelBody(receiver))
+                                            .body(ChannelBody(receiver, Arc::clone(&taken)))
                                             .unwrap()
                                     }
                                 };
@@ -242,6 +286,7 @@ impl Script {
             answers,
             positions,
             connections,
+            taken: taken_total,
         }
     }
 
@@ -419,4 +464,24 @@ async fn goaway_lets_the_stream_finish_and_the_next_subscription_use_a_new_conne
     assert_eq!(read(&mut reader, usize::MAX).await, [1, 2, 3, 4]);
     assert_eq!(script.starts(), [None, Some(3)]);
     assert_eq!(script.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_reading_holds_back_the_server() {
+    // 200 events of 10 records of 10 KB: 20 MB in all.
+    let steps = (0..200)
+        .map(|e| Step::Big(e * 10 + 1, 10, 10_000))
+        .collect();
+    let script = Script::start(vec![Answer::Stream(steps)]).await;
+    let mut reader = script.reader();
+    let first = reader.next_batch().await.unwrap().unwrap();
+    assert_eq!(first.records.len(), 10);
+    // The reader stops for a while: HTTP/2 flow control stops the server well short of 20 MB
+    // (hyper's stream window is 2 MiB).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let taken = script.taken.load(Ordering::SeqCst);
+    assert!(taken < 4 * 1024 * 1024, "{taken} bytes left the server");
+    // Reading on gets every record, once.
+    let rest = read(&mut reader, 1990).await;
+    assert_eq!(rest, (11..=2000).collect::<Vec<u64>>());
 }
