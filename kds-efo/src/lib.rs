@@ -15,7 +15,8 @@
 //! `scan.shard.subscribetoshard.*` knobs, abandons a silent subscription (an inactivity
 //! watchdog), and stops at the end of a closed shard, reporting its children.
 //! [`ensure_consumer`] and [`release_consumer`] carry out the connector's consumer registration
-//! strategies (LAZY, EAGER, NONE). The multi-shard subscriber builds on these.
+//! strategies (LAZY, EAGER, NONE). [`StreamReader`] reads every shard of a stream, one task
+//! per shard, starting children once their parents have ended.
 //!
 //! ```no_run
 //! use kds_client::{Client, HttpVersion};
@@ -44,9 +45,11 @@
 mod consumer;
 mod error;
 mod reader;
+mod stream;
 mod subscription;
 
 pub use consumer::{ConsumerConfig, Registration, ensure_consumer, release_consumer};
 pub use error::{Error, ErrorKind};
 pub use reader::{Batch, ReaderConfig, ShardReader};
+pub use stream::StreamReader;
 pub use subscription::Subscription;

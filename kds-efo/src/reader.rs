@@ -159,13 +159,16 @@ impl ShardReader {
             if let Some(last) = records.last() {
                 self.last_delivered = Some(last.sequence_number.clone());
             }
+            // The shard is closed and every record was delivered: AWS sends no continuation;
+            // some services send one with the children, which also mark the end (as in the KCL).
+            let children = event.child_shards.filter(|c| !c.is_empty());
+            if event.continuation_sequence_number.is_none() || children.is_some() {
+                self.ended = true;
+                self.subscription = None;
+                self.children = Some(children.unwrap_or_default());
+            }
             match (event.continuation_sequence_number, records.last()) {
-                (None, _) => {
-                    // The shard is closed and every record was delivered.
-                    self.ended = true;
-                    self.subscription = None;
-                    self.children = Some(event.child_shards.unwrap_or_default());
-                }
+                (None, _) => {}
                 // Resume after the last record delivered (the continuation names it on AWS), or
                 // after the continuation when the event had none.
                 (Some(_), Some(last)) => self.position = after(last.sequence_number.clone()),

@@ -5,14 +5,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use kds_client::credentials::Credentials;
 use kds_client::{Client, HttpVersion, Protocol};
-use kds_efo::{ErrorKind, ReaderConfig, ShardReader, Subscription};
+use kds_efo::{ErrorKind, ReaderConfig, ShardReader, StreamReader, Subscription};
 use kds_proto::model::{
     CreateStreamInput, DescribeStreamSummaryInput, ListShardsInput, ListStreamConsumersInput,
-    PutRecordsInput, PutRecordsRequestEntry, RegisterStreamConsumerInput, StartingPosition,
-    SubscribeToShardInput,
+    PutRecordsInput, PutRecordsRequestEntry, RegisterStreamConsumerInput, SplitShardInput,
+    StartingPosition, SubscribeToShardInput,
 };
 use kds_proto::types::{
-    ConsumerArn, ConsumerName, ConsumerStatus, PartitionKey, ShardId, ShardIteratorType,
+    ConsumerArn, ConsumerName, ConsumerStatus, HashKey, PartitionKey, ShardId, ShardIteratorType,
     StreamName, StreamStatus,
 };
 
@@ -227,4 +227,76 @@ async fn a_reader_resubscribes_without_losing_or_repeating_records() {
         "{} subscriptions",
         reader.subscriptions()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reader_follows_a_split_parent_first() {
+    let url = ferrokinesis(Duration::from_secs(2)).await;
+    let client = client(&url, Protocol::Cbor);
+    let (consumer, _) = stream_with_consumer(&client, "split").await;
+    let mut describe = DescribeStreamSummaryInput::new();
+    describe.stream_name = Some(name("split"));
+    let arn = client
+        .send(&describe)
+        .await
+        .unwrap()
+        .stream_description_summary
+        .stream_arn;
+    let mut list = ListShardsInput::new();
+    list.stream_name = Some(name("split"));
+    let shards = client.list_all_shards(&list).await.unwrap();
+    let parent = shards[0].shard_id.clone();
+    let before = put(&client, "split", 20).await;
+
+    let mut reader = StreamReader::new(
+        client.clone(),
+        arn,
+        consumer,
+        &shards,
+        &StartingPosition::new(ShardIteratorType::TrimHorizon),
+        ReaderConfig::default(),
+    );
+    let mut split = SplitShardInput::new(parent, HashKey(1 << 127));
+    split.stream_name = Some(name("split"));
+    client.send(&split).await.unwrap();
+    loop {
+        let summary = client
+            .send(&describe)
+            .await
+            .unwrap()
+            .stream_description_summary;
+        if summary.stream_status == StreamStatus::Active {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let entries: Vec<PutRecordsRequestEntry> = (0..40)
+        .map(|i| {
+            PutRecordsRequestEntry::new(
+                Bytes::from(format!("after-{i}")),
+                PartitionKey::new(format!("after-key-{i}")).unwrap(),
+            )
+        })
+        .collect();
+    let after: Vec<Bytes> = entries.iter().map(|e| e.data.clone()).collect();
+    let mut request = PutRecordsInput::new(entries);
+    request.stream_name = Some(name("split"));
+    client.send(&request).await.unwrap();
+
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while received.len() < 60 {
+            let batch = reader.next_batch().await.unwrap().expect("shards remain");
+            received.extend(batch.records.into_iter().map(|r| r.data));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "only {} records arrived", received.len());
+    // The parent's records first, in order; then the children's, each once.
+    assert_eq!(received[..20], before[..]);
+    let mut rest: Vec<Bytes> = received[20..].to_vec();
+    rest.sort();
+    let mut expected = after;
+    expected.sort();
+    assert_eq!(rest, expected);
 }
