@@ -16,6 +16,9 @@ use kds_proto::types::{
     StreamName, StreamStatus,
 };
 
+#[path = "../../kds-client/tests/support/mod.rs"]
+mod support;
+
 /// ferrokinesis on a loopback port whose subscriptions last `session`.
 async fn ferrokinesis(session: Duration) -> String {
     let options = ferrokinesis::store::StoreOptions {
@@ -299,4 +302,122 @@ async fn a_stream_reader_follows_a_split_parent_first() {
     let mut expected = after;
     expected.sort();
     assert_eq!(rest, expected);
+}
+
+/// Subscribes from `start` and collects records until `count` arrived or twenty seconds passed
+/// (enough for a ResourceInUse wait and kinesis-local's event interval).
+async fn read_from(
+    client: &Client,
+    consumer: &ConsumerArn,
+    shard: &ShardId,
+    start: StartingPosition,
+    count: usize,
+) -> Vec<Bytes> {
+    let mut reader = ShardReader::new(
+        client.clone(),
+        consumer.clone(),
+        shard.clone(),
+        start,
+        ReaderConfig::default(),
+    );
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while received.len() < count {
+            match reader.next_batch().await.unwrap() {
+                Some(batch) => received.extend(batch.records.into_iter().map(|r| r.data)),
+                None => break,
+            }
+        }
+    })
+    .await;
+    received
+}
+
+/// Every starting position on one emulator. `like_aws`: the emulator honors the sequence number
+/// of AT/AFTER_SEQUENCE_NUMBER and the five-second rule between subscriptions (kinesis-local);
+/// ferrokinesis 0.7 does neither (it starts at the beginning of the shard).
+async fn starting_positions(client: &Client, stream: &str, like_aws: bool) {
+    let (consumer, shard) = stream_with_consumer(client, stream).await;
+    let sent = put(client, stream, 10).await;
+
+    // Sequence numbers and arrival times of what was put, read once from the start.
+    let mut first = ShardReader::new(
+        client.clone(),
+        consumer.clone(),
+        shard.clone(),
+        StartingPosition::new(ShardIteratorType::TrimHorizon),
+        ReaderConfig::default(),
+    );
+    let records = first.next_batch().await.unwrap().unwrap().records;
+    assert_eq!(records.len(), 10);
+    // Each subscription below comes within five seconds of the one before: kinesis-local (like
+    // AWS) answers ResourceInUse, and the readers wait it out.
+    drop(first);
+    let at = |kind, record: &kds_proto::model::Record| {
+        let mut position = StartingPosition::new(kind);
+        position.sequence_number = Some(record.sequence_number.clone());
+        position
+    };
+    if like_aws {
+        let from = |kind| read_from(client, &consumer, &shard, at(kind, &records[4]), 6);
+        assert_eq!(from(ShardIteratorType::AtSequenceNumber).await, sent[4..]);
+        assert_eq!(
+            from(ShardIteratorType::AfterSequenceNumber).await,
+            sent[5..]
+        );
+    }
+    let mut timestamp = StartingPosition::new(ShardIteratorType::AtTimestamp);
+    timestamp.timestamp = records[0].approximate_arrival_timestamp;
+    assert_eq!(
+        read_from(client, &consumer, &shard, timestamp, 10).await,
+        sent[..]
+    );
+    // LATEST: only what is put after the subscription starts.
+    let mut latest = ShardReader::new(
+        client.clone(),
+        consumer.clone(),
+        shard.clone(),
+        StartingPosition::new(ShardIteratorType::Latest),
+        ReaderConfig::default(),
+    );
+    let reading = tokio::spawn(async move {
+        let batch = tokio::time::timeout(Duration::from_secs(25), latest.next_batch())
+            .await
+            .expect("a batch")
+            .unwrap()
+            .unwrap();
+        batch
+            .records
+            .into_iter()
+            .map(|r| r.data)
+            .collect::<Vec<_>>()
+    });
+    // Past a ResourceInUse wait, so that the LATEST subscription is open.
+    tokio::time::sleep(Duration::from_secs(if like_aws { 8 } else { 1 })).await;
+    let later = put(client, stream, 3).await;
+    assert_eq!(reading.await.unwrap(), later);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_starting_position() {
+    let url = ferrokinesis(Duration::from_secs(3)).await;
+    starting_positions(&client(&url, Protocol::Json), "positions", false).await;
+    if let Some(local) = support::KinesisLocal::get() {
+        // TLS, HTTP/2 by ALPN, a self-signed certificate.
+        let local = Client::builder()
+            .region("us-east-1")
+            .endpoint(&local.tls_url)
+            .protocol(Protocol::Cbor)
+            .trust_all_certificates(true)
+            .credentials(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .build()
+            .unwrap();
+        starting_positions(&local, "efo-positions", true).await;
+    }
 }
