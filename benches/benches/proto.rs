@@ -169,6 +169,29 @@ fn smithy_frames(body: &Bytes) -> Vec<aws_smithy_types::event_stream::Message> {
     out
 }
 
+/// Decodes a SubscribeToShard body into owned events; the number of records.
+fn collect_events(protocol: Protocol, body: &Bytes) -> usize {
+    let mut decoder = SubscribeToShardDecoder::new(protocol);
+    decoder.feed(black_box(body.clone()));
+    let mut n = 0;
+    while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid") {
+        n += e.records.len();
+    }
+    n
+}
+
+/// Decodes a SubscribeToShard body lending each record; the bytes of record data.
+fn visit_events(protocol: Protocol, body: &Bytes) -> usize {
+    let mut decoder = SubscribeToShardDecoder::new(protocol);
+    decoder.feed(black_box(body.clone()));
+    let mut bytes = 0;
+    while let Some(SubscribeToShardVisit::Event(_)) = decoder
+        .next_visit(|r| bytes += r.data.len())
+        .expect("valid")
+    {}
+    bytes
+}
+
 fn subscribe(c: &mut Criterion) {
     let (events, per_event) = (10, 100);
     let json = subscribe_body(events, per_event, RECORD, Protocol::Json);
@@ -198,18 +221,7 @@ fn subscribe(c: &mut Criterion) {
         ("payload/kds_json", Protocol::Json, &json),
         ("payload/kds_cbor", Protocol::Cbor, &cbor),
     ] {
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let mut decoder = SubscribeToShardDecoder::new(protocol);
-                decoder.feed(black_box(body.clone()));
-                let mut n = 0;
-                while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid")
-                {
-                    n += e.records.len();
-                }
-                n
-            });
-        });
+        group.bench_function(name, |b| b.iter(|| collect_events(protocol, body)));
     }
     group.bench_function("payload/smithy_serde_json_base64", |b| {
         b.iter(|| {
@@ -241,35 +253,13 @@ fn subscribe_efo(c: &mut Criterion) {
         ("kds_json", Protocol::Json, &json),
         ("kds_cbor", Protocol::Cbor, &cbor),
     ] {
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let mut decoder = SubscribeToShardDecoder::new(protocol);
-                decoder.feed(black_box(body.clone()));
-                let mut n = 0;
-                while let Some(SubscribeToShardItem::Event(e)) = decoder.next_item().expect("valid")
-                {
-                    n += e.records.len();
-                }
-                n
-            });
-        });
+        group.bench_function(name, |b| b.iter(|| collect_events(protocol, body)));
     }
     for (name, protocol, body) in [
         ("kds_json_visit", Protocol::Json, &json),
         ("kds_cbor_visit", Protocol::Cbor, &cbor),
     ] {
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let mut decoder = SubscribeToShardDecoder::new(protocol);
-                decoder.feed(black_box(body.clone()));
-                let mut bytes = 0;
-                while let Some(SubscribeToShardVisit::Event(_)) = decoder
-                    .next_visit(|r| bytes += r.data.len())
-                    .expect("valid")
-                {}
-                bytes
-            });
-        });
+        group.bench_function(name, |b| b.iter(|| visit_events(protocol, body)));
     }
     group.finish();
 }

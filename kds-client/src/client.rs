@@ -321,12 +321,7 @@ impl Client {
             )
             .in_call(operation, 0));
         }
-        request.validate(&self.inner.limits).map_err(|e| {
-            Error::new(ErrorKind::InvalidRequest, "the request is invalid")
-                .with_source(e)
-                .in_call(operation, 0)
-        })?;
-        let body = Bytes::from(request.encode_body(self.inner.protocol));
+        let body = self.body(request)?;
         let policy = self.retry_policy(operation);
         let now = Instant::now();
         let deadline = now
@@ -406,6 +401,16 @@ impl Client {
         }
     }
 
+    /// The body of `request`, checked against the stream limits first.
+    fn body<Q: Request>(&self, request: &Q) -> Result<Bytes, Error> {
+        request.validate(&self.inner.limits).map_err(|e| {
+            Error::new(ErrorKind::InvalidRequest, "the request is invalid")
+                .with_source(e)
+                .in_call(Q::OPERATION, 0)
+        })?;
+        Ok(Bytes::from(request.encode_body(self.inner.protocol)))
+    }
+
     /// Credentials from the cache or the provider, within `wait`.
     async fn credentials(&self, wait: Duration) -> Result<Credentials, Error> {
         tokio::time::timeout(wait, self.inner.credentials.get())
@@ -453,12 +458,7 @@ impl Client {
     pub async fn open_stream<Q: Request>(&self, request: &Q) -> Result<ResponseStream, Error> {
         let operation = Q::OPERATION;
         let fail = |error: Error| error.in_call(operation, 1);
-        request.validate(&self.inner.limits).map_err(|e| {
-            Error::new(ErrorKind::InvalidRequest, "the request is invalid")
-                .with_source(e)
-                .in_call(operation, 0)
-        })?;
-        let body = Bytes::from(request.encode_body(self.inner.protocol));
+        let body = self.body(request)?;
         let timeout = self.inner.attempt_timeout;
         let started = Instant::now();
         let credentials = self.credentials(timeout).await.map_err(fail)?;

@@ -590,6 +590,15 @@ async fn shard_listings_follow_the_paging_rule_and_restart_on_expired_tokens() {
     );
 }
 
+/// The error code of each entry, `None` for written ones.
+fn error_codes(outcome: &kds_client::PutRecordsOutcome) -> Vec<Option<&str>> {
+    outcome
+        .entries
+        .iter()
+        .map(|e| e.error_code.as_deref())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_key_ordering_stops_a_key_only() {
     let proxy = Proxy::start().await;
@@ -603,11 +612,7 @@ async fn per_key_ordering_stops_a_key_only() {
         .put_records_retrying(&request, PutOrdering::PerPartitionKey)
         .await
         .unwrap();
-    let codes: Vec<Option<&str>> = outcome
-        .entries
-        .iter()
-        .map(|e| e.error_code.as_deref())
-        .collect();
+    let codes = error_codes(&outcome);
     assert_eq!(
         codes,
         [
@@ -625,11 +630,7 @@ async fn per_key_ordering_stops_a_key_only() {
         .put_records_retrying(&request, PutOrdering::PerPartitionKey)
         .await
         .unwrap();
-    let codes: Vec<Option<&str>> = outcome
-        .entries
-        .iter()
-        .map(|e| e.error_code.as_deref())
-        .collect();
+    let codes = error_codes(&outcome);
     assert_eq!(
         codes,
         [

@@ -103,12 +103,13 @@ async fn stream_with_consumer(client: &Client, stream: &str) -> (ConsumerArn, Sh
     panic!("the consumer did not become ACTIVE");
 }
 
-async fn put(client: &Client, stream: &str, count: usize) -> Vec<Bytes> {
+/// Puts `count` records `{prefix}-{i}` with keys `{prefix}-key-{i}`; their data.
+async fn put(client: &Client, stream: &str, prefix: &str, count: usize) -> Vec<Bytes> {
     let entries: Vec<PutRecordsRequestEntry> = (0..count)
         .map(|i| {
             PutRecordsRequestEntry::new(
-                Bytes::from(format!("record-{i}")),
-                PartitionKey::new(format!("key-{i}")).unwrap(),
+                Bytes::from(format!("{prefix}-{i}")),
+                PartitionKey::new(format!("{prefix}-key-{i}")).unwrap(),
             )
         })
         .collect();
@@ -123,7 +124,7 @@ async fn records_in_order(protocol: Protocol) {
     let url = ferrokinesis(Duration::from_secs(3)).await;
     let client = client(&url, protocol);
     let (consumer, shard) = stream_with_consumer(&client, "efo").await;
-    let sent = put(&client, "efo", 50).await;
+    let sent = put(&client, "efo", "record", 50).await;
     let request = SubscribeToShardInput::new(
         consumer,
         shard,
@@ -198,18 +199,7 @@ async fn a_reader_resubscribes_without_losing_or_repeating_records() {
     let putting = tokio::spawn(async move {
         let mut sent = Vec::new();
         for round in 0..4 {
-            let entries: Vec<PutRecordsRequestEntry> = (0..25)
-                .map(|i| {
-                    PutRecordsRequestEntry::new(
-                        Bytes::from(format!("round-{round}-{i}")),
-                        PartitionKey::new(format!("key-{i}")).unwrap(),
-                    )
-                })
-                .collect();
-            sent.extend(entries.iter().map(|e| e.data.clone()));
-            let mut request = PutRecordsInput::new(entries);
-            request.stream_name = Some(name("efo"));
-            writer.send(&request).await.unwrap();
+            sent.extend(put(&writer, "efo", &format!("round-{round}"), 25).await);
             tokio::time::sleep(Duration::from_millis(800)).await;
         }
         sent
@@ -249,7 +239,7 @@ async fn a_stream_reader_follows_a_split_parent_first() {
     list.stream_name = Some(name("split"));
     let shards = client.list_all_shards(&list).await.unwrap();
     let parent = shards[0].shard_id.clone();
-    let before = put(&client, "split", 20).await;
+    let before = put(&client, "split", "record", 20).await;
 
     let mut reader = StreamReader::new(
         client.clone(),
@@ -273,18 +263,7 @@ async fn a_stream_reader_follows_a_split_parent_first() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let entries: Vec<PutRecordsRequestEntry> = (0..40)
-        .map(|i| {
-            PutRecordsRequestEntry::new(
-                Bytes::from(format!("after-{i}")),
-                PartitionKey::new(format!("after-key-{i}")).unwrap(),
-            )
-        })
-        .collect();
-    let after: Vec<Bytes> = entries.iter().map(|e| e.data.clone()).collect();
-    let mut request = PutRecordsInput::new(entries);
-    request.stream_name = Some(name("split"));
-    client.send(&request).await.unwrap();
+    let after = put(&client, "split", "after", 40).await;
 
     let mut received = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(30), async {
@@ -338,7 +317,7 @@ async fn read_from(
 /// ferrokinesis 0.7 does neither (it starts at the beginning of the shard).
 async fn starting_positions(client: &Client, stream: &str, like_aws: bool) {
     let (consumer, shard) = stream_with_consumer(client, stream).await;
-    let sent = put(client, stream, 10).await;
+    let sent = put(client, stream, "record", 10).await;
 
     // Sequence numbers and arrival times of what was put, read once from the start.
     let mut first = ShardReader::new(
@@ -394,7 +373,7 @@ async fn starting_positions(client: &Client, stream: &str, like_aws: bool) {
     });
     // Past a ResourceInUse wait, so that the LATEST subscription is open.
     tokio::time::sleep(Duration::from_secs(if like_aws { 8 } else { 1 })).await;
-    let later = put(client, stream, 3).await;
+    let later = put(client, stream, "record", 3).await;
     assert_eq!(reading.await.unwrap(), later);
 }
 

@@ -345,11 +345,12 @@ fn csv_dialects() {
 #[test]
 fn bad_csv_records_are_named_or_skipped() {
     let strict = table("a STRING, b INT", "'format' = 'csv'");
-    let cases: [(&[u8], &str); 5] = [
+    let cases: [(&[u8], &str); 6] = [
         (b"x", "has 1 field, the table has 2 physical columns"),
         (b"x,1,2", "more than 2 fields"),
         (b"x,1\ny,2", "more than one CSV row"),
         (b"x,one", "column `b`"),
+        (b"ok,\xff", "field 2 is not UTF-8"),
         // An unterminated quote runs to the end of the data.
         (b"\"x,1", "the row has 1 field"),
     ];

@@ -179,6 +179,18 @@ impl CsvReader {
     }
 }
 
+/// Names the first field of `all` (split at `ends`) that is not UTF-8.
+fn not_utf8(all: &[u8], ends: &[usize]) -> String {
+    let mut start = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        if let Err(e) = std::str::from_utf8(&all[start..end]) {
+            return format!("field {} is not UTF-8: {e}", i + 1);
+        }
+        start = end;
+    }
+    "the fields are not UTF-8".to_owned()
+}
+
 impl RowReader for CsvReader {
     fn push(&mut self, data: &[u8]) -> Result<(), String> {
         let count = self.split(data)?;
@@ -190,19 +202,22 @@ impl RowReader for CsvReader {
                 if self.columns.len() == 1 { "" } else { "s" }
             ));
         }
-        let mut texts = Vec::with_capacity(count);
+        // One UTF-8 check over all the fields, and each field ending on a character boundary,
+        // instead of a check (and a list of slices) per field.
+        let ends = &self.ends[..count];
+        let all = &self.unquoted[..ends.last().copied().unwrap_or(0)];
+        let text = match std::str::from_utf8(all) {
+            Ok(text) if ends.iter().all(|&end| text.is_char_boundary(end)) => text,
+            _ => return Err(not_utf8(all, ends)),
+        };
         let mut start = 0;
-        for (i, &end) in self.ends[..count].iter().enumerate() {
-            let text = std::str::from_utf8(&self.unquoted[start..end])
-                .map_err(|e| format!("field {} is not UTF-8: {e}", i + 1))?;
-            texts.push(text);
-            start = end;
-        }
-        for ((text, column), field) in texts
-            .into_iter()
+        for ((&end, column), field) in ends
+            .iter()
             .zip(&mut self.columns)
             .zip(self.physical.fields())
         {
+            let text = &text[start..end];
+            start = end;
             let is_null = match &self.dialect.null_literal {
                 Some(literal) if literal == text => true,
                 _ => {

@@ -38,6 +38,8 @@ pub(super) struct JsonReader {
     physical: SchemaRef,
     /// `physical` with binary columns as strings (base64), as arrow-json reads them.
     text: SchemaRef,
+    /// Whether `text` differs from `physical`, so that read batches need converting.
+    has_binary: bool,
     decoder: Decoder,
     fail_on_missing_field: bool,
 }
@@ -67,6 +69,7 @@ impl JsonReader {
         let text = Arc::new(Schema::new(text));
         let decoder = build(&text, CHUNK_ROWS).map_err(|e| super::unsupported(e.to_string()))?;
         Ok(Self {
+            has_binary: text != physical,
             physical,
             text,
             decoder,
@@ -104,7 +107,7 @@ impl RowReader for JsonReader {
             .flush()
             .map_err(|e| e.to_string())?
             .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&self.text)));
-        if self.text == self.physical {
+        if !self.has_binary {
             return Ok(batch);
         }
         let columns = batch
@@ -259,14 +262,14 @@ impl EncoderFactory for FlinkValues {
                 if values.values().iter().all(|v| v.is_finite()) {
                     return Ok(None);
                 }
-                Box::new(Floats(values.values().to_vec()))
+                Box::new(Floats(values.values()))
             }
             DataType::Float64 => {
                 let values = array.as_primitive::<Float64Type>();
                 if values.values().iter().all(|v| v.is_finite()) {
                     return Ok(None);
                 }
-                Box::new(Floats(values.values().to_vec()))
+                Box::new(Floats(values.values()))
             }
             _ => return Ok(None),
         };
@@ -285,9 +288,9 @@ impl Encoder for Base64<'_> {
 }
 
 /// Floats of an array that holds a non-finite value.
-struct Floats<T>(Vec<T>);
+struct Floats<'a, T>(&'a [T]);
 
-impl<T: Copy + std::fmt::Display + Into<f64>> Encoder for Floats<T> {
+impl<T: Copy + std::fmt::Display + Into<f64>> Encoder for Floats<'_, T> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
         let value = self.0[idx];
         let text = match value.into() {
