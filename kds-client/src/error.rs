@@ -132,8 +132,20 @@ impl fmt::Display for Error {
             write!(f, "{operation}: ")?;
         }
         f.write_str(&self.0.message)?;
-        if let Some(source) = &self.0.source {
-            write!(f, ": {source}")?;
+        // The whole chain: wrappers such as hyper's "client error (Connect)" hide the cause
+        // ("Connection refused") in their own source.
+        let mut source = self
+            .0
+            .source
+            .as_deref()
+            .map(|s| s as &dyn std::error::Error);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            // An error of this crate has written its own chain.
+            source = match cause.downcast_ref::<Self>() {
+                Some(_) => None,
+                None => cause.source(),
+            };
         }
         // The service error's text carries its request id.
         if self.0.attempts > 1 {

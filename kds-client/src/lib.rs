@@ -7,6 +7,8 @@
 //!   [`Client::list_all_stream_consumers`] read listings to the end;
 //!   [`Client::put_records_retrying`] resends only failed records, optionally keeping each
 //!   partition key's order ([`PutOrdering`]).
+//! - [`PollingReader`] reads every shard of a stream with GetRecords, children after their
+//!   parents ([`ShardLineage`]).
 //! - [`Endpoint`]: the regional endpoint (China regions included) or an explicit URL; TLS by
 //!   ALPN (HTTP/2 or HTTP/1.1) with the system's root certificates, or plain HTTP/1.1 or h2c
 //!   for emulators ([`HttpVersion`]).
@@ -42,16 +44,22 @@ mod client;
 pub mod credentials;
 mod endpoint;
 mod error;
+mod lineage;
 mod pages;
+mod poll;
 mod put;
 mod retry;
 mod signing;
+mod stream_id;
 mod transport;
 
 pub use client::{Client, ClientBuilder, ResponseStream};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind};
 pub use kds_proto::Protocol;
+pub use lineage::{ChildOf, ShardLineage};
+pub use poll::{Batch, PollConfig, PollingReader};
 pub use put::{PutOrdering, PutRecordsOutcome};
 pub use retry::RetryPolicy;
+pub use stream_id::StreamId;
 pub use transport::HttpVersion;

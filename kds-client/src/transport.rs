@@ -131,6 +131,10 @@ impl Transport {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Incoming>, Error> {
+        let authority = request
+            .uri()
+            .authority()
+            .map_or_else(String::new, ToString::to_string);
         self.client
             .request(request.map(Full::new))
             .await
@@ -138,11 +142,15 @@ impl Transport {
                 if timed_out(&e) {
                     Error::new(
                         ErrorKind::Timeout,
-                        "no connection within the connect timeout",
+                        format!("no connection to {authority} within the connect timeout"),
                     )
                     .with_source(e)
                 } else if e.is_connect() {
-                    Error::new(ErrorKind::Transport, "cannot connect").with_source(e)
+                    Error::new(
+                        ErrorKind::Transport,
+                        format!("cannot connect to {authority}"),
+                    )
+                    .with_source(e)
                 } else {
                     Error::new(ErrorKind::Transport, "the connection failed").with_source(e)
                 }

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kds_client::credentials::Credentials;
-use kds_client::{Client, ErrorKind, HttpVersion, Protocol};
+use kds_client::{Client, ErrorKind, HttpVersion, PollConfig, PollingReader, Protocol, StreamId};
 use kds_proto::ErrorClass;
 use kds_proto::model::{
     CreateStreamInput, DeleteStreamInput, DeregisterStreamConsumerInput,
     DescribeStreamConsumerInput, DescribeStreamSummaryInput, GetRecordsInput,
     GetShardIteratorInput, ListShardsInput, ListStreamConsumersInput, MergeShardsInput,
     PutRecordInput, PutRecordsInput, PutRecordsRequestEntry, Record, RegisterStreamConsumerInput,
-    Shard, SplitShardInput,
+    Shard, SplitShardInput, StartingPosition,
 };
 use kds_proto::types::{
     ConsumerName, ConsumerStatus, HashKey, PartitionKey, SequenceNumber, ShardId, ShardIterator,
@@ -460,6 +460,45 @@ fn sorted(mut data: Vec<Bytes>) -> Vec<Bytes> {
     data
 }
 
+/// Reads every shard of `stream` with a [`PollingReader`] up to the tips: each record once, and
+/// each generation (`generations`, oldest first) before the next.
+async fn read_whole_stream_by_polling(client: &Client, stream: &str, generations: &[Vec<Bytes>]) {
+    let shards = all_shards(client, stream, None).await;
+    let mut config = PollConfig::default();
+    config.stop_at_tip = true;
+    config.interval = Duration::from_millis(20);
+    let mut reader = PollingReader::new(
+        client.clone(),
+        StreamId::Name(name(stream)),
+        &shards,
+        &StartingPosition::new(ShardIteratorType::TrimHorizon),
+        config,
+    );
+    let mut read = Vec::new();
+    let reading = async {
+        while let Some(batch) = reader.next_batch().await.unwrap() {
+            assert!(!batch.records.is_empty());
+            assert!(shards.iter().any(|s| s.shard_id == batch.shard_id));
+            read.extend(batch.records.into_iter().map(|r| r.data));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .expect("the polling reader stops at the tips");
+    let all: Vec<Bytes> = generations.iter().flatten().cloned().collect();
+    assert_eq!(sorted(read.clone()), sorted(all), "every record once");
+    let mut start = 0;
+    for generation in generations {
+        let end = start + generation.len();
+        assert_eq!(
+            sorted(read[start..end].to_vec()),
+            sorted(generation.clone()),
+            "parents are read before their children"
+        );
+        start = end;
+    }
+}
+
 /// Split a shard and merge its children, reading parents and children; register, describe,
 /// list and deregister a consumer; delete the stream.
 async fn resharding_consumers_and_deletion(
@@ -484,13 +523,13 @@ async fn resharding_consumers_and_deletion(
     let after = put_keys(client, stream, "after", 20).await;
     assert_eq!(
         sorted(read_shard(client, stream, &parent).await),
-        sorted(before)
+        sorted(before.clone())
     );
     let mut from_children = Vec::new();
     for child in &children {
         from_children.extend(read_shard(client, stream, &child.shard_id).await);
     }
-    assert_eq!(sorted(from_children), sorted(after));
+    assert_eq!(sorted(from_children), sorted(after.clone()));
 
     // The children cover adjacent ranges: merge them.
     let (low, high) = if children[0].hash_key_range.starting_hash_key
@@ -515,8 +554,9 @@ async fn resharding_consumers_and_deletion(
     let last = put_keys(client, stream, "merged", 5).await;
     assert_eq!(
         sorted(read_shard(client, stream, &merged.shard_id).await),
-        sorted(last)
+        sorted(last.clone())
     );
+    read_whole_stream_by_polling(client, stream, &[before, after, last]).await;
 
     // Consumers.
     let mut describe = DescribeStreamSummaryInput::new();
@@ -561,7 +601,7 @@ async fn resharding_consumers_and_deletion(
         request.consumer_name = Some(consumer.clone());
         let description = client.send(&request).await.unwrap().consumer_description;
         assert_eq!(description.consumer_arn, registered.consumer_arn);
-        assert_eq!(description.stream_arn, arn);
+        assert_eq!(description.stream_arn.as_ref(), Some(&arn));
     }
     let mut deregister = DeregisterStreamConsumerInput::new();
     deregister.consumer_arn = Some(registered.consumer_arn.clone());

@@ -50,6 +50,7 @@ mod subscription;
 
 pub use consumer::{ConsumerConfig, Registration, ensure_consumer, release_consumer};
 pub use error::{Error, ErrorKind};
-pub use reader::{Batch, ReaderConfig, ShardReader};
+pub use kds_client::Batch;
+pub use reader::{ReaderConfig, ShardReader};
 pub use stream::StreamReader;
 pub use subscription::Subscription;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use kds_client::{Client, RetryPolicy};
-use kds_proto::model::{ChildShard, Record, StartingPosition, SubscribeToShardInput};
+use kds_client::{Batch, Client, RetryPolicy};
+use kds_proto::model::{ChildShard, StartingPosition, SubscribeToShardInput};
 use kds_proto::types::{ConsumerArn, SequenceNumber, ShardId, ShardIteratorType};
 
 use crate::error::Error;
@@ -25,6 +25,10 @@ pub struct ReaderConfig {
     /// The wait after ResourceInUseException (another subscription of the consumer to the
     /// shard is still open): at least five seconds, plus up to a second of jitter.
     pub resource_in_use_wait: Duration,
+    /// End an open shard once it has been read up to its tip (an event without records, 0 ms
+    /// behind) instead of staying subscribed; [`ShardReader::children`] is then `None`.
+    /// Closed shards end, with their children, as usual.
+    pub stop_at_tip: bool,
 }
 
 impl Default for ReaderConfig {
@@ -33,19 +37,9 @@ impl Default for ReaderConfig {
             retry: RetryPolicy::default_for("SubscribeToShard"),
             inactivity: Duration::from_secs(35),
             resource_in_use_wait: Duration::from_secs(5),
+            stop_at_tip: false,
         }
     }
-}
-
-/// Records of one event of a shard.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Batch {
-    /// The shard the records are from.
-    pub shard_id: ShardId,
-    /// The records, in order.
-    pub records: Vec<Record>,
-    /// How far behind the tip of the shard the event was, in milliseconds.
-    pub millis_behind_latest: i64,
 }
 
 /// Reads one shard through enhanced fan-out, subscribing again whenever a subscription ends.
@@ -95,6 +89,8 @@ impl ShardReader {
 
     /// The next batch of records; `None` once the shard has ended (it was split or merged, and
     /// every record was read): [`children`](Self::children) then says which shards follow.
+    /// With [`ReaderConfig::stop_at_tip`], also `None` once an open shard is read up to its
+    /// tip.
     /// Events without records advance the position and are not returned.
     ///
     /// # Errors
@@ -173,6 +169,15 @@ impl ShardReader {
                 // after the continuation when the event had none.
                 (Some(_), Some(last)) => self.position = after(last.sequence_number.clone()),
                 (Some(continuation), None) => self.position = after(continuation),
+            }
+            if records.is_empty()
+                && !self.ended
+                && self.config.stop_at_tip
+                && event.millis_behind_latest == 0
+            {
+                self.ended = true;
+                self.subscription = None;
+                return Ok(None);
             }
             if !records.is_empty() {
                 return Ok(Some(Batch {

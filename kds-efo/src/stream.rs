@@ -3,22 +3,21 @@
 //! read to the end (parents before children, so a key's records stay in order across
 //! resharding).
 
-use std::collections::{HashMap, HashSet};
-
-use kds_client::Client;
-use kds_proto::model::{ListShardsInput, Shard, StartingPosition};
-use kds_proto::types::{ConsumerArn, ShardId, ShardIteratorType, StreamArn};
+use kds_client::{Batch, ChildOf, Client, ShardLineage, StreamId};
+use kds_proto::model::{Shard, StartingPosition};
+use kds_proto::types::{ConsumerArn, ShardId, ShardIteratorType};
 use tokio::sync::mpsc;
 
 use crate::error::Error;
-use crate::reader::{Batch, ReaderConfig, ShardReader};
+use crate::reader::{ReaderConfig, ShardReader};
 
 /// What a shard's task reports.
 enum Report {
     Batch(Batch),
-    /// The shard was read to its end; its children, as the service named them (parent ids
-    /// per child).
-    Ended(ShardId, Vec<(ShardId, Vec<ShardId>)>),
+    /// The shard was read to its end; its children, as the service named them.
+    Ended(ShardId, Vec<ChildOf>),
+    /// The shard was read up to its tip ([`ReaderConfig::stop_at_tip`]).
+    AtTip,
     Failed(Error),
 }
 
@@ -26,13 +25,10 @@ enum Report {
 #[derive(Debug)]
 pub struct StreamReader {
     client: Client,
-    stream: StreamArn,
+    stream: StreamId,
     consumer: ConsumerArn,
     config: ReaderConfig,
-    /// Shards waiting for their parents, with the parents they wait for.
-    waiting: HashMap<ShardId, HashSet<ShardId>>,
-    finished: HashSet<ShardId>,
-    started: HashSet<ShardId>,
+    lineage: ShardLineage,
     running: usize,
     reports: mpsc::Receiver<Report>,
     sender: mpsc::Sender<Report>,
@@ -44,47 +40,31 @@ impl StreamReader {
     /// ended. Each shard buffers at most one batch ahead of the reader.
     pub fn new(
         client: Client,
-        stream: StreamArn,
+        stream: StreamId,
         consumer: ConsumerArn,
         shards: &[Shard],
         start: &StartingPosition,
         config: ReaderConfig,
     ) -> Self {
         let (sender, reports) = mpsc::channel(1);
+        let (lineage, ready) = ShardLineage::new(shards);
         let mut reader = Self {
             client,
             stream,
             consumer,
             config,
-            waiting: HashMap::new(),
-            finished: HashSet::new(),
-            started: HashSet::new(),
+            lineage,
             running: 0,
             reports,
             sender,
         };
-        let listed: HashSet<&ShardId> = shards.iter().map(|s| &s.shard_id).collect();
-        for shard in shards {
-            let parents: HashSet<ShardId> =
-                [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| listed.contains(p))
-                    .cloned()
-                    .collect();
-            if parents.is_empty() {
-                reader.start(shard.shard_id.clone(), start.clone());
-            } else {
-                reader.waiting.insert(shard.shard_id.clone(), parents);
-            }
+        for shard in ready {
+            reader.start(shard, start.clone());
         }
         reader
     }
 
     fn start(&mut self, shard: ShardId, position: StartingPosition) {
-        if !self.started.insert(shard.clone()) {
-            return;
-        }
         self.running += 1;
         let mut reader = ShardReader::new(
             self.client.clone(),
@@ -98,15 +78,13 @@ impl StreamReader {
             loop {
                 let report = match reader.next_batch().await {
                     Ok(Some(batch)) => Report::Batch(batch),
-                    Ok(None) => Report::Ended(
-                        shard.clone(),
-                        reader
-                            .children()
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|c| (c.shard_id.clone(), c.parent_shards.clone()))
-                            .collect(),
-                    ),
+                    Ok(None) => match reader.children() {
+                        Some(children) => Report::Ended(
+                            shard.clone(),
+                            children.iter().map(ChildOf::from).collect(),
+                        ),
+                        None => Report::AtTip,
+                    },
                     Err(error) => Report::Failed(error),
                 };
                 let last = !matches!(report, Report::Batch(_));
@@ -137,53 +115,22 @@ impl StreamReader {
                     self.running -= 1;
                     return Err(error);
                 }
+                Report::AtTip => self.running -= 1,
                 Report::Ended(shard, mut children) => {
                     self.running -= 1;
-                    self.finished.insert(shard.clone());
                     if children.is_empty() {
                         // The service named none: ask which shards descend from this one.
-                        children = self.children_of(&shard).await?;
+                        children = self
+                            .client
+                            .children_of(&self.stream, &shard)
+                            .await
+                            .map_err(Error::client)?;
                     }
-                    for (child, parents) in children {
-                        let waiting = self
-                            .waiting
-                            .entry(child.clone())
-                            .or_insert_with(|| parents.into_iter().collect());
-                        waiting.retain(|p| !self.finished.contains(p));
-                        if waiting.is_empty() {
-                            self.waiting.remove(&child);
-                            self.start(
-                                child,
-                                StartingPosition::new(ShardIteratorType::TrimHorizon),
-                            );
-                        }
+                    for child in self.lineage.ended(&shard, children) {
+                        self.start(child, StartingPosition::new(ShardIteratorType::TrimHorizon));
                     }
                 }
             }
         }
-    }
-
-    async fn children_of(&self, parent: &ShardId) -> Result<Vec<(ShardId, Vec<ShardId>)>, Error> {
-        let mut list = ListShardsInput::new();
-        list.stream_arn = Some(self.stream.clone());
-        let shards = self
-            .client
-            .list_all_shards(&list)
-            .await
-            .map_err(Error::client)?;
-        Ok(shards
-            .into_iter()
-            .filter(|s| {
-                s.parent_shard_id.as_ref() == Some(parent)
-                    || s.adjacent_parent_shard_id.as_ref() == Some(parent)
-            })
-            .map(|s| {
-                let parents = [s.parent_shard_id, s.adjacent_parent_shard_id]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                (s.shard_id, parents)
-            })
-            .collect())
     }
 }

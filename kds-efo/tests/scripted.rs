@@ -40,6 +40,8 @@ enum Step {
     Corrupt,
     /// An event of `count` records of `size` bytes from sequence number `first` on.
     Big(u64, u64, usize),
+    /// An event without records with this continuation, this many milliseconds behind the tip.
+    Behind(u64, i64),
     /// Nothing more, and the stream stays open.
     Silence,
     /// The server closes the connection gracefully (HTTP/2 GOAWAY): this stream goes on, new
@@ -82,9 +84,29 @@ fn sequence(n: u64) -> SequenceNumber {
     SequenceNumber::new(n.to_string()).unwrap()
 }
 
+fn encode_event(event: &SubscribeToShardEvent, out: &mut Vec<u8>) {
+    Message::new(event.encode_body(Protocol::Json))
+        .with_header(":message-type", HeaderValue::String("event".into()))
+        .with_header(
+            ":event-type",
+            HeaderValue::String("SubscribeToShardEvent".into()),
+        )
+        .with_header(
+            ":content-type",
+            HeaderValue::String("application/json".into()),
+        )
+        .encode(out)
+        .unwrap();
+}
+
 fn frame(step: &Step) -> Vec<u8> {
     let mut out = Vec::new();
     match step {
+        Step::Behind(continuation, millis) => {
+            let mut event = SubscribeToShardEvent::new(Vec::new(), *millis);
+            event.continuation_sequence_number = Some(sequence(*continuation));
+            encode_event(&event, &mut out);
+        }
         Step::Event(numbers, continuation) => {
             let records = numbers
                 .iter()
@@ -105,18 +127,7 @@ fn frame(step: &Step) -> Vec<u8> {
                     HashKeyRange::new(HashKey::MIN, HashKey::MAX),
                 )]);
             }
-            Message::new(event.encode_body(Protocol::Json))
-                .with_header(":message-type", HeaderValue::String("event".into()))
-                .with_header(
-                    ":event-type",
-                    HeaderValue::String("SubscribeToShardEvent".into()),
-                )
-                .with_header(
-                    ":content-type",
-                    HeaderValue::String("application/json".into()),
-                )
-                .encode(&mut out)
-                .unwrap();
+            encode_event(&event, &mut out);
         }
         Step::Exception(code) => {
             Message::new(Bytes::from(format!(r#"{{"message":"scripted {code}"}}"#)))
@@ -291,6 +302,10 @@ impl Script {
     }
 
     fn reader(&self) -> ShardReader {
+        self.reader_with(|_| {})
+    }
+
+    fn reader_with(&self, configure: impl FnOnce(&mut ReaderConfig)) -> ShardReader {
         let client = Client::builder()
             .region("us-east-1")
             .endpoint(&self.url)
@@ -313,6 +328,7 @@ impl Script {
             max: Duration::from_millis(5),
             exponential_constant: 2.0,
         };
+        configure(&mut config);
         ShardReader::new(
             client,
             ConsumerArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1")
@@ -484,4 +500,34 @@ async fn a_reader_that_stops_reading_holds_back_the_server() {
     // Reading on gets every record, once.
     let rest = read(&mut reader, 1990).await;
     assert_eq!(rest, (11..=2000).collect::<Vec<u64>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_at_the_tip_ends_an_open_shard_at_its_first_caught_up_event() {
+    let script = Script::start(vec![Answer::Stream(vec![
+        Step::Event(vec![1, 2], Some(2)),
+        // Behind: not the tip yet.
+        Step::Behind(2, 5_000),
+        Step::Event(vec![3], Some(3)),
+        Step::Behind(3, 0),
+        Step::Event(vec![4], Some(4)),
+    ])])
+    .await;
+    let mut reader = script.reader_with(|config| config.stop_at_tip = true);
+    assert_eq!(read(&mut reader, usize::MAX).await, [1, 2, 3]);
+    assert!(
+        reader.children().is_none(),
+        "an open shard names no children"
+    );
+    assert!(reader.next_batch().await.unwrap().is_none());
+    assert_eq!(script.starts(), [None]);
+
+    // Without it, the same events are read through.
+    let script = Script::start(vec![Answer::Stream(vec![
+        Step::Event(vec![1], Some(1)),
+        Step::Behind(1, 0),
+        Step::Event(vec![2], None),
+    ])])
+    .await;
+    assert_eq!(read(&mut script.reader(), usize::MAX).await, [1, 2]);
 }

@@ -229,12 +229,6 @@ async fn a_stream_reader_follows_a_split_parent_first() {
     let (consumer, _) = stream_with_consumer(&client, "split").await;
     let mut describe = DescribeStreamSummaryInput::new();
     describe.stream_name = Some(name("split"));
-    let arn = client
-        .send(&describe)
-        .await
-        .unwrap()
-        .stream_description_summary
-        .stream_arn;
     let mut list = ListShardsInput::new();
     list.stream_name = Some(name("split"));
     let shards = client.list_all_shards(&list).await.unwrap();
@@ -243,7 +237,7 @@ async fn a_stream_reader_follows_a_split_parent_first() {
 
     let mut reader = StreamReader::new(
         client.clone(),
-        arn,
+        name("split").into(),
         consumer,
         &shards,
         &StartingPosition::new(ShardIteratorType::TrimHorizon),

@@ -142,10 +142,12 @@ shape! {
             consumer_status: ConsumerStatus = "ConsumerStatus",
             /// When it was registered.
             consumer_creation_timestamp: Timestamp = "ConsumerCreationTimestamp",
-            /// The stream's ARN.
+        }
+        optional {
+            /// The stream's ARN. AWS always sends it; some emulators (ferrokinesis 0.7) do not,
+            /// and nothing here needs it.
             stream_arn: StreamArn = "StreamARN",
         }
-        optional {}
     }
 }
 
