@@ -1,0 +1,274 @@
+//! The command line: subcommands, flags and the parsing of their values.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kds_proto::types::{SequenceNumber, Timestamp};
+
+/// Write to, read from and emulate Amazon Kinesis Data Streams.
+#[derive(Debug, Parser)]
+#[command(name = "kds", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) connection: Connection,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Where the stream is and who asks.
+#[derive(Debug, Args)]
+pub(crate) struct Connection {
+    /// The Kinesis endpoint, e.g. http://127.0.0.1:4567 for `kds local` (default: the region's
+    /// AWS endpoint).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// The AWS region (default: AWS_REGION or AWS_DEFAULT_REGION; us-east-1 with --endpoint).
+    #[arg(long, global = true)]
+    pub(crate) region: Option<String>,
+    /// The profile of the shared AWS config files to take credentials from.
+    #[arg(long, global = true)]
+    pub(crate) profile: Option<String>,
+    /// The wire protocol. CBOR saves base64 and is what the AWS Java SDK speaks; JSON is
+    /// understood by every emulator (ferrokinesis misreads CBOR timestamps).
+    #[arg(long, global = true, value_enum, default_value_t = Protocol::Json)]
+    pub(crate) protocol: Protocol,
+    /// Accept any TLS certificate (for emulators with self-signed certificates).
+    #[arg(long, global = true)]
+    pub(crate) no_verify_tls: bool,
+    /// A system property, e.g. -D aws.accessKeyId=… -D aws.secretKey=… (credentials taken from
+    /// the properties instead of the AWS default chain).
+    #[arg(short = 'D', global = true, value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub(crate) properties: Vec<(String, String)>,
+}
+
+/// The wire protocol of a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Protocol {
+    /// JSON 1.1.
+    Json,
+    /// CBOR 1.1 (no base64: cheaper).
+    Cbor,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Runs a Kinesis emulator in this process, writes records, reads them back by polling and
+    /// by enhanced fan-out, and checks that every record arrived exactly once.
+    Demo(DemoArgs),
+    /// Serves a Kinesis emulator on loopback until Ctrl-C.
+    Local(LocalArgs),
+    /// Writes lines (or JSON objects) from standard input or a file as records.
+    Put(PutArgs),
+    /// Prints the records of every shard of a stream.
+    Tail(TailArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// How many records to write.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub(crate) records: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LocalArgs {
+    /// The port to listen on, on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 4567)]
+    pub(crate) port: u16,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PutArgs {
+    /// The stream to write to.
+    pub(crate) stream: String,
+    /// The file to read (default: standard input).
+    pub(crate) file: Option<PathBuf>,
+    /// How the input is read: one record per line, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = InputFormat::Lines)]
+    pub(crate) format: InputFormat,
+    /// The JSON member whose value is the partition key (with --format jsonl).
+    #[arg(long, value_name = "NAME", conflicts_with = "partition_key")]
+    pub(crate) key_field: Option<String>,
+    /// One partition key for every record (default: a random key per record).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) partition_key: Option<String>,
+    /// Packs records into KPL aggregates, one per shard.
+    #[arg(long)]
+    pub(crate) aggregate: bool,
+}
+
+/// How `kds put` reads its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InputFormat {
+    /// Each line is a record.
+    Lines,
+    /// Each line is a JSON value, written as it is.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    /// The stream to read.
+    pub(crate) stream: String,
+    /// Where to start: trim-horizon, latest, at-timestamp:TIME (ISO-8601 or epoch seconds), or
+    /// at-sequence:NUMBER (that record's shard only, from that record on).
+    #[arg(long, value_name = "POSITION", default_value = "latest", value_parser = parse_start)]
+    pub(crate) from: Start,
+    /// Reads by enhanced fan-out as this consumer (registered if missing and then deregistered
+    /// when kds stops), instead of polling.
+    #[arg(long, value_name = "CONSUMER")]
+    pub(crate) efo: Option<String>,
+    /// Stops after this many records.
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<u64>,
+    /// Stops once every shard is read up to its tip instead of waiting for new records.
+    #[arg(long)]
+    pub(crate) no_follow: bool,
+    /// How records are printed: their data, one per line, or one JSON object per record.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+    /// Prints KPL aggregates as they are instead of their user records.
+    #[arg(long)]
+    pub(crate) no_deaggregate: bool,
+}
+
+/// How `kds tail` prints records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// The record's data, then a line break.
+    Text,
+    /// One JSON object per record, with its shard, sequence numbers, keys and arrival time.
+    Jsonl,
+}
+
+/// Where `kds tail` starts reading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Start {
+    TrimHorizon,
+    Latest,
+    AtTimestamp(Timestamp),
+    AtSequence(SequenceNumber),
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
+    }
+}
+
+fn parse_start(text: &str) -> Result<Start, String> {
+    match text {
+        "trim-horizon" => return Ok(Start::TrimHorizon),
+        "latest" => return Ok(Start::Latest),
+        _ => {}
+    }
+    if let Some(time) = text.strip_prefix("at-timestamp:") {
+        return parse_timestamp(time).map(Start::AtTimestamp);
+    }
+    if let Some(sequence) = text.strip_prefix("at-sequence:") {
+        return SequenceNumber::new(sequence)
+            .map(Start::AtSequence)
+            .map_err(|_| format!("bad sequence number `{sequence}`: expected decimal digits"));
+    }
+    Err(format!(
+        "unknown position `{text}`: expected trim-horizon, latest, at-timestamp:<time> or at-sequence:<number>"
+    ))
+}
+
+/// An ISO-8601 time (with an offset, or UTC without one; a date alone is its midnight UTC), or
+/// seconds since the epoch (fractions allowed).
+fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+    let bad = || {
+        format!("bad timestamp `{text}`: expected ISO-8601 (2026-11-26T10:00:00Z) or epoch seconds")
+    };
+    let time = if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        time.with_timezone(&Utc)
+    } else if let Ok(time) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        time.and_utc()
+    } else if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        date.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc()
+    } else if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let seconds: f64 = text.parse().map_err(|_| bad())?;
+        let millis = (seconds * 1000.0).round();
+        // Up to the year 10000.
+        if !(0.0..=253_402_300_800_000.0).contains(&millis) {
+            return Err(bad());
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        return Ok(Timestamp::from_millis(millis as i64));
+    } else {
+        return Err(bad());
+    };
+    Ok(Timestamp::from_millis(time.timestamp_millis()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starting_positions_parse() {
+        assert_eq!(parse_start("trim-horizon"), Ok(Start::TrimHorizon));
+        assert_eq!(parse_start("latest"), Ok(Start::Latest));
+        let at = |millis| Ok(Start::AtTimestamp(Timestamp::from_millis(millis)));
+        assert_eq!(
+            parse_start("at-timestamp:1700000000"),
+            at(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_start("at-timestamp:1700000000.25"),
+            at(1_700_000_000_250)
+        );
+        assert_eq!(
+            parse_start("at-timestamp:2023-11-14T22:13:20Z"),
+            at(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_start("at-timestamp:2023-11-14T23:13:20.5+01:00"),
+            at(1_700_000_000_500)
+        );
+        assert_eq!(
+            parse_start("at-timestamp:2023-11-14T22:13:20"),
+            at(1_700_000_000_000)
+        );
+        assert_eq!(parse_start("at-timestamp:1970-01-02"), at(86_400_000));
+        assert_eq!(
+            parse_start("at-sequence:4959"),
+            Ok(Start::AtSequence(SequenceNumber::new("4959").unwrap()))
+        );
+    }
+
+    #[test]
+    fn bad_positions_name_the_problem() {
+        for (text, expected) in [
+            ("at-timestamp:yesterday", "bad timestamp `yesterday`"),
+            ("at-timestamp:2023-13-01T00:00:00Z", "bad timestamp"),
+            ("at-timestamp:", "bad timestamp ``"),
+            ("at-timestamp:1.2.3", "bad timestamp `1.2.3`"),
+            ("at-timestamp:99999999999999999", "bad timestamp"),
+            ("at-sequence:12a", "bad sequence number `12a`"),
+            ("earliest", "unknown position `earliest`"),
+        ] {
+            let error = parse_start(text).unwrap_err();
+            assert!(error.starts_with(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn properties_need_a_key() {
+        assert_eq!(
+            parse_property("aws.accessKeyId=a=b"),
+            Ok(("aws.accessKeyId".into(), "a=b".into()))
+        );
+        assert!(parse_property("=x").is_err());
+        assert!(parse_property("novalue").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

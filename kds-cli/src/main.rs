@@ -1,0 +1,81 @@
+//! `kds`: write to, read from and emulate Amazon Kinesis Data Streams from the command line.
+//!
+//! - `kds demo` runs the quickstart on an emulator inside the process.
+//! - `kds local` serves that emulator on loopback for other tools.
+//! - `kds put STREAM` writes lines or JSON objects as records (batched, optionally
+//!   KPL-aggregated).
+//! - `kds tail STREAM` prints the records of every shard, by polling or enhanced fan-out,
+//!   deaggregated, as text or JSON lines.
+//!
+//! Errors are one line on standard error; the exit status is 2 for usage errors and 1 for
+//! failures.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod connect;
+mod demo;
+mod failure;
+mod local;
+mod put;
+mod read;
+mod tail;
+mod writer;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::cli::{Cli, Command};
+use crate::failure::Failure;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            return match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = error.print();
+                    ExitCode::SUCCESS
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = error.print();
+                    ExitCode::from(2)
+                }
+                _ => {
+                    let text = error.render().to_string();
+                    let line = text.lines().next().unwrap_or("bad usage");
+                    eprintln!("kds: {}", line.trim_start_matches("error: "));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return report(&Failure::new(format!("cannot start the runtime: {e}"))),
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Local(args) => local::run(args).await,
+            Command::Put(args) => put::run(&cli.connection, args).await,
+            Command::Tail(args) => tail::run(&cli.connection, args).await,
+        }
+    });
+    // Subscriptions and pooled connections are not waited for.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(&failure),
+    }
+}
+
+fn report(failure: &Failure) -> ExitCode {
+    eprintln!("kds: {failure}");
+    ExitCode::from(failure.exit_status())
+}

@@ -1,0 +1,144 @@
+//! `kds put`: lines or JSON objects from standard input or a file, written as records.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+
+use crate::cli::{Connection, InputFormat, PutArgs};
+use crate::connect::find_stream;
+use crate::failure::Failure;
+use crate::writer::{Totals, Writer};
+
+/// Where a record's partition key comes from.
+enum Keys<'a> {
+    Fixed(&'a str),
+    Field(&'a str),
+    Random,
+}
+
+impl Keys<'_> {
+    /// The key of the record on line `line`, or why it has none.
+    fn key_of(&self, data: &[u8], format: InputFormat, line: u64) -> Result<String, String> {
+        if format == InputFormat::Jsonl {
+            let value: Value =
+                serde_json::from_slice(data).map_err(|e| format!("line {line}: not JSON: {e}"))?;
+            if let Self::Field(field) = self {
+                return match value.get(field) {
+                    Some(Value::String(key)) => Ok(key.clone()),
+                    Some(Value::Number(key)) => Ok(key.to_string()),
+                    Some(Value::Bool(key)) => Ok(key.to_string()),
+                    Some(_) => Err(format!(
+                        "line {line}: `{field}` is not a string, number or boolean"
+                    )),
+                    None => Err(format!("line {line}: no member `{field}`")),
+                };
+            }
+        }
+        Ok(match self {
+            Self::Fixed(key) => (*key).to_owned(),
+            Self::Field(_) | Self::Random => format!("{:032x}", fastrand::u128(..)),
+        })
+    }
+}
+
+/// Runs `kds put`.
+pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), Failure> {
+    if args.key_field.is_some() && args.format != InputFormat::Jsonl {
+        return Err(Failure::usage("--key-field needs --format jsonl"));
+    }
+    let input: Box<dyn AsyncBufRead + Unpin + Send> = match &args.file {
+        Some(path) if path.as_os_str() != "-" => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+            Box::new(BufReader::with_capacity(256 * 1024, file))
+        }
+        _ => Box::new(BufReader::with_capacity(256 * 1024, tokio::io::stdin())),
+    };
+    let client = connection.client(false).await?;
+    let stream = find_stream(&client, &args.stream).await?;
+    let writer = Writer::new(client, &stream, args.aggregate)?;
+    let keys = match (&args.partition_key, &args.key_field) {
+        (Some(key), _) => Keys::Fixed(key),
+        (None, Some(field)) => Keys::Field(field),
+        (None, None) => Keys::Random,
+    };
+    let started = Instant::now();
+    let progress = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {human_pos} records read ({per_sec})")
+            .expect("a valid template"),
+    );
+    let totals = write_lines(input, writer, &keys, args.format, &progress).await?;
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "kds put: {} records written, {} failed ({} Kinesis records, {:.0} records/s)",
+        totals.written,
+        totals.failed,
+        totals.kinesis_records,
+        totals.written as f64 / seconds.max(1e-3)
+    );
+    match totals.first_failure {
+        Some(why) => Err(Failure::new(format!(
+            "{} records were not written; the first because {why}",
+            totals.failed
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Reads `input` to its end, line by line, and writes each line (without its line break) as a
+/// record; a batch goes out when full, or when the input pauses for longer than its linger.
+async fn write_lines(
+    mut input: Box<dyn AsyncBufRead + Unpin + Send>,
+    mut writer: Writer,
+    keys: &Keys<'_>,
+    format: InputFormat,
+    progress: &ProgressBar,
+) -> Result<Totals, Failure> {
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = match writer.deadline() {
+            Some(deadline) => {
+                let read =
+                    tokio::time::timeout_at(deadline.into(), input.read_until(b'\n', &mut line));
+                match read.await {
+                    Ok(read) => read,
+                    // The input paused: send what waits, then read on (the partial line, if
+                    // any, is kept in `line` by read_until and completed by the next call).
+                    Err(_) => {
+                        writer.flush_due().await?;
+                        input.read_until(b'\n', &mut line).await
+                    }
+                }
+            }
+            None => input.read_until(b'\n', &mut line).await,
+        }
+        .map_err(|e| Failure::new(format!("reading the input: {e}")))?;
+        if read == 0 && line.is_empty() {
+            break;
+        }
+        number += 1;
+        let mut end = line.len();
+        if line.ends_with(b"\n") {
+            end -= 1;
+            if line[..end].ends_with(b"\r") {
+                end -= 1;
+            }
+        }
+        let data = &line[..end];
+        match keys.key_of(data, format, number) {
+            Ok(key) => {
+                writer.add(&key, Bytes::copy_from_slice(data), true).await?;
+            }
+            Err(why) => writer.refuse(why),
+        }
+        progress.set_position(number);
+    }
+    writer.finish().await
+}

@@ -1,0 +1,184 @@
+//! Reading every shard of a stream by polling or by enhanced fan-out, from a starting position,
+//! with the consumer that enhanced fan-out needs registered and released around the read.
+
+use kds_client::{Batch, Client, PollConfig, PollingReader};
+use kds_efo::{ConsumerConfig, ReaderConfig, Registration, StreamReader};
+use kds_proto::model::{
+    DescribeStreamConsumerInput, GetShardIteratorInput, Shard, StartingPosition,
+};
+use kds_proto::types::{ConsumerArn, ConsumerName, ShardIteratorType, StreamArn};
+
+use crate::cli::Start;
+use crate::connect::StreamInfo;
+use crate::failure::Failure;
+
+/// Reads a stream's shards, children after parents.
+#[derive(Debug)]
+pub(crate) enum StreamRead {
+    Polling(PollingReader),
+    FanOut(StreamReader),
+}
+
+impl StreamRead {
+    /// The next batch of any shard; `None` when every shard has ended (or is at its tip when
+    /// reading stops there).
+    pub(crate) async fn next_batch(&mut self) -> Result<Option<Batch>, Failure> {
+        Ok(match self {
+            Self::Polling(reader) => reader.next_batch().await?,
+            Self::FanOut(reader) => reader.next_batch().await?,
+        })
+    }
+}
+
+/// A consumer used for enhanced fan-out, and whether kds registered it (then kds deregisters
+/// it when done).
+#[derive(Debug)]
+pub(crate) struct FanOutConsumer {
+    pub(crate) arn: ConsumerArn,
+    registration: Registration,
+}
+
+impl FanOutConsumer {
+    /// The consumer called `name` of `stream`: found, or registered and waited for until ACTIVE.
+    pub(crate) async fn ensure(
+        client: &Client,
+        stream: &StreamArn,
+        name: &str,
+    ) -> Result<Self, Failure> {
+        let name = ConsumerName::new(name)
+            .map_err(|e| Failure::usage(format!("bad consumer name `{name}`: {e}")))?;
+        let mut describe = DescribeStreamConsumerInput::new();
+        describe.stream_arn = Some(stream.clone());
+        describe.consumer_name = Some(name.clone());
+        // Someone else's consumer is used and left alone; one kds registers, kds removes.
+        let registration = match client.send(&describe).await {
+            Ok(found) => Registration::None(found.consumer_description.consumer_arn),
+            Err(e)
+                if e.service_error()
+                    .is_some_and(|s| s.code() == "ResourceNotFoundException") =>
+            {
+                Registration::Lazy(name)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let arn =
+            kds_efo::ensure_consumer(client, stream, &registration, &ConsumerConfig::default())
+                .await?;
+        Ok(Self { arn, registration })
+    }
+
+    /// Deregisters the consumer if kds registered it.
+    pub(crate) async fn release(&self, client: &Client) -> Result<(), Failure> {
+        kds_efo::release_consumer(
+            client,
+            &self.arn,
+            &self.registration,
+            &ConsumerConfig::default(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Reads `stream` from `start`: by enhanced fan-out as `consumer`, else by polling. With
+/// `stop_at_tip`, each open shard ends once read up to its tip.
+pub(crate) async fn open(
+    client: &Client,
+    stream: &StreamInfo,
+    start: &Start,
+    consumer: Option<&FanOutConsumer>,
+    stop_at_tip: bool,
+) -> Result<StreamRead, Failure> {
+    let (position, shards) = match start {
+        Start::TrimHorizon => (
+            StartingPosition::new(ShardIteratorType::TrimHorizon),
+            stream.shards.clone(),
+        ),
+        Start::Latest => (
+            StartingPosition::new(ShardIteratorType::Latest),
+            stream.shards.clone(),
+        ),
+        Start::AtTimestamp(time) => {
+            let mut position = StartingPosition::new(ShardIteratorType::AtTimestamp);
+            position.timestamp = Some(*time);
+            (position, stream.shards.clone())
+        }
+        Start::AtSequence(sequence) => {
+            let mut position = StartingPosition::new(ShardIteratorType::AtSequenceNumber);
+            position.sequence_number = Some(sequence.clone());
+            let shards = shard_of(client, stream, &position).await?;
+            (position, shards)
+        }
+    };
+    Ok(match consumer {
+        Some(consumer) => {
+            let mut config = ReaderConfig::default();
+            config.stop_at_tip = stop_at_tip;
+            StreamRead::FanOut(StreamReader::new(
+                client.clone(),
+                stream.id.clone(),
+                consumer.arn.clone(),
+                &shards,
+                &position,
+                config,
+            ))
+        }
+        None => {
+            let mut config = PollConfig::default();
+            config.stop_at_tip = stop_at_tip;
+            StreamRead::Polling(PollingReader::new(
+                client.clone(),
+                stream.id.clone(),
+                &shards,
+                &position,
+                config,
+            ))
+        }
+    })
+}
+
+/// The shard that holds the sequence number of `position`, found by asking each shard for an
+/// iterator at it, with the shards that descend from it.
+async fn shard_of(
+    client: &Client,
+    stream: &StreamInfo,
+    position: &StartingPosition,
+) -> Result<Vec<Shard>, Failure> {
+    let sequence = position.sequence_number.as_ref().map_or("", |s| s.as_str());
+    for shard in &stream.shards {
+        let mut request =
+            GetShardIteratorInput::new(shard.shard_id.clone(), position.r#type.clone());
+        stream
+            .id
+            .set(&mut request.stream_name, &mut request.stream_arn);
+        request.starting_sequence_number = position.sequence_number.clone();
+        match client.send(&request).await {
+            Ok(_) => return Ok(with_descendants(&stream.shards, shard)),
+            Err(e)
+                if e.service_error()
+                    .is_some_and(|s| s.code() == "InvalidArgumentException") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Failure::new(format!(
+        "sequence number {sequence} is in no shard of the stream"
+    )))
+}
+
+/// `root` and every shard that descends from it.
+fn with_descendants(shards: &[Shard], root: &Shard) -> Vec<Shard> {
+    let mut family = vec![root.clone()];
+    let mut i = 0;
+    while i < family.len() {
+        let parent = family[i].shard_id.clone();
+        for shard in shards {
+            let child = shard.parent_shard_id.as_ref() == Some(&parent)
+                || shard.adjacent_parent_shard_id.as_ref() == Some(&parent);
+            if child && !family.iter().any(|s| s.shard_id == shard.shard_id) {
+                family.push(shard.clone());
+            }
+        }
+        i += 1;
+    }
+    family
+}

@@ -1,0 +1,271 @@
+//! `kds tail`: prints the records of every shard, deaggregated, as text or JSON lines.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, SecondsFormat};
+use kds_agg::{Deaggregator, KinesisRecord, PlainReason, UserRecord};
+use kds_client::Batch;
+use kds_proto::model::Record;
+use serde_json::{Map, Value};
+
+use crate::cli::{Connection, OutputFormat, TailArgs};
+use crate::connect::find_stream;
+use crate::failure::Failure;
+use crate::read::{self, FanOutConsumer};
+
+/// Turns Kinesis records into the user records to print, counting what was odd about them.
+#[derive(Debug, Default)]
+pub(crate) struct Unpacker {
+    deaggregator: Deaggregator,
+    deaggregate: bool,
+    /// Records that looked like KPL aggregates but were printed whole (bad digest, bad
+    /// protobuf, or an aggregate that holds nothing deliverable).
+    pub(crate) malformed_aggregates: u64,
+}
+
+impl Unpacker {
+    pub(crate) fn new(deaggregate: bool) -> Self {
+        Self {
+            deaggregate,
+            ..Self::default()
+        }
+    }
+
+    /// The user records of `record`, in order.
+    pub(crate) fn unpack(&mut self, record: &Record) -> Vec<UserRecord> {
+        let kinesis = KinesisRecord {
+            data: record.data.clone(),
+            partition_key: bytes::Bytes::copy_from_slice(record.partition_key.as_str().as_bytes()),
+            sequence_number: record.sequence_number.as_str().into(),
+            approximate_arrival_timestamp: record
+                .approximate_arrival_timestamp
+                .map(|t| t.as_millis()),
+        };
+        if !self.deaggregate {
+            return vec![whole(kinesis)];
+        }
+        match self.deaggregator.deaggregate(kinesis) {
+            Ok(out) => {
+                if matches!(
+                    out.plain,
+                    Some(PlainReason::DigestMismatch | PlainReason::InvalidProtobuf)
+                ) {
+                    self.malformed_aggregates += 1;
+                }
+                out.records
+            }
+            Err(error) => {
+                self.malformed_aggregates += 1;
+                match error.into_record() {
+                    Some(kinesis) => vec![whole(kinesis)],
+                    None => Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+/// A Kinesis record as one user record.
+fn whole(record: KinesisRecord) -> UserRecord {
+    UserRecord {
+        data: record.data,
+        partition_key: record.partition_key,
+        explicit_hash_key: None,
+        sequence_number: record.sequence_number,
+        sub_sequence_number: 0,
+        aggregated: false,
+        approximate_arrival_timestamp: record.approximate_arrival_timestamp,
+        tags: Vec::new(),
+    }
+}
+
+/// One JSON object per user record: shard, sequence and sub-sequence numbers (null for records
+/// that were not aggregated), keys, arrival time (ISO-8601, UTC) and the data as text when it is
+/// UTF-8, else `data_base64`.
+pub(crate) fn json_line(shard_id: &str, record: &UserRecord) -> Value {
+    let mut object = Map::new();
+    object.insert("shard_id".into(), shard_id.into());
+    object.insert(
+        "sequence_number".into(),
+        record.sequence_number.as_ref().into(),
+    );
+    object.insert(
+        "sub_sequence_number".into(),
+        if record.aggregated {
+            record.sub_sequence_number.into()
+        } else {
+            Value::Null
+        },
+    );
+    object.insert(
+        "partition_key".into(),
+        record.partition_key_lossy().into_owned().into(),
+    );
+    object.insert(
+        "explicit_hash_key".into(),
+        record
+            .explicit_hash_key
+            .map_or(Value::Null, |k| k.to_string().into()),
+    );
+    object.insert(
+        "approximate_arrival_timestamp".into(),
+        record
+            .approximate_arrival_timestamp
+            .and_then(DateTime::from_timestamp_millis)
+            .map_or(Value::Null, |t| {
+                t.to_rfc3339_opts(SecondsFormat::Millis, true).into()
+            }),
+    );
+    match std::str::from_utf8(&record.data) {
+        Ok(text) => object.insert("data".into(), text.into()),
+        Err(_) => object.insert(
+            "data_base64".into(),
+            base64_simd::STANDARD.encode_to_string(&record.data).into(),
+        ),
+    };
+    Value::Object(object)
+}
+
+/// Prints records; remembers a closed output (a pipe whose reader left) as the end.
+struct Printer {
+    out: io::BufWriter<io::Stdout>,
+    format: OutputFormat,
+    printed: u64,
+    limit: u64,
+}
+
+impl Printer {
+    /// Prints `record`; `false` once no more should be printed (the limit, or a closed pipe).
+    fn print(&mut self, shard_id: &str, record: &UserRecord) -> io::Result<bool> {
+        if self.printed >= self.limit {
+            return Ok(false);
+        }
+        match self.format {
+            OutputFormat::Text => {
+                self.out.write_all(&record.data)?;
+                self.out.write_all(b"\n")?;
+            }
+            OutputFormat::Jsonl => {
+                serde_json::to_writer(&mut self.out, &json_line(shard_id, record))?;
+                self.out.write_all(b"\n")?;
+            }
+        }
+        self.printed += 1;
+        Ok(self.printed < self.limit)
+    }
+}
+
+/// Runs `kds tail`.
+pub(crate) async fn run(connection: &Connection, args: &TailArgs) -> Result<(), Failure> {
+    let client = connection.client(args.efo.is_some()).await?;
+    let stream = find_stream(&client, &args.stream).await?;
+    let consumer = match &args.efo {
+        Some(name) => Some(FanOutConsumer::ensure(&client, &stream.arn, name).await?),
+        None => None,
+    };
+    let result = tail(&client, &stream, consumer.as_ref(), args).await;
+    match consumer {
+        Some(consumer) => {
+            let released = consumer.release(&client).await;
+            result.and(released)
+        }
+        None => result,
+    }
+}
+
+async fn tail(
+    client: &kds_client::Client,
+    stream: &crate::connect::StreamInfo,
+    consumer: Option<&FanOutConsumer>,
+    args: &TailArgs,
+) -> Result<(), Failure> {
+    let mut reader = read::open(client, stream, &args.from, consumer, args.no_follow).await?;
+    let mut unpacker = Unpacker::new(!args.no_deaggregate);
+    let mut printer = Printer {
+        out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+        format: args.output,
+        printed: 0,
+        limit: args.limit.unwrap_or(u64::MAX),
+    };
+    if printer.limit == 0 {
+        return Ok(());
+    }
+    let stopped = loop {
+        let batch: Batch = tokio::select! {
+            batch = reader.next_batch() => match batch? {
+                Some(batch) => batch,
+                None => break Ok(()),
+            },
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+        };
+        match print_batch(&mut printer, &mut unpacker, &batch) {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => break Err(Failure::new(format!("writing to standard output: {e}"))),
+        }
+    };
+    match printer.out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            return Err(Failure::new(format!("writing to standard output: {e}")));
+        }
+        _ => {}
+    }
+    if unpacker.malformed_aggregates > 0 {
+        eprintln!(
+            "kds tail: {} records looked like KPL aggregates but did not decode; printed whole",
+            unpacker.malformed_aggregates
+        );
+    }
+    stopped
+}
+
+fn print_batch(printer: &mut Printer, unpacker: &mut Unpacker, batch: &Batch) -> io::Result<bool> {
+    let shard = batch.shard_id.as_str();
+    for record in &batch.records {
+        for user in unpacker.unpack(record) {
+            if !printer.print(shard, &user)? {
+                return Ok(false);
+            }
+        }
+    }
+    printer.out.flush()?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_carry_every_field() {
+        let record = UserRecord {
+            data: bytes::Bytes::from_static(b"hello"),
+            partition_key: bytes::Bytes::from_static(b"pk"),
+            explicit_hash_key: Some(42),
+            sequence_number: "4959".into(),
+            sub_sequence_number: 2,
+            aggregated: true,
+            approximate_arrival_timestamp: Some(1_700_000_000_123),
+            tags: Vec::new(),
+        };
+        assert_eq!(
+            json_line("shardId-000000000001", &record).to_string(),
+            r#"{"approximate_arrival_timestamp":"2023-11-14T22:13:20.123Z","data":"hello","explicit_hash_key":"42","partition_key":"pk","sequence_number":"4959","shard_id":"shardId-000000000001","sub_sequence_number":2}"#
+        );
+        let plain = UserRecord {
+            data: bytes::Bytes::from_static(&[0xff, 0x00]),
+            explicit_hash_key: None,
+            aggregated: false,
+            sub_sequence_number: 0,
+            approximate_arrival_timestamp: None,
+            ..record
+        };
+        let line = json_line("s", &plain);
+        assert_eq!(line["data_base64"], "/wA=");
+        assert!(line.get("data").is_none());
+        assert_eq!(line["sub_sequence_number"], Value::Null);
+        assert_eq!(line["explicit_hash_key"], Value::Null);
+        assert_eq!(line["approximate_arrival_timestamp"], Value::Null);
+    }
+}

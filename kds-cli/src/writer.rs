@@ -1,0 +1,251 @@
+//! Writing user records to a stream: PutRecords batches of up to 500 records and 10 MiB,
+//! optionally packed into KPL aggregates per shard, failed records retried by the client, and
+//! every record counted as written or failed.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kds_agg::{AggregatorConfig, ProducerRecord, Routed, ShardAggregator, ShardMap};
+use kds_client::{Client, PutOrdering, StreamId};
+use kds_proto::Limits;
+use kds_proto::model::{PutRecordsInput, PutRecordsRequestEntry};
+use kds_proto::types::{HashKey, PartitionKey, ShardId};
+
+use crate::connect::StreamInfo;
+use crate::failure::Failure;
+
+/// How long a partly filled batch waits for more records.
+pub(crate) const LINGER: Duration = Duration::from_millis(100);
+
+/// What a [`Writer`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    /// User records written.
+    pub(crate) written: u64,
+    /// User records not written (refused before sending, or failed for good).
+    pub(crate) failed: u64,
+    /// Kinesis records sent (aggregates count once).
+    pub(crate) kinesis_records: u64,
+    /// Why the first failed record failed.
+    pub(crate) first_failure: Option<String>,
+}
+
+/// A record waiting in the batch, with how many user records it carries.
+struct Pending {
+    entry: PutRecordsRequestEntry,
+    user_records: u64,
+}
+
+/// Writes user records to one stream.
+pub(crate) struct Writer {
+    client: Client,
+    stream: StreamId,
+    aggregator: Option<ShardAggregator<ShardId>>,
+    limits: Limits,
+    batch: Vec<Pending>,
+    batch_bytes: usize,
+    /// When the oldest record of the batch was added.
+    batch_started: Option<Instant>,
+    totals: Totals,
+}
+
+impl Writer {
+    /// A writer to `stream`; with `aggregate`, user records are packed into KPL aggregates, one
+    /// per open shard (so each lands on the shard its own key maps to).
+    pub(crate) fn new(
+        client: Client,
+        stream: &StreamInfo,
+        aggregate: bool,
+    ) -> Result<Self, Failure> {
+        let aggregator = if aggregate {
+            let open = stream.shards.iter().filter(|s| !s.is_closed()).map(|s| {
+                (
+                    s.shard_id.clone(),
+                    s.hash_key_range.starting_hash_key.0..=s.hash_key_range.ending_hash_key.0,
+                )
+            });
+            let map = ShardMap::new(open).map_err(|e| Failure::new(e.to_string()))?;
+            Some(
+                ShardAggregator::new(map, AggregatorConfig::default())
+                    .map_err(|e| Failure::new(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            client,
+            stream: stream.id.clone(),
+            aggregator,
+            limits: Limits::default(),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_started: None,
+            totals: Totals::default(),
+        })
+    }
+
+    /// The counts so far.
+    pub(crate) fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// When [`flush_due`](Self::flush_due) has work to do: the batch's linger or an aggregate's
+    /// buffering time running out.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        let batch = self.batch_started.map(|t| t + LINGER);
+        let aggregate = self.aggregator.as_ref().and_then(ShardAggregator::deadline);
+        match (batch, aggregate) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Adds a user record: `aggregate` packs it into a KPL aggregate when the writer
+    /// aggregates. Sends a batch when one is full.
+    pub(crate) async fn add(
+        &mut self,
+        key: &str,
+        data: Bytes,
+        aggregate: bool,
+    ) -> Result<(), Failure> {
+        let now = Instant::now();
+        match &mut self.aggregator {
+            Some(aggregator) if aggregate => {
+                let record = ProducerRecord::new(key, data);
+                match aggregator.add(&record, now) {
+                    Routed::Buffered => Ok(()),
+                    Routed::Ready { aggregate, .. } => self.push_aggregate(aggregate).await,
+                    Routed::TooLarge { flushed, .. } => {
+                        if let Some(flushed) = flushed {
+                            self.push_aggregate(flushed).await?;
+                        }
+                        self.push(key, record.data, None, 1).await
+                    }
+                    Routed::Unmapped => self.push(key, record.data, None, 1).await,
+                }
+            }
+            _ => self.push(key, data, None, 1).await,
+        }
+    }
+
+    /// Sends what is due: aggregates past their buffering time, a batch past its linger.
+    pub(crate) async fn flush_due(&mut self) -> Result<(), Failure> {
+        let now = Instant::now();
+        if let Some(aggregator) = &mut self.aggregator {
+            for (_, aggregate) in aggregator.poll_deadlines(now) {
+                self.push_aggregate(aggregate).await?;
+            }
+        }
+        if self.batch_started.is_some_and(|t| t + LINGER <= now) {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends everything buffered and returns the counts.
+    pub(crate) async fn finish(mut self) -> Result<Totals, Failure> {
+        if let Some(aggregator) = &mut self.aggregator {
+            for (_, aggregate) in aggregator.flush_all() {
+                self.push_aggregate(aggregate).await?;
+            }
+        }
+        self.send().await?;
+        Ok(self.totals)
+    }
+
+    async fn push_aggregate(&mut self, aggregate: kds_agg::Aggregate) -> Result<(), Failure> {
+        let count = aggregate.user_records as u64;
+        self.push(
+            &aggregate.partition_key,
+            aggregate.data,
+            aggregate.explicit_hash_key,
+            count,
+        )
+        .await
+    }
+
+    /// Counts a user record that cannot be written, and why.
+    pub(crate) fn refuse(&mut self, why: String) {
+        self.fail(1, why);
+    }
+
+    fn fail(&mut self, user_records: u64, why: String) {
+        self.totals.failed += user_records;
+        self.totals.first_failure.get_or_insert(why);
+    }
+
+    async fn push(
+        &mut self,
+        key: &str,
+        data: Bytes,
+        hash_key: Option<u128>,
+        user_records: u64,
+    ) -> Result<(), Failure> {
+        let partition_key = match PartitionKey::new(key) {
+            Ok(key) => key,
+            Err(e) => {
+                self.fail(user_records, format!("partition key `{key}`: {e}"));
+                return Ok(());
+            }
+        };
+        let size = data.len() + key.len();
+        if size > self.limits.max_record_size {
+            self.fail(
+                user_records,
+                format!(
+                    "a record of {size} bytes (data and partition key) is over the limit of {} bytes",
+                    self.limits.max_record_size
+                ),
+            );
+            return Ok(());
+        }
+        if self.batch.len() == Limits::MAX_PUT_RECORDS_ENTRIES
+            || self.batch_bytes + size > Limits::MAX_PUT_RECORDS_BYTES
+        {
+            self.send().await?;
+        }
+        let mut entry = PutRecordsRequestEntry::new(data, partition_key);
+        entry.explicit_hash_key = hash_key.map(HashKey);
+        self.batch.push(Pending {
+            entry,
+            user_records,
+        });
+        self.batch_bytes += size;
+        self.batch_started.get_or_insert_with(Instant::now);
+        if self.batch.len() == Limits::MAX_PUT_RECORDS_ENTRIES {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch, retrying failed records with the client's PutRecords policy.
+    async fn send(&mut self) -> Result<(), Failure> {
+        self.batch_started = None;
+        self.batch_bytes = 0;
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let mut request = PutRecordsInput::new(batch.iter().map(|p| p.entry.clone()).collect());
+        self.stream
+            .set(&mut request.stream_name, &mut request.stream_arn);
+        let outcome = self
+            .client
+            .put_records_retrying(&request, PutOrdering::Unordered)
+            .await?;
+        for (pending, result) in batch.iter().zip(&outcome.entries) {
+            if result.is_failure() {
+                let why = format!(
+                    "{}: {}",
+                    result.error_code.as_deref().unwrap_or("failed"),
+                    result.error_message.as_deref().unwrap_or_default()
+                );
+                self.fail(pending.user_records, why);
+            } else {
+                self.totals.written += pending.user_records;
+                self.totals.kinesis_records += 1;
+            }
+        }
+        Ok(())
+    }
+}

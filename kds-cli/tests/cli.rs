@@ -1,0 +1,429 @@
+//! The `kds` binary end to end: `kds local` serving, `kds put` and `kds tail` by polling and by
+//! enhanced fan-out with and without aggregation, records written by boto3 and aws-kinesis-agg
+//! into kinesis-local read back, and one-line errors with their exit statuses.
+
+#[path = "../../kds-client/tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kds_client::credentials::Credentials;
+use kds_client::{Client, Protocol};
+use kds_proto::model::{CreateStreamInput, DescribeStreamSummaryInput};
+use kds_proto::types::{StreamName, StreamStatus};
+use serde_json::Value;
+
+const KDS: &str = env!("CARGO_BIN_EXE_kds");
+
+/// `kds local` on a free port, killed when dropped.
+struct Local {
+    url: String,
+    child: Child,
+}
+
+impl Local {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(KDS)
+            .args(["local", "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "kds local did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `kds` with `args` and `stdin`, killed after `limit`.
+fn kds(args: &[&str], stdin: &[u8], limit: Duration) -> Output {
+    let mut child = Command::new(KDS)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let watchdog = {
+        let id = child.id();
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            // The process may be gone already; then this fails harmlessly.
+            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+        })
+    };
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < limit,
+        "kds {args:?} ran past {limit:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(watchdog);
+    feeder.join().unwrap();
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn client(url: &str) -> Client {
+    Client::builder()
+        .endpoint(url)
+        .region("us-east-1")
+        .protocol(Protocol::Json)
+        .credentials(Credentials::new("x", "x", None, None, "test"))
+        .trust_all_certificates(true)
+        .build()
+        .unwrap()
+}
+
+fn create_stream(url: &str, name: &str, shards: i32) {
+    runtime().block_on(async {
+        let client = client(url);
+        let name = StreamName::new(name).unwrap();
+        let mut create = CreateStreamInput::new(name.clone());
+        create.shard_count = Some(shards);
+        client.send(&create).await.unwrap();
+        let mut describe = DescribeStreamSummaryInput::new();
+        describe.stream_name = Some(name);
+        let started = Instant::now();
+        while client
+            .send(&describe)
+            .await
+            .unwrap()
+            .stream_description_summary
+            .stream_status
+            != StreamStatus::Active
+        {
+            assert!(started.elapsed() < Duration::from_secs(30));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// The JSON lines of a `kds tail --output jsonl` run.
+fn json_lines(output: &Output) -> Vec<Value> {
+    assert!(
+        output.status.success(),
+        "kds tail failed: {}",
+        stderr(output)
+    );
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// 10 000 lines: ten users, each with a counter, some wide characters and some long lines.
+fn input_lines() -> Vec<String> {
+    (0..10_000)
+        .map(|i| {
+            let pad = "é".repeat(i % 7 * 40);
+            format!(
+                r#"{{"user":"u{}","n":{},"text":"line {i} {pad}"}}"#,
+                i % 10,
+                i / 10
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn put_then_tail_by_polling_and_fan_out_with_and_without_aggregation() {
+    let local = Local::start();
+    let lines = input_lines();
+    let stdin = lines.join("\n") + "\n";
+    for (stream, put_flags) in [
+        ("plain", &[][..]),
+        (
+            "aggregated",
+            &["--aggregate", "--format", "jsonl", "--key-field", "user"][..],
+        ),
+    ] {
+        create_stream(&local.url, stream, 3);
+        let mut args = vec!["--endpoint", &local.url, "put", stream];
+        args.extend_from_slice(put_flags);
+        let put = kds(&args, stdin.as_bytes(), MINUTE);
+        assert!(put.status.success(), "kds put: {}", stderr(&put));
+        assert!(
+            stderr(&put).contains("10000 records written, 0 failed"),
+            "{}",
+            stderr(&put)
+        );
+
+        for efo in [None, Some("tail-test")] {
+            let mut args = vec![
+                "--endpoint",
+                &local.url,
+                "tail",
+                stream,
+                "--from",
+                "trim-horizon",
+                "--no-follow",
+                "--output",
+                "jsonl",
+            ];
+            if let Some(consumer) = efo {
+                args.extend(["--efo", consumer]);
+            }
+            let records = json_lines(&kds(&args, b"", MINUTE));
+            let mut read: Vec<&str> = records
+                .iter()
+                .map(|r| r["data"].as_str().unwrap())
+                .collect();
+            assert_eq!(read.len(), lines.len(), "{stream} {efo:?}");
+            // Each user's lines in the order written (one key, one shard).
+            if put_flags.contains(&"--aggregate") {
+                let mut next: HashMap<String, u64> = HashMap::new();
+                for record in &records {
+                    let line: Value =
+                        serde_json::from_str(record["data"].as_str().unwrap()).unwrap();
+                    let user = line["user"].as_str().unwrap().to_owned();
+                    assert_eq!(record["partition_key"], user.as_str());
+                    let expected = next.entry(user).or_default();
+                    assert_eq!(line["n"].as_u64(), Some(*expected), "{stream} {efo:?}");
+                    *expected += 1;
+                }
+                assert!(
+                    records
+                        .iter()
+                        .any(|r| r["sub_sequence_number"].as_u64() > Some(0))
+                );
+            } else {
+                assert!(records.iter().all(|r| r["sub_sequence_number"].is_null()));
+            }
+            read.sort_unstable();
+            let mut written: Vec<&str> = lines.iter().map(String::as_str).collect();
+            written.sort_unstable();
+            assert!(
+                read == written,
+                "{stream} {efo:?}: other lines read than written"
+            );
+        }
+    }
+}
+
+#[test]
+fn text_output_limit_and_latest() {
+    let local = Local::start();
+    create_stream(&local.url, "small", 1);
+    let put = kds(
+        &[
+            "--endpoint",
+            &local.url,
+            "put",
+            "small",
+            "--partition-key",
+            "k",
+        ],
+        b"one\ntwo\r\nthree",
+        MINUTE,
+    );
+    assert!(put.status.success(), "{}", stderr(&put));
+    let tail = |from: &str, limit: Option<&str>| {
+        let mut args = vec![
+            "--endpoint",
+            &local.url,
+            "tail",
+            "small",
+            "--from",
+            from,
+            "--no-follow",
+        ];
+        if let Some(limit) = limit {
+            args.extend(["--limit", limit]);
+        }
+        let output = kds(&args, b"", MINUTE);
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(tail("trim-horizon", None), "one\ntwo\nthree\n");
+    assert_eq!(tail("trim-horizon", Some("2")), "one\ntwo\n");
+    assert_eq!(tail("latest", None), "");
+    assert_eq!(
+        tail("at-timestamp:2000-01-01T00:00:00Z", None),
+        "one\ntwo\nthree\n"
+    );
+}
+
+/// Python with boto3 and aws-kinesis-agg: `$KDS_PYTHON` (CI sets it), else `python3` when it
+/// has both; `None` prints a notice.
+fn python_with_boto3() -> Option<String> {
+    let python = std::env::var("KDS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import boto3, aws_kinesis_agg.aggregator"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Some(python)
+    } else if std::env::var_os("KDS_PYTHON").is_some() {
+        panic!("$KDS_PYTHON cannot import boto3 and aws_kinesis_agg");
+    } else {
+        eprintln!(
+            "notice: no python with boto3 and aws-kinesis-agg (set KDS_PYTHON), so the boto3 test is skipped"
+        );
+        None
+    }
+}
+
+#[test]
+fn records_written_by_boto3_and_aws_kinesis_agg_are_read_back() {
+    let (Some(local), Some(python)) = (support::KinesisLocal::get(), python_with_boto3()) else {
+        return;
+    };
+    create_stream(&local.plain_url, "from-boto3", 2);
+    let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "boto3_writer.py"]
+        .iter()
+        .collect();
+    let written = Command::new(python)
+        .arg(script)
+        .args([&local.plain_url, "from-boto3"])
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{}", stderr(&written));
+    let expected: Vec<Value> = String::from_utf8(written.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+
+    for protocol in ["json", "cbor"] {
+        let records = json_lines(&kds(
+            &[
+                "--endpoint",
+                &local.plain_url,
+                "--protocol",
+                protocol,
+                "tail",
+                "from-boto3",
+                "--from",
+                "trim-horizon",
+                "--no-follow",
+                "--output",
+                "jsonl",
+            ],
+            b"",
+            MINUTE,
+        ));
+        assert_eq!(records.len(), expected.len());
+        let by_data: HashMap<&str, &Value> = records
+            .iter()
+            .map(|r| (r["data"].as_str().unwrap(), r))
+            .collect();
+        let mut aggregates: HashMap<u64, &str> = HashMap::new();
+        for want in &expected {
+            let got = by_data[want["data"].as_str().unwrap()];
+            for field in ["partition_key", "sub_sequence_number", "explicit_hash_key"] {
+                assert_eq!(got[field], want[field], "{field} of {want}");
+            }
+            // The user records of one aggregate share its sequence number.
+            if let Some(group) = want["group"].as_u64() {
+                let sequence = got["sequence_number"].as_str().unwrap();
+                assert_eq!(*aggregates.entry(group).or_insert(sequence), sequence);
+            }
+            assert!(got["approximate_arrival_timestamp"].is_string());
+        }
+        assert_eq!(aggregates.len(), 10);
+    }
+}
+
+#[test]
+fn bad_input_gives_one_line_and_the_exit_status() {
+    let local = Local::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("http://127.0.0.1:{closed}");
+    let refused = format!("cannot connect to 127.0.0.1:{closed}");
+    for (args, status, message) in [
+        (
+            vec!["--endpoint", &local.url, "tail", "nope", "--no-follow"],
+            1,
+            "stream `nope` not found",
+        ),
+        (
+            vec!["--endpoint", &local.url, "put", "nope"],
+            1,
+            "stream `nope` not found",
+        ),
+        (
+            vec!["--endpoint", &unreachable, "tail", "s"],
+            1,
+            refused.as_str(),
+        ),
+        (
+            vec!["tail", "s", "--from", "at-timestamp:yesterday"],
+            2,
+            "bad timestamp `yesterday`",
+        ),
+        (
+            vec!["tail", "s", "--bogus"],
+            2,
+            "unexpected argument '--bogus'",
+        ),
+        (
+            vec!["--endpoint", &local.url, "put", "s", "--key-field", "id"],
+            2,
+            "--key-field needs --format jsonl",
+        ),
+        (
+            vec!["--endpoint", &local.url, "put", "s", "/nonexistent/input"],
+            1,
+            "cannot read /nonexistent/input",
+        ),
+    ] {
+        let output = kds(&args, b"", MINUTE);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(status), "{args:?}: {text}");
+        assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
+        assert!(text.starts_with("kds: "), "{args:?}: {text}");
+        assert!(text.contains(message), "{args:?}: {text}");
+    }
+}
