@@ -31,6 +31,10 @@ impl Emulator {
             .await
             .map_err(|e| Failure::new(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
         let address = listener.local_addr()?;
+        // Without TCP_NODELAY, each response waits for the client's delayed ACK (40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { address, served })
     }
