@@ -17,7 +17,7 @@ pub(crate) struct Cli {
 }
 
 /// Where the stream is and who asks.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub(crate) struct Connection {
     /// The Kinesis endpoint, e.g. http://127.0.0.1:4567 for `kds local` (default: the region's
     /// AWS endpoint).
@@ -40,6 +40,23 @@ pub(crate) struct Connection {
     /// the properties instead of the AWS default chain).
     #[arg(short = 'D', global = true, value_name = "KEY=VALUE", value_parser = parse_property)]
     pub(crate) properties: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Connection {
+    /// Without the property values: `-D aws.secretKey=…` is a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("profile", &self.profile)
+            .field("protocol", &self.protocol)
+            .field("no_verify_tls", &self.no_verify_tls)
+            .field(
+                "properties",
+                &self.properties.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// The wire protocol of a client.
@@ -264,6 +281,14 @@ mod tests {
         );
         assert!(parse_property("=x").is_err());
         assert!(parse_property("novalue").is_err());
+    }
+
+    #[test]
+    fn property_values_stay_out_of_debug_output() {
+        let cli = Cli::try_parse_from(["kds", "-D", "aws.secretKey=hunter2", "local"]).unwrap();
+        let debug = format!("{cli:?}");
+        assert!(debug.contains("aws.secretKey"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! mixed sizes (a third of them in KPL aggregates) written and read back by polling and by
 //! enhanced fan-out, each reader checked for every record exactly once.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use std::pin::pin;
 
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,6 +16,7 @@ use kds_proto::types::{StreamName, StreamStatus};
 use crate::cli::{DemoArgs, Start};
 use crate::connect::{StreamInfo, find_stream};
 use crate::failure::Failure;
+use crate::interrupt::interrupted;
 use crate::local::Emulator;
 use crate::read::{self, FanOutConsumer};
 use crate::tail::Unpacker;
@@ -60,7 +63,9 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), Failure> {
     let mut problems = Vec::new();
     let polled = read_back(&client, &stream, None, total, "polling").await?;
     problems.extend(polled.report("polling"));
-    let consumer = FanOutConsumer::ensure(&client, &stream.arn, "kds-demo").await?;
+    let consumer = FanOutConsumer::ensure(&client, &stream.arn, "kds-demo", pin!(interrupted()))
+        .await?
+        .ok_or_else(|| Failure::new("interrupted"))?;
     let fanned = read_back(&client, &stream, Some(&consumer), total, "enhanced fan-out").await;
     consumer.release(&client).await?;
     problems.extend(fanned?.report("fan-out"));
@@ -140,7 +145,10 @@ async fn write(client: &Client, stream: &StreamInfo, total: usize) -> Result<Wri
             progress.set_position(writer.totals().written);
         }
     }
-    let totals = writer.finish().await?;
+    let (totals, failure) = writer.finish().await;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
     progress.finish_and_clear();
     Ok(Written {
         bytes,
@@ -179,7 +187,8 @@ async fn read_back(
 ) -> Result<ReadBack, Failure> {
     let progress = bar(total, label);
     let started = Instant::now();
-    let mut reader = read::open(client, stream, &Start::TrimHorizon, consumer, true).await?;
+    let everything = Some(SystemTime::now().into());
+    let mut reader = read::open(client, stream, &Start::TrimHorizon, consumer, everything).await?;
     let mut unpacker = Unpacker::new(true);
     let mut seen = ReadBack {
         counts: vec![0; total],

@@ -58,25 +58,9 @@ pub(crate) async fn run(args: &LocalArgs) -> Result<(), Failure> {
         "kds local: Kinesis at {} (HTTP/1.1 and h2c; any credentials) until Ctrl-C",
         emulator.url()
     );
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        () = terminated() => {}
-    }
+    crate::interrupt::interrupted().await;
     eprintln!("kds local: stopping");
     // Enhanced fan-out subscriptions stay open for minutes: they are cut, not waited for.
     drop(emulator);
     Ok(())
-}
-
-/// Resolves on SIGTERM (never elsewhere).
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            term.recv().await;
-            return;
-        }
-    }
-    std::future::pending::<()>().await;
 }

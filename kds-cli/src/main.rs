@@ -16,6 +16,7 @@ mod cli;
 mod connect;
 mod demo;
 mod failure;
+mod interrupt;
 mod local;
 mod put;
 mod read;
@@ -44,10 +45,11 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
                 _ => {
+                    // The message up to clap's usage and tip, as one line (Failure's Display).
                     let text = error.render().to_string();
-                    let line = text.lines().next().unwrap_or("bad usage");
-                    eprintln!("kds: {}", line.trim_start_matches("error: "));
-                    ExitCode::from(2)
+                    let message: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+                    let message = message.join(" ");
+                    report(&Failure::usage(message.trim_start_matches("error: ")))
                 }
             };
         }

@@ -1,16 +1,19 @@
 //! `kds put`: lines or JSON objects from standard input or a file, written as records.
 
+use std::pin::pin;
 use std::time::Instant;
 
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
+use kds_proto::types::PartitionKey;
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 
 use crate::cli::{Connection, InputFormat, PutArgs};
 use crate::connect::find_stream;
 use crate::failure::Failure;
-use crate::writer::{Totals, Writer};
+use crate::interrupt::interrupted;
+use crate::writer::Writer;
 
 /// Where a record's partition key comes from.
 enum Keys<'a> {
@@ -58,9 +61,13 @@ pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), F
         }
         _ => Box::new(BufReader::with_capacity(256 * 1024, tokio::io::stdin())),
     };
+    if let Some(key) = &args.partition_key {
+        PartitionKey::new(key.as_str())
+            .map_err(|e| Failure::usage(format!("bad --partition-key `{key}`: {e}")))?;
+    }
     let client = connection.client(false).await?;
     let stream = find_stream(&client, &args.stream).await?;
-    let writer = Writer::new(client, &stream, args.aggregate)?;
+    let mut writer = Writer::new(client, &stream, args.aggregate)?;
     let keys = match (&args.partition_key, &args.key_field) {
         (Some(key), _) => Keys::Fixed(key),
         (None, Some(field)) => Keys::Field(field),
@@ -71,8 +78,14 @@ pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), F
         ProgressStyle::with_template("{spinner} {human_pos} records read ({per_sec})")
             .expect("a valid template"),
     );
-    let totals = write_lines(input, writer, &keys, args.format, &progress).await?;
+    let read = write_lines(input, &mut writer, &keys, args.format, &progress).await;
     progress.finish_and_clear();
+    // Ctrl-C ends the input like its end; an error stops the writing, and what was buffered
+    // counts as failed. Either way the counts are printed.
+    let (totals, stopped) = match read {
+        Ok(()) => writer.finish().await,
+        Err(failure) => (writer.abandon(&failure.to_string()), Some(failure)),
+    };
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "kds put: {} records written, {} failed ({} Kinesis records, {:.0} records/s)",
@@ -81,64 +94,59 @@ pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), F
         totals.kinesis_records,
         totals.written as f64 / seconds.max(1e-3)
     );
-    match totals.first_failure {
-        Some(why) => Err(Failure::new(format!(
+    match (stopped, totals.first_failure) {
+        (Some(failure), _) => Err(failure),
+        (None, Some(why)) => Err(Failure::new(format!(
             "{} records were not written; the first because {why}",
             totals.failed
         ))),
-        None => Ok(()),
+        (None, None) => Ok(()),
     }
 }
 
-/// Reads `input` to its end, line by line, and writes each line (without its line break) as a
-/// record; a batch goes out when full, or when the input pauses for longer than its linger.
+/// Reads `input` to its end (or Ctrl-C), line by line, and adds each line (without its line
+/// break) as a record; a batch goes out when full, or when the input pauses for longer than
+/// its linger.
 async fn write_lines(
     mut input: Box<dyn AsyncBufRead + Unpin + Send>,
-    mut writer: Writer,
+    writer: &mut Writer,
     keys: &Keys<'_>,
     format: InputFormat,
     progress: &ProgressBar,
-) -> Result<Totals, Failure> {
+) -> Result<(), Failure> {
+    let mut stop = pin!(interrupted());
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
-        line.clear();
-        let read = match writer.deadline() {
-            Some(deadline) => {
-                let read =
-                    tokio::time::timeout_at(deadline.into(), input.read_until(b'\n', &mut line));
-                match read.await {
-                    Ok(read) => read,
-                    // The input paused: send what waits, then read on (the partial line, if
-                    // any, is kept in `line` by read_until and completed by the next call).
-                    Err(_) => {
-                        writer.flush_due().await?;
-                        input.read_until(b'\n', &mut line).await
-                    }
-                }
+        // `line` keeps a partial line across pauses: read_until appends to it.
+        let deadline = writer.deadline();
+        let paused = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
             }
-            None => input.read_until(b'\n', &mut line).await,
+        };
+        let read = tokio::select! {
+            read = input.read_until(b'\n', &mut line) => read,
+            () = paused => {
+                writer.flush_due().await?;
+                continue;
+            }
+            () = stop.as_mut() => break,
         }
         .map_err(|e| Failure::new(format!("reading the input: {e}")))?;
         if read == 0 && line.is_empty() {
             break;
         }
         number += 1;
-        let mut end = line.len();
-        if line.ends_with(b"\n") {
-            end -= 1;
-            if line[..end].ends_with(b"\r") {
-                end -= 1;
-            }
-        }
-        let data = &line[..end];
+        let mut data = line.strip_suffix(b"\n").unwrap_or(&line);
+        data = data.strip_suffix(b"\r").unwrap_or(data);
         match keys.key_of(data, format, number) {
-            Ok(key) => {
-                writer.add(&key, Bytes::copy_from_slice(data), true).await?;
-            }
+            Ok(key) => writer.add(&key, Bytes::copy_from_slice(data), true).await?,
             Err(why) => writer.refuse(why),
         }
+        line.clear();
         progress.set_position(number);
     }
-    writer.finish().await
+    Ok(())
 }

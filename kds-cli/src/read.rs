@@ -1,12 +1,16 @@
 //! Reading every shard of a stream by polling or by enhanced fan-out, from a starting position,
 //! with the consumer that enhanced fan-out needs registered and released around the read.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use kds_client::{Batch, Client, PollConfig, PollingReader};
 use kds_efo::{ConsumerConfig, ReaderConfig, Registration, StreamReader};
 use kds_proto::model::{
-    DescribeStreamConsumerInput, GetShardIteratorInput, Shard, StartingPosition,
+    DeregisterStreamConsumerInput, DescribeStreamConsumerInput, GetShardIteratorInput, Shard,
+    StartingPosition,
 };
-use kds_proto::types::{ConsumerArn, ConsumerName, ShardIteratorType, StreamArn};
+use kds_proto::types::{ConsumerArn, ConsumerName, ShardIteratorType, StreamArn, Timestamp};
 
 use crate::cli::Start;
 use crate::connect::StreamInfo;
@@ -39,12 +43,15 @@ pub(crate) struct FanOutConsumer {
 }
 
 impl FanOutConsumer {
-    /// The consumer called `name` of `stream`: found, or registered and waited for until ACTIVE.
+    /// The consumer called `name` of `stream`: found, or registered and waited for until
+    /// ACTIVE. `None` when `stop` resolved first (a consumer kds registered is then
+    /// deregistered).
     pub(crate) async fn ensure(
         client: &Client,
         stream: &StreamArn,
         name: &str,
-    ) -> Result<Self, Failure> {
+        stop: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Option<Self>, Failure> {
         let name = ConsumerName::new(name)
             .map_err(|e| Failure::usage(format!("bad consumer name `{name}`: {e}")))?;
         let mut describe = DescribeStreamConsumerInput::new();
@@ -57,14 +64,31 @@ impl FanOutConsumer {
                 if e.service_error()
                     .is_some_and(|s| s.code() == "ResourceNotFoundException") =>
             {
-                Registration::Lazy(name)
+                Registration::Lazy(name.clone())
             }
             Err(e) => return Err(e.into()),
         };
-        let arn =
-            kds_efo::ensure_consumer(client, stream, &registration, &ConsumerConfig::default())
-                .await?;
-        Ok(Self { arn, registration })
+        let config = ConsumerConfig::default();
+        let ensured = tokio::select! {
+            ensured = kds_efo::ensure_consumer(client, stream, &registration, &config) => Some(ensured),
+            () = stop => None,
+        };
+        match ensured {
+            Some(Ok(arn)) => Ok(Some(Self { arn, registration })),
+            failed => {
+                // Registered, but not ACTIVE in time, or interrupted: do not leave it behind.
+                if matches!(registration, Registration::Lazy(_)) {
+                    let mut deregister = DeregisterStreamConsumerInput::new();
+                    deregister.stream_arn = Some(stream.clone());
+                    deregister.consumer_name = Some(name);
+                    let _ = client.send(&deregister).await;
+                }
+                match failed {
+                    Some(Err(error)) => Err(error.into()),
+                    _ => Ok(None),
+                }
+            }
+        }
     }
 
     /// Deregisters the consumer if kds registered it.
@@ -81,13 +105,13 @@ impl FanOutConsumer {
 }
 
 /// Reads `stream` from `start`: by enhanced fan-out as `consumer`, else by polling. With
-/// `stop_at_tip`, each open shard ends once read up to its tip.
+/// `end_at`, only what the stream held at that time is read.
 pub(crate) async fn open(
     client: &Client,
     stream: &StreamInfo,
     start: &Start,
     consumer: Option<&FanOutConsumer>,
-    stop_at_tip: bool,
+    end_at: Option<Timestamp>,
 ) -> Result<StreamRead, Failure> {
     let (position, shards) = match start {
         Start::TrimHorizon => (
@@ -113,7 +137,7 @@ pub(crate) async fn open(
     Ok(match consumer {
         Some(consumer) => {
             let mut config = ReaderConfig::default();
-            config.stop_at_tip = stop_at_tip;
+            config.end_at = end_at;
             StreamRead::FanOut(StreamReader::new(
                 client.clone(),
                 stream.id.clone(),
@@ -125,7 +149,7 @@ pub(crate) async fn open(
         }
         None => {
             let mut config = PollConfig::default();
-            config.stop_at_tip = stop_at_tip;
+            config.end_at = end_at;
             StreamRead::Polling(PollingReader::new(
                 client.clone(),
                 stream.id.clone(),

@@ -1,16 +1,21 @@
 //! `kds tail`: prints the records of every shard, deaggregated, as text or JSON lines.
 
+use std::future::Future;
 use std::io::{self, Write};
+use std::pin::{Pin, pin};
+use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat};
 use kds_agg::{Deaggregator, KinesisRecord, PlainReason, UserRecord};
 use kds_client::Batch;
 use kds_proto::model::Record;
+use kds_proto::types::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::cli::{Connection, OutputFormat, TailArgs};
-use crate::connect::find_stream;
+use crate::connect::{StreamInfo, find_stream};
 use crate::failure::Failure;
+use crate::interrupt::interrupted;
 use crate::read::{self, FanOutConsumer};
 
 /// Turns Kinesis records into the user records to print, counting what was odd about them.
@@ -157,13 +162,25 @@ impl Printer {
 
 /// Runs `kds tail`.
 pub(crate) async fn run(connection: &Connection, args: &TailArgs) -> Result<(), Failure> {
+    if args.limit == Some(0) {
+        return Ok(());
+    }
+    // Records that arrive after this moment are not read with --no-follow.
+    let started = Timestamp::from(SystemTime::now());
     let client = connection.client(args.efo.is_some()).await?;
     let stream = find_stream(&client, &args.stream).await?;
+    let mut stop = pin!(interrupted());
     let consumer = match &args.efo {
-        Some(name) => Some(FanOutConsumer::ensure(&client, &stream.arn, name).await?),
+        Some(name) => {
+            match FanOutConsumer::ensure(&client, &stream.arn, name, stop.as_mut()).await? {
+                Some(consumer) => Some(consumer),
+                None => return Ok(()),
+            }
+        }
         None => None,
     };
-    let result = tail(&client, &stream, consumer.as_ref(), args).await;
+    let end_at = args.no_follow.then_some(started);
+    let result = tail(&client, &stream, consumer.as_ref(), end_at, args, stop).await;
     match consumer {
         Some(consumer) => {
             let released = consumer.release(&client).await;
@@ -175,11 +192,13 @@ pub(crate) async fn run(connection: &Connection, args: &TailArgs) -> Result<(), 
 
 async fn tail(
     client: &kds_client::Client,
-    stream: &crate::connect::StreamInfo,
+    stream: &StreamInfo,
     consumer: Option<&FanOutConsumer>,
+    end_at: Option<Timestamp>,
     args: &TailArgs,
+    mut stop: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<(), Failure> {
-    let mut reader = read::open(client, stream, &args.from, consumer, args.no_follow).await?;
+    let mut reader = read::open(client, stream, &args.from, consumer, end_at).await?;
     let mut unpacker = Unpacker::new(!args.no_deaggregate);
     let mut printer = Printer {
         out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
@@ -187,37 +206,35 @@ async fn tail(
         printed: 0,
         limit: args.limit.unwrap_or(u64::MAX),
     };
-    if printer.limit == 0 {
-        return Ok(());
-    }
     let stopped = loop {
         let batch: Batch = tokio::select! {
-            batch = reader.next_batch() => match batch? {
-                Some(batch) => batch,
-                None => break Ok(()),
+            batch = reader.next_batch() => match batch {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break Ok(()),
+                Err(failure) => break Err(failure),
             },
-            _ = tokio::signal::ctrl_c() => break Ok(()),
+            () = stop.as_mut() => break Ok(()),
         };
         match print_batch(&mut printer, &mut unpacker, &batch) {
             Ok(true) => {}
             Ok(false) => break Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(()),
             Err(e) => break Err(Failure::new(format!("writing to standard output: {e}"))),
         }
     };
-    match printer.out.flush() {
+    let flushed = match printer.out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            return Err(Failure::new(format!("writing to standard output: {e}")));
+            Err(Failure::new(format!("writing to standard output: {e}")))
         }
-        _ => {}
-    }
+        _ => Ok(()),
+    };
     if unpacker.malformed_aggregates > 0 {
         eprintln!(
             "kds tail: {} records looked like KPL aggregates but did not decode; printed whole",
             unpacker.malformed_aggregates
         );
     }
-    stopped
+    stopped.and(flushed)
 }
 
 fn print_batch(printer: &mut Printer, unpacker: &mut Unpacker, batch: &Batch) -> io::Result<bool> {

@@ -1,6 +1,9 @@
 //! Writing user records to a stream: PutRecords batches of up to 500 records and 10 MiB,
 //! optionally packed into KPL aggregates per shard, failed records retried by the client, and
 //! every record counted as written or failed.
+//!
+//! Each partition key's records are sent in the order they were added; a record retried
+//! after throttling may land after later records of its key (as with the KPL).
 
 use std::time::{Duration, Instant};
 
@@ -116,8 +119,11 @@ impl Writer {
                     Routed::Buffered => Ok(()),
                     Routed::Ready { aggregate, .. } => self.push_aggregate(aggregate).await,
                     Routed::TooLarge { flushed, .. } => {
-                        if let Some(flushed) = flushed {
-                            self.push_aggregate(flushed).await?;
+                        if let Some(flushed) = flushed
+                            && let Err(failure) = self.push_aggregate(flushed).await
+                        {
+                            self.fail(1, format!("not sent: {failure}"));
+                            return Err(failure);
                         }
                         self.push(key, record.data, None, 1).await
                     }
@@ -128,29 +134,74 @@ impl Writer {
         }
     }
 
-    /// Sends what is due: aggregates past their buffering time, a batch past its linger.
+    /// Sends what is due: aggregates past their buffering time (they have waited long
+    /// enough: the batch goes with them), a batch past its linger.
     pub(crate) async fn flush_due(&mut self) -> Result<(), Failure> {
         let now = Instant::now();
-        if let Some(aggregator) = &mut self.aggregator {
-            for (_, aggregate) in aggregator.poll_deadlines(now) {
-                self.push_aggregate(aggregate).await?;
-            }
-        }
-        if self.batch_started.is_some_and(|t| t + LINGER <= now) {
+        let due = self
+            .aggregator
+            .as_mut()
+            .map(|a| a.poll_deadlines(now))
+            .unwrap_or_default();
+        let aggregates_due = !due.is_empty();
+        self.push_aggregates(due).await?;
+        if aggregates_due || self.batch_started.is_some_and(|t| t + LINGER <= now) {
             self.send().await?;
         }
         Ok(())
     }
 
     /// Sends everything buffered and returns the counts.
-    pub(crate) async fn finish(mut self) -> Result<Totals, Failure> {
-        if let Some(aggregator) = &mut self.aggregator {
-            for (_, aggregate) in aggregator.flush_all() {
-                self.push_aggregate(aggregate).await?;
+    pub(crate) async fn finish(mut self) -> (Totals, Option<Failure>) {
+        let ready = self
+            .aggregator
+            .as_mut()
+            .map(ShardAggregator::flush_all)
+            .unwrap_or_default();
+        let sent = match self.push_aggregates(ready).await {
+            Ok(()) => self.send().await,
+            Err(failure) => Err(failure),
+        };
+        match sent {
+            Ok(()) => (self.totals, None),
+            Err(failure) => {
+                let why = failure.to_string();
+                (self.abandon(&why), Some(failure))
             }
         }
-        self.send().await?;
-        Ok(self.totals)
+    }
+
+    /// Pushes `ready` aggregates; when sending fails, the ones not pushed count as failed.
+    async fn push_aggregates(
+        &mut self,
+        ready: Vec<(ShardId, kds_agg::Aggregate)>,
+    ) -> Result<(), Failure> {
+        let mut ready = ready.into_iter();
+        while let Some((_, aggregate)) = ready.next() {
+            if let Err(failure) = self.push_aggregate(aggregate).await {
+                let rest = ready.map(|(_, a)| a.user_records as u64).sum();
+                self.fail(rest, format!("not sent: {failure}"));
+                return Err(failure);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives up on what is buffered after `why` stopped the writing: every record not yet
+    /// written counts as failed. Returns the counts.
+    pub(crate) fn abandon(mut self, why: &str) -> Totals {
+        let mut unsent: u64 = self.batch.iter().map(|p| p.user_records).sum();
+        if let Some(aggregator) = &mut self.aggregator {
+            unsent += aggregator
+                .flush_all()
+                .iter()
+                .map(|(_, a)| a.user_records as u64)
+                .sum::<u64>();
+        }
+        if unsent > 0 {
+            self.fail(unsent, format!("not sent: {why}"));
+        }
+        self.totals
     }
 
     async fn push_aggregate(&mut self, aggregate: kds_agg::Aggregate) -> Result<(), Failure> {
@@ -199,10 +250,12 @@ impl Writer {
             );
             return Ok(());
         }
-        if self.batch.len() == Limits::MAX_PUT_RECORDS_ENTRIES
-            || self.batch_bytes + size > Limits::MAX_PUT_RECORDS_BYTES
+        if (self.batch.len() == Limits::MAX_PUT_RECORDS_ENTRIES
+            || self.batch_bytes + size > Limits::MAX_PUT_RECORDS_BYTES)
+            && let Err(failure) = self.send().await
         {
-            self.send().await?;
+            self.fail(user_records, format!("not sent: {failure}"));
+            return Err(failure);
         }
         let mut entry = PutRecordsRequestEntry::new(data, partition_key);
         entry.explicit_hash_key = hash_key.map(HashKey);
@@ -229,10 +282,18 @@ impl Writer {
         let mut request = PutRecordsInput::new(batch.iter().map(|p| p.entry.clone()).collect());
         self.stream
             .set(&mut request.stream_name, &mut request.stream_arn);
-        let outcome = self
+        let outcome = match self
             .client
             .put_records_retrying(&request, PutOrdering::Unordered)
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let users = batch.iter().map(|p| p.user_records).sum();
+                self.fail(users, error.to_string());
+                return Err(error.into());
+            }
+        };
         for (pending, result) in batch.iter().zip(&outcome.entries) {
             if result.is_failure() {
                 let why = format!(

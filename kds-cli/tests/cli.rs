@@ -76,22 +76,25 @@ fn kds(args: &[&str], stdin: &[u8], limit: Duration) -> Output {
     let feeder = std::thread::spawn(move || {
         let _ = input.write_all(&stdin);
     });
+    // Kills the process if it runs past `limit`; told to stand down as soon as it has ended.
+    let (finished, watched) = std::sync::mpsc::channel::<()>();
     let watchdog = {
         let id = child.id();
         std::thread::spawn(move || {
-            std::thread::sleep(limit);
-            // The process may be gone already; then this fails harmlessly.
-            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+            if watched.recv_timeout(limit).is_err() {
+                let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+            }
         })
     };
     let started = Instant::now();
     let output = child.wait_with_output().unwrap();
+    let _ = finished.send(());
+    watchdog.join().unwrap();
     assert!(
         started.elapsed() < limit,
         "kds {args:?} ran past {limit:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    drop(watchdog);
     feeder.join().unwrap();
     output
 }
@@ -288,6 +291,120 @@ fn text_output_limit_and_latest() {
         tail("at-timestamp:2000-01-01T00:00:00Z", None),
         "one\ntwo\nthree\n"
     );
+
+    // A time between two writes: only the later records. (ferrokinesis keeps arrival times
+    // in whole seconds: the time is the next second, and the second write comes after it.)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let between = now.as_secs() + 1;
+    std::thread::sleep(Duration::from_secs(between) - now + Duration::from_millis(100));
+    let put = kds(
+        &[
+            "--endpoint",
+            &local.url,
+            "put",
+            "small",
+            "--partition-key",
+            "k",
+        ],
+        b"four\n",
+        MINUTE,
+    );
+    assert!(put.status.success(), "{}", stderr(&put));
+    assert_eq!(tail(&format!("at-timestamp:{between}"), None), "four\n");
+}
+
+/// Runs `kds put` on a pipe that stays open until the returned stdin is dropped.
+fn put_from_pipe(url: &str, extra: &[&str]) -> (Child, std::process::ChildStdin) {
+    let mut child = Command::new(KDS)
+        .args(["--endpoint", url, "put", "piped"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin)
+}
+
+fn read_all(url: &str) -> String {
+    let output = kds(
+        &[
+            "--endpoint",
+            url,
+            "tail",
+            "piped",
+            "--from",
+            "trim-horizon",
+            "--no-follow",
+        ],
+        b"",
+        MINUTE,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Waits (at most 10 s) until `tail` shows `expected`.
+fn wait_for(url: &str, expected: &str) {
+    let started = Instant::now();
+    loop {
+        let read = read_all(url);
+        if read == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still {read:?} instead of {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_pausing_input_is_written_without_waiting_for_more_and_ctrl_c_ends_put_cleanly() {
+    let local = Local::start();
+    create_stream(&local.url, "piped", 2);
+    // Aggregated, with one key: the aggregate waits for its buffering time, then goes out
+    // although the input stays open.
+    let (mut put, mut stdin) = put_from_pipe(&local.url, &["--aggregate", "--partition-key", "k"]);
+    stdin.write_all(b"a\nb\n").unwrap();
+    stdin.flush().unwrap();
+    wait_for(&local.url, "a\nb\n");
+    // A line whose end comes after a pause is one record.
+    stdin.write_all(b"c-").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    stdin.write_all(b"continued\n").unwrap();
+    stdin.flush().unwrap();
+    wait_for(&local.url, "a\nb\nc-continued\n");
+    // Ctrl-C ends the input: what is buffered is written and counted.
+    stdin.write_all(b"d\n").unwrap();
+    stdin.flush().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &put.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = put.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "put did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut put.stderr.take().unwrap(), &mut text).unwrap();
+    assert!(exit.success(), "{text}");
+    assert!(text.contains("4 records written, 0 failed"), "{text}");
+    drop(stdin);
+    wait_for(&local.url, "a\nb\nc-continued\nd\n");
 }
 
 /// Python with boto3 and aws-kinesis-agg: `$KDS_PYTHON` (CI sets it), else `python3` when it

@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use kds_proto::model::{ChildShard, ListShardsInput, Shard};
-use kds_proto::types::ShardId;
+use kds_proto::model::{ChildShard, ListShardsInput, Shard, StartingPosition};
+use kds_proto::types::{ShardId, ShardIteratorType};
 
 use crate::client::Client;
 use crate::error::Error;
@@ -30,50 +30,77 @@ impl From<&ChildShard> for ChildOf {
     }
 }
 
-/// Which shards may be read now.
+/// Which shards may be read now, and from where.
 ///
-/// Built from a ListShards result: shards whose parents are not listed are ready at once; the
-/// others, and the children a shard names when it ends, wait until every parent has ended.
-/// Each shard is handed out once.
+/// Built from a ListShards result and the starting position: shards whose parents are not
+/// listed are ready at once; the others, and the children a shard names when it ends, wait
+/// until every parent this lineage reads has ended. Each shard is handed out once, with its
+/// starting position:
+///
+/// - shards without listed parents start at the requested position;
+/// - with AT_TIMESTAMP, every descendant starts at the same time (its records before it are
+///   not wanted either);
+/// - with LATEST, a child whose parents were all closed when listed starts at LATEST too (the
+///   parents held nothing new when reading began);
+/// - every other child starts at TRIM_HORIZON: all of its records came after its parents'.
 ///
 /// ```
 /// use kds_client::{ChildOf, ShardLineage};
-/// use kds_proto::types::ShardId;
+/// use kds_proto::model::StartingPosition;
+/// use kds_proto::types::{ShardId, ShardIteratorType};
 ///
 /// let parent = ShardId::new("shardId-000000000000")?;
-/// let (mut lineage, ready) = ShardLineage::new(&[]);
+/// let start = StartingPosition::new(ShardIteratorType::TrimHorizon);
+/// let (mut lineage, ready) = ShardLineage::new(&[], &start);
 /// assert!(ready.is_empty());
 /// let child = ChildOf { shard_id: ShardId::new("shardId-000000000001")?, parents: vec![parent.clone()] };
-/// assert_eq!(lineage.ended(&parent, vec![child.clone()]), vec![child.shard_id]);
+/// let ready = lineage.ended(&parent, vec![child.clone()]);
+/// assert_eq!(ready, vec![(child.shard_id, start)]);
 /// # Ok::<(), kds_proto::ValidationError>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ShardLineage {
+    start: StartingPosition,
     /// Shards waiting for their parents, with the parents they still wait for.
     waiting: HashMap<ShardId, HashSet<ShardId>>,
+    /// Shards that were closed when listed.
+    closed_when_listed: HashSet<ShardId>,
+    /// Shards read or to be read: handed out, or listed.
+    known: HashSet<ShardId>,
     ended: HashSet<ShardId>,
     handed_out: HashSet<ShardId>,
 }
 
 impl ShardLineage {
-    /// The lineage of `shards`, and the shards to read first: those whose parents are not
-    /// among `shards` (read them from the chosen starting position; the others from
-    /// TRIM_HORIZON when [`ended`](Self::ended) hands them out).
-    pub fn new(shards: &[Shard]) -> (Self, Vec<ShardId>) {
-        let mut lineage = Self::default();
-        let listed: HashSet<&ShardId> = shards.iter().map(|s| &s.shard_id).collect();
+    /// The lineage of `shards` read from `start`, and the shards to read first with their
+    /// starting positions.
+    pub fn new(
+        shards: &[Shard],
+        start: &StartingPosition,
+    ) -> (Self, Vec<(ShardId, StartingPosition)>) {
+        let mut lineage = Self {
+            start: start.clone(),
+            waiting: HashMap::new(),
+            closed_when_listed: HashSet::new(),
+            known: shards.iter().map(|s| s.shard_id.clone()).collect(),
+            ended: HashSet::new(),
+            handed_out: HashSet::new(),
+        };
         let mut ready = Vec::new();
         for shard in shards {
+            if shard.is_closed() {
+                lineage.closed_when_listed.insert(shard.shard_id.clone());
+            }
             let parents: HashSet<ShardId> =
                 [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
                     .into_iter()
                     .flatten()
-                    .filter(|p| listed.contains(p))
+                    .filter(|p| lineage.known.contains(*p))
                     .cloned()
                     .collect();
             if parents.is_empty() {
                 if lineage.handed_out.insert(shard.shard_id.clone()) {
-                    ready.push(shard.shard_id.clone());
+                    ready.push((shard.shard_id.clone(), start.clone()));
                 }
             } else {
                 lineage.waiting.insert(shard.shard_id.clone(), parents);
@@ -83,26 +110,60 @@ impl ShardLineage {
     }
 
     /// Records that `shard` was read to its end and names its `children`; returns the children
-    /// now ready (all of their parents ended), each once.
-    pub fn ended(&mut self, shard: &ShardId, children: Vec<ChildOf>) -> Vec<ShardId> {
+    /// now ready (every parent this lineage reads has ended), each once, with their starting
+    /// positions.
+    pub fn ended(
+        &mut self,
+        shard: &ShardId,
+        children: Vec<ChildOf>,
+    ) -> Vec<(ShardId, StartingPosition)> {
         self.ended.insert(shard.clone());
         let mut ready = Vec::new();
         for child in children {
             if self.handed_out.contains(&child.shard_id) {
                 continue;
             }
+            let known = &self.known;
             let waiting = self
                 .waiting
                 .entry(child.shard_id.clone())
-                .or_insert_with(|| child.parents.into_iter().collect());
+                // Parents this lineage does not read (not listed, not started) are not waited
+                // for: they would never end here.
+                .or_insert_with(|| {
+                    child
+                        .parents
+                        .iter()
+                        .filter(|p| known.contains(*p))
+                        .cloned()
+                        .collect()
+                });
             waiting.retain(|p| !self.ended.contains(p));
             if waiting.is_empty() {
                 self.waiting.remove(&child.shard_id);
+                let position = self.child_start(&child);
+                self.known.insert(child.shard_id.clone());
                 self.handed_out.insert(child.shard_id.clone());
-                ready.push(child.shard_id);
+                ready.push((child.shard_id, position));
             }
         }
         ready
+    }
+
+    fn child_start(&self, child: &ChildOf) -> StartingPosition {
+        let inherit = match self.start.r#type {
+            ShardIteratorType::AtTimestamp => true,
+            ShardIteratorType::Latest => child
+                .parents
+                .iter()
+                .filter(|p| self.known.contains(*p))
+                .all(|p| self.closed_when_listed.contains(p)),
+            _ => false,
+        };
+        if inherit {
+            self.start.clone()
+        } else {
+            StartingPosition::new(ShardIteratorType::TrimHorizon)
+        }
     }
 
     /// Shards waiting for a parent to end.
@@ -148,18 +209,18 @@ mod tests {
     use super::*;
     use kds_proto::model::HashKeyRange;
     use kds_proto::model::SequenceNumberRange;
-    use kds_proto::types::{HashKey, SequenceNumber};
+    use kds_proto::types::{HashKey, SequenceNumber, Timestamp};
 
     fn id(n: u32) -> ShardId {
         ShardId::new(format!("shardId-{n:012}")).unwrap()
     }
 
-    fn shard(n: u32, parents: &[u32]) -> Shard {
-        let mut shard = Shard::new(
-            id(n),
-            HashKeyRange::new(HashKey::MIN, HashKey::MAX),
-            SequenceNumberRange::new(SequenceNumber::new("1").unwrap()),
-        );
+    fn shard(n: u32, parents: &[u32], closed: bool) -> Shard {
+        let mut range = SequenceNumberRange::new(SequenceNumber::new("1").unwrap());
+        if closed {
+            range.ending_sequence_number = Some(SequenceNumber::new("9").unwrap());
+        }
+        let mut shard = Shard::new(id(n), HashKeyRange::new(HashKey::MIN, HashKey::MAX), range);
         shard.parent_shard_id = parents.first().map(|&p| id(p));
         shard.adjacent_parent_shard_id = parents.get(1).map(|&p| id(p));
         shard
@@ -172,22 +233,33 @@ mod tests {
         }
     }
 
+    fn at(kind: ShardIteratorType) -> StartingPosition {
+        StartingPosition::new(kind)
+    }
+
+    fn ids(ready: Vec<(ShardId, StartingPosition)>) -> Vec<ShardId> {
+        ready.into_iter().map(|(id, _)| id).collect()
+    }
+
     #[test]
     fn a_merge_waits_for_both_parents_and_is_handed_out_once() {
         // 0 and 1 merge into 2; 2 splits into 3 and 4. 3 is listed, 4 is not.
         let shards = [
-            shard(0, &[]),
-            shard(1, &[]),
-            shard(2, &[0, 1]),
-            shard(3, &[2]),
+            shard(0, &[], true),
+            shard(1, &[], true),
+            shard(2, &[0, 1], true),
+            shard(3, &[2], false),
         ];
-        let (mut lineage, ready) = ShardLineage::new(&shards);
-        assert_eq!(ready, vec![id(0), id(1)]);
+        let (mut lineage, ready) = ShardLineage::new(&shards, &at(ShardIteratorType::TrimHorizon));
+        assert_eq!(ids(ready), vec![id(0), id(1)]);
         assert_eq!(lineage.waiting(), 2);
         assert!(lineage.ended(&id(0), vec![child(2, &[0, 1])]).is_empty());
-        assert_eq!(lineage.ended(&id(1), vec![child(2, &[0, 1])]), vec![id(2)]);
         assert_eq!(
-            lineage.ended(&id(2), vec![child(3, &[2]), child(4, &[2])]),
+            ids(lineage.ended(&id(1), vec![child(2, &[0, 1])])),
+            vec![id(2)]
+        );
+        assert_eq!(
+            ids(lineage.ended(&id(2), vec![child(3, &[2]), child(4, &[2])])),
             vec![id(3), id(4)]
         );
         // Named again (a repeated final event): not handed out twice.
@@ -196,9 +268,59 @@ mod tests {
     }
 
     #[test]
-    fn parents_outside_the_listing_do_not_hold_a_shard_back() {
+    fn parents_this_lineage_does_not_read_are_not_waited_for() {
         // The parent is past retention and no longer listed.
-        let (_, ready) = ShardLineage::new(&[shard(5, &[1])]);
-        assert_eq!(ready, vec![id(5)]);
+        let (mut lineage, ready) = ShardLineage::new(
+            &[shard(5, &[1], false)],
+            &at(ShardIteratorType::TrimHorizon),
+        );
+        assert_eq!(ids(ready), vec![id(5)]);
+        // 5 merges with 6, which is not read (another reader's shard): 7 follows 5 alone.
+        assert_eq!(
+            ids(lineage.ended(&id(5), vec![child(7, &[5, 6])])),
+            vec![id(7)]
+        );
+    }
+
+    #[test]
+    fn children_start_where_the_requested_position_says() {
+        // 0 was split into 1 and 2 before reading began; 1 is split into 3 while being read.
+        let shards = [
+            shard(0, &[], true),
+            shard(1, &[0], false),
+            shard(2, &[0], false),
+        ];
+        let time = {
+            let mut position = at(ShardIteratorType::AtTimestamp);
+            position.timestamp = Some(Timestamp::from_millis(1_700_000_000_000));
+            position
+        };
+        for (start, listed_child, later_child) in [
+            (
+                at(ShardIteratorType::Latest),
+                at(ShardIteratorType::Latest),
+                at(ShardIteratorType::TrimHorizon),
+            ),
+            (time.clone(), time.clone(), time.clone()),
+            (
+                at(ShardIteratorType::TrimHorizon),
+                at(ShardIteratorType::TrimHorizon),
+                at(ShardIteratorType::TrimHorizon),
+            ),
+        ] {
+            let (mut lineage, ready) = ShardLineage::new(&shards, &start);
+            assert_eq!(ready, vec![(id(0), start.clone())]);
+            let ready = lineage.ended(&id(0), vec![child(1, &[0]), child(2, &[0])]);
+            assert_eq!(
+                ready,
+                vec![(id(1), listed_child.clone()), (id(2), listed_child.clone())],
+                "{start:?}"
+            );
+            assert_eq!(
+                lineage.ended(&id(1), vec![child(3, &[1])]),
+                vec![(id(3), later_child)],
+                "{start:?}"
+            );
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! Reading a stream by polling: GetShardIterator, then GetRecords in a loop, for every shard,
 //! children after their parents. The polling counterpart of enhanced fan-out.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use kds_proto::model::{GetRecordsInput, GetShardIteratorInput, Record, Shard, StartingPosition};
-use kds_proto::types::{SequenceNumber, ShardId, ShardIterator, ShardIteratorType};
+use kds_proto::types::{SequenceNumber, ShardId, ShardIterator, ShardIteratorType, Timestamp};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use crate::client::Client;
 use crate::error::Error;
@@ -32,10 +34,11 @@ pub struct PollConfig {
     /// The pause between two GetRecords calls on a shard (`scan.shard.getrecords.intervalmillis`,
     /// 200 ms: Kinesis allows five calls per second per shard).
     pub interval: Duration,
-    /// End each open shard once it has been read up to its tip (a response without records,
-    /// 0 ms behind) instead of waiting for more. Closed shards end, and their children are
-    /// read, as usual.
-    pub stop_at_tip: bool,
+    /// Read only what the stream held at this time (a bounded read): an open shard ends at
+    /// its first record that arrived later, which is not delivered, or once it is caught up
+    /// (a response without records, 0 ms behind). Closed shards end, and their children are
+    /// read, as usual. `None` (the default): wait for new records forever.
+    pub end_at: Option<Timestamp>,
 }
 
 impl Default for PollConfig {
@@ -43,7 +46,7 @@ impl Default for PollConfig {
         Self {
             max_records: 10_000,
             interval: Duration::from_millis(200),
-            stop_at_tip: false,
+            end_at: None,
         }
     }
 }
@@ -53,8 +56,8 @@ enum Report {
     Batch(Batch),
     /// The shard was read to its end; the children its last response named.
     Ended(ShardId, Vec<ChildOf>),
-    /// The shard was read up to its tip ([`PollConfig::stop_at_tip`]).
-    AtTip,
+    /// The shard was read up to [`PollConfig::end_at`].
+    AtEnd,
     Failed(Error),
 }
 
@@ -70,14 +73,20 @@ pub struct PollingReader {
     stream: StreamId,
     config: PollConfig,
     lineage: ShardLineage,
+    /// Shards closed when listed: they end by themselves, never at [`PollConfig::end_at`]
+    /// for being caught up.
+    closed: HashSet<ShardId>,
     running: usize,
     reports: mpsc::Receiver<Report>,
     sender: mpsc::Sender<Report>,
+    /// The shards' tasks, stopped when the reader is dropped.
+    tasks: JoinSet<()>,
 }
 
 impl PollingReader {
-    /// Reads the `shards` of `stream` (a ListShards result): shards whose parents are not in
-    /// the list start at `start`, the others at TRIM_HORIZON once their parents have ended.
+    /// Reads the `shards` of `stream` (a ListShards result) from `start`: shards whose parents
+    /// are not in the list at once, the others once their parents have ended (see
+    /// [`ShardLineage`] for where they start).
     pub fn new(
         client: Client,
         stream: StreamId,
@@ -86,18 +95,24 @@ impl PollingReader {
         config: PollConfig,
     ) -> Self {
         let (sender, reports) = mpsc::channel(1);
-        let (lineage, ready) = ShardLineage::new(shards);
+        let (lineage, ready) = ShardLineage::new(shards, start);
         let mut reader = Self {
             client,
             stream,
             config,
             lineage,
+            closed: shards
+                .iter()
+                .filter(|s| s.is_closed())
+                .map(|s| s.shard_id.clone())
+                .collect(),
             running: 0,
             reports,
             sender,
+            tasks: JoinSet::new(),
         };
-        for shard in ready {
-            reader.start(shard, start.clone());
+        for (shard, position) in ready {
+            reader.start(shard, position);
         }
         reader
     }
@@ -107,15 +122,16 @@ impl PollingReader {
         let poller = ShardPoller {
             client: self.client.clone(),
             stream: self.stream.clone(),
+            closed: self.closed.contains(&shard),
             shard,
             position,
             config: self.config.clone(),
         };
-        tokio::spawn(poller.run(self.sender.clone()));
+        self.tasks.spawn(poller.run(self.sender.clone()));
     }
 
-    /// The next batch of any shard (never empty); `None` once every shard has ended (or is at
-    /// its tip with [`PollConfig::stop_at_tip`]) and no child is left to read.
+    /// The next batch of any shard (never empty); `None` once every shard has ended (or
+    /// reached [`PollConfig::end_at`]) and no child is left to read.
     ///
     /// # Errors
     ///
@@ -130,7 +146,7 @@ impl PollingReader {
             };
             match report {
                 Report::Batch(batch) => return Ok(Some(batch)),
-                Report::AtTip => self.running -= 1,
+                Report::AtEnd => self.running -= 1,
                 Report::Failed(error) => {
                     self.running -= 1;
                     return Err(error);
@@ -140,8 +156,8 @@ impl PollingReader {
                     if children.is_empty() {
                         children = self.client.children_of(&self.stream, &shard).await?;
                     }
-                    for child in self.lineage.ended(&shard, children) {
-                        self.start(child, StartingPosition::new(ShardIteratorType::TrimHorizon));
+                    for (child, position) in self.lineage.ended(&shard, children) {
+                        self.start(child, position);
                     }
                 }
             }
@@ -154,6 +170,9 @@ struct ShardPoller {
     client: Client,
     stream: StreamId,
     shard: ShardId,
+    /// Closed when listed: read to its end, even past a response that is caught up (an
+    /// emulator may answer one before the end).
+    closed: bool,
     /// Where a new iterator starts: the starting position, then after the last record read.
     position: StartingPosition,
     config: PollConfig,
@@ -181,8 +200,8 @@ impl ShardPoller {
         Ok(output.shard_iterator)
     }
 
-    /// Polls until the shard ends, is at its tip, or the reader went away (`AtTip` then, which
-    /// nobody reads).
+    /// Polls until the shard ends, reaches the end time, or the reader went away (`AtEnd`
+    /// then, which nobody reads).
     async fn poll(&mut self, reports: &mpsc::Sender<Report>) -> Result<Report, Error> {
         let Some(mut iterator) = self.iterator().await? else {
             return Ok(Report::Ended(self.shard.clone(), Vec::new()));
@@ -191,19 +210,28 @@ impl ShardPoller {
             let mut request = GetRecordsInput::new(iterator.clone());
             request.limit = Some(self.config.max_records);
             request.stream_arn = self.stream.arn().cloned();
-            let page = match self.client.send(&request).await {
+            let mut page = match self.client.send(&request).await {
                 Ok(page) => page,
-                Err(error) if is_expired_iterator(&error) => match self.iterator().await? {
-                    Some(fresh) => {
-                        iterator = fresh;
-                        continue;
+                Err(error) if is_expired_iterator(&error) => {
+                    match self.iterator().await? {
+                        Some(fresh) => iterator = fresh,
+                        None => return Ok(Report::Ended(self.shard.clone(), Vec::new())),
                     }
-                    None => return Ok(Report::Ended(self.shard.clone(), Vec::new())),
-                },
+                    tokio::time::sleep(self.config.interval).await;
+                    continue;
+                }
                 Err(error) => return Err(error),
             };
             let behind = page.millis_behind_latest.unwrap_or(0);
-            let empty = page.records.is_empty();
+            let caught_up = page.records.is_empty() && behind == 0;
+            let past_end = self.config.end_at.and_then(|end| {
+                page.records
+                    .iter()
+                    .position(|r| r.approximate_arrival_timestamp.is_some_and(|t| t > end))
+            });
+            if let Some(first_after) = past_end {
+                page.records.truncate(first_after);
+            }
             if let Some(last) = page.records.last() {
                 self.position = after(last.sequence_number.clone());
                 let batch = Batch {
@@ -212,8 +240,11 @@ impl ShardPoller {
                     millis_behind_latest: behind,
                 };
                 if reports.send(Report::Batch(batch)).await.is_err() {
-                    return Ok(Report::AtTip);
+                    return Ok(Report::AtEnd);
                 }
+            }
+            if past_end.is_some() {
+                return Ok(Report::AtEnd);
             }
             match page.next_shard_iterator {
                 None => {
@@ -225,8 +256,8 @@ impl ShardPoller {
                 }
                 Some(next) => iterator = next,
             }
-            if self.config.stop_at_tip && empty && behind == 0 {
-                return Ok(Report::AtTip);
+            if caught_up && !self.closed && self.config.end_at.is_some() {
+                return Ok(Report::AtEnd);
             }
             tokio::time::sleep(self.config.interval).await;
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kds_client::{Batch, Client, RetryPolicy};
 use kds_proto::model::{ChildShard, StartingPosition, SubscribeToShardInput};
-use kds_proto::types::{ConsumerArn, SequenceNumber, ShardId, ShardIteratorType};
+use kds_proto::types::{ConsumerArn, SequenceNumber, ShardId, ShardIteratorType, Timestamp};
 
 use crate::error::Error;
 use crate::subscription::Subscription;
@@ -25,10 +25,11 @@ pub struct ReaderConfig {
     /// The wait after ResourceInUseException (another subscription of the consumer to the
     /// shard is still open): at least five seconds, plus up to a second of jitter.
     pub resource_in_use_wait: Duration,
-    /// End an open shard once it has been read up to its tip (an event without records, 0 ms
-    /// behind) instead of staying subscribed; [`ShardReader::children`] is then `None`.
-    /// Closed shards end, with their children, as usual.
-    pub stop_at_tip: bool,
+    /// Read only what the shard held at this time (a bounded read): an open shard ends at its
+    /// first record that arrived later, which is not delivered, or once it is caught up (an
+    /// event without records, 0 ms behind); [`ShardReader::children`] is then `None`. Closed
+    /// shards end, with their children, as usual. `None` (the default): stay subscribed.
+    pub end_at: Option<Timestamp>,
 }
 
 impl Default for ReaderConfig {
@@ -37,7 +38,7 @@ impl Default for ReaderConfig {
             retry: RetryPolicy::default_for("SubscribeToShard"),
             inactivity: Duration::from_secs(35),
             resource_in_use_wait: Duration::from_secs(5),
-            stop_at_tip: false,
+            end_at: None,
         }
     }
 }
@@ -89,8 +90,7 @@ impl ShardReader {
 
     /// The next batch of records; `None` once the shard has ended (it was split or merged, and
     /// every record was read): [`children`](Self::children) then says which shards follow.
-    /// With [`ReaderConfig::stop_at_tip`], also `None` once an open shard is read up to its
-    /// tip.
+    /// With [`ReaderConfig::end_at`], also `None` once an open shard is read up to that time.
     /// Events without records advance the position and are not returned.
     ///
     /// # Errors
@@ -152,13 +152,25 @@ impl ShardReader {
                 records.retain(|r| &r.sequence_number > last);
                 self.repeats_dropped += (before - records.len()) as u64;
             }
+            let past_end = self.config.end_at.and_then(|end| {
+                records
+                    .iter()
+                    .position(|r| r.approximate_arrival_timestamp.is_some_and(|t| t > end))
+            });
+            if let Some(first_after) = past_end {
+                records.truncate(first_after);
+                self.ended = true;
+                self.subscription = None;
+            }
             if let Some(last) = records.last() {
                 self.last_delivered = Some(last.sequence_number.clone());
             }
             // The shard is closed and every record was delivered: AWS sends no continuation;
             // some services send one with the children, which also mark the end (as in the KCL).
             let children = event.child_shards.filter(|c| !c.is_empty());
-            if event.continuation_sequence_number.is_none() || children.is_some() {
+            if past_end.is_none()
+                && (event.continuation_sequence_number.is_none() || children.is_some())
+            {
                 self.ended = true;
                 self.subscription = None;
                 self.children = Some(children.unwrap_or_default());
@@ -172,12 +184,11 @@ impl ShardReader {
             }
             if records.is_empty()
                 && !self.ended
-                && self.config.stop_at_tip
+                && self.config.end_at.is_some()
                 && event.millis_behind_latest == 0
             {
                 self.ended = true;
                 self.subscription = None;
-                return Ok(None);
             }
             if !records.is_empty() {
                 return Ok(Some(Batch {

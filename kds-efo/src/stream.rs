@@ -5,8 +5,9 @@
 
 use kds_client::{Batch, ChildOf, Client, ShardLineage, StreamId};
 use kds_proto::model::{Shard, StartingPosition};
-use kds_proto::types::{ConsumerArn, ShardId, ShardIteratorType};
+use kds_proto::types::{ConsumerArn, ShardId};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::reader::{ReaderConfig, ShardReader};
@@ -16,8 +17,8 @@ enum Report {
     Batch(Batch),
     /// The shard was read to its end; its children, as the service named them.
     Ended(ShardId, Vec<ChildOf>),
-    /// The shard was read up to its tip ([`ReaderConfig::stop_at_tip`]).
-    AtTip,
+    /// The shard was read up to [`ReaderConfig::end_at`].
+    AtEnd,
     Failed(Error),
 }
 
@@ -32,12 +33,15 @@ pub struct StreamReader {
     running: usize,
     reports: mpsc::Receiver<Report>,
     sender: mpsc::Sender<Report>,
+    /// The shards' tasks, stopped when the reader is dropped.
+    tasks: JoinSet<()>,
 }
 
 impl StreamReader {
-    /// Reads the `shards` of `stream` (a ListShards result) for `consumer`: shards whose parents
-    /// are not in the list start at `start`, the others at TRIM_HORIZON once their parents have
-    /// ended. Each shard buffers at most one batch ahead of the reader.
+    /// Reads the `shards` of `stream` (a ListShards result) for `consumer` from `start`:
+    /// shards whose parents are not in the list at once, the others once their parents have
+    /// ended (see [`ShardLineage`] for where they start). Each shard buffers at most one
+    /// batch ahead of the reader.
     pub fn new(
         client: Client,
         stream: StreamId,
@@ -47,7 +51,7 @@ impl StreamReader {
         config: ReaderConfig,
     ) -> Self {
         let (sender, reports) = mpsc::channel(1);
-        let (lineage, ready) = ShardLineage::new(shards);
+        let (lineage, ready) = ShardLineage::new(shards, start);
         let mut reader = Self {
             client,
             stream,
@@ -57,9 +61,10 @@ impl StreamReader {
             running: 0,
             reports,
             sender,
+            tasks: JoinSet::new(),
         };
-        for shard in ready {
-            reader.start(shard, start.clone());
+        for (shard, position) in ready {
+            reader.start(shard, position);
         }
         reader
     }
@@ -74,7 +79,7 @@ impl StreamReader {
             self.config.clone(),
         );
         let sender = self.sender.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             loop {
                 let report = match reader.next_batch().await {
                     Ok(Some(batch)) => Report::Batch(batch),
@@ -83,7 +88,7 @@ impl StreamReader {
                             shard.clone(),
                             children.iter().map(ChildOf::from).collect(),
                         ),
-                        None => Report::AtTip,
+                        None => Report::AtEnd,
                     },
                     Err(error) => Report::Failed(error),
                 };
@@ -115,7 +120,7 @@ impl StreamReader {
                     self.running -= 1;
                     return Err(error);
                 }
-                Report::AtTip => self.running -= 1,
+                Report::AtEnd => self.running -= 1,
                 Report::Ended(shard, mut children) => {
                     self.running -= 1;
                     if children.is_empty() {
@@ -126,8 +131,8 @@ impl StreamReader {
                             .await
                             .map_err(Error::client)?;
                     }
-                    for child in self.lineage.ended(&shard, children) {
-                        self.start(child, StartingPosition::new(ShardIteratorType::TrimHorizon));
+                    for (child, position) in self.lineage.ended(&shard, children) {
+                        self.start(child, position);
                     }
                 }
             }

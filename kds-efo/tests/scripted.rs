@@ -25,7 +25,7 @@ use kds_proto::model::{
     SubscribeToShardInput,
 };
 use kds_proto::types::{
-    ConsumerArn, HashKey, PartitionKey, SequenceNumber, ShardId, ShardIteratorType,
+    ConsumerArn, HashKey, PartitionKey, SequenceNumber, ShardId, ShardIteratorType, Timestamp,
 };
 
 /// One step of a subscription's answer.
@@ -111,11 +111,15 @@ fn frame(step: &Step) -> Vec<u8> {
             let records = numbers
                 .iter()
                 .map(|&n| {
-                    Record::new(
+                    let mut record = Record::new(
                         sequence(n),
                         Bytes::from(format!("record-{n}")),
                         PartitionKey::new("k").unwrap(),
-                    )
+                    );
+                    // Record n arrived n seconds after the epoch.
+                    record.approximate_arrival_timestamp =
+                        Some(Timestamp::from_millis(i64::try_from(n).unwrap() * 1000));
+                    record
                 })
                 .collect();
             let mut event = SubscribeToShardEvent::new(records, 0);
@@ -503,7 +507,7 @@ async fn a_reader_that_stops_reading_holds_back_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopping_at_the_tip_ends_an_open_shard_at_its_first_caught_up_event() {
+async fn an_end_time_ends_an_open_shard_when_caught_up_or_at_a_later_record() {
     let script = Script::start(vec![Answer::Stream(vec![
         Step::Event(vec![1, 2], Some(2)),
         // Behind: not the tip yet.
@@ -513,7 +517,10 @@ async fn stopping_at_the_tip_ends_an_open_shard_at_its_first_caught_up_event() {
         Step::Event(vec![4], Some(4)),
     ])])
     .await;
-    let mut reader = script.reader_with(|config| config.stop_at_tip = true);
+    let end = |millis| {
+        move |config: &mut ReaderConfig| config.end_at = Some(Timestamp::from_millis(millis))
+    };
+    let mut reader = script.reader_with(end(100_000));
     assert_eq!(read(&mut reader, usize::MAX).await, [1, 2, 3]);
     assert!(
         reader.children().is_none(),
@@ -521,6 +528,17 @@ async fn stopping_at_the_tip_ends_an_open_shard_at_its_first_caught_up_event() {
     );
     assert!(reader.next_batch().await.unwrap().is_none());
     assert_eq!(script.starts(), [None]);
+
+    // Records that arrived after the end time are not delivered, even from a closed shard
+    // (its children are not read either).
+    let script = Script::start(vec![Answer::Stream(vec![
+        Step::Event(vec![1, 2], Some(2)),
+        Step::Event(vec![3, 4], None),
+    ])])
+    .await;
+    let mut reader = script.reader_with(end(3_500));
+    assert_eq!(read(&mut reader, usize::MAX).await, [1, 2, 3]);
+    assert!(reader.children().is_none());
 
     // Without it, the same events are read through.
     let script = Script::start(vec![Answer::Stream(vec![
