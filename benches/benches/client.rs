@@ -2,6 +2,8 @@
 //! canned endpoint in a process of its own (`canned_kinesis`) on loopback over HTTP/1.1. The
 //! measurement is this process's CPU time (user + system, all threads), so the numbers are the
 //! client's cost: GetRecords of 1000 records of 1 KiB and PutRecords of 500 records of 1 KiB.
+//! Then enhanced fan-out end to end over h2c: one shard, and eight shards on one connection,
+//! each reading 200 events of 100 records of 1 KiB, as CPU time and as wall time.
 
 use std::hint::black_box;
 use std::io::BufRead;
@@ -19,10 +21,12 @@ use hyper_util::rt::TokioExecutor;
 use kds_benches::put_records_request;
 use kds_client::credentials::Credentials;
 use kds_client::{Client, HttpVersion, Protocol};
-use kds_proto::model::GetRecordsInput;
-use kds_proto::types::ShardIterator;
+use kds_efo::{ReaderConfig, ShardReader};
+use kds_proto::model::{GetRecordsInput, StartingPosition};
+use kds_proto::types::{ConsumerArn, ShardId, ShardIterator, ShardIteratorType};
 use kds_proto::{Request, Shape};
 use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
 
 /// CPU time of this process.
 struct CpuTime;
@@ -313,9 +317,98 @@ fn client(c: &mut Criterion<CpuTime>) {
     group.finish();
 }
 
+fn kds_h2c(url: &str, protocol: Protocol) -> Client {
+    Client::builder()
+        .region("us-east-1")
+        .endpoint(url)
+        .protocol(protocol)
+        .http_version(HttpVersion::Http2)
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "bench",
+        ))
+        .build()
+        .expect("a client")
+}
+
+/// Records in one closed shard's canned subscription.
+const SUBSCRIPTION_RECORDS: usize = 200 * 100;
+
+/// Reads a closed shard's whole subscription on each of `shards` shards at once, all of them
+/// over `client`'s one HTTP/2 connection; returns the records read.
+async fn read_shards(client: &Client, shards: usize) -> usize {
+    let consumer =
+        ConsumerArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/bench/consumer/c:1")
+            .expect("valid");
+    let mut tasks = JoinSet::new();
+    for n in 0..shards {
+        let mut reader = ShardReader::new(
+            client.clone(),
+            consumer.clone(),
+            ShardId::new(format!("shardId-{n:012}")).expect("valid"),
+            StartingPosition::new(ShardIteratorType::TrimHorizon),
+            ReaderConfig::default(),
+        );
+        tasks.spawn(async move {
+            let mut count = 0;
+            while let Some(batch) = reader.next_batch().await.expect("records") {
+                count += batch.records.len();
+            }
+            count
+        });
+    }
+    let mut total = 0;
+    while let Some(count) = tasks.join_next().await {
+        total += count.expect("a reader");
+    }
+    assert_eq!(total, shards * SUBSCRIPTION_RECORDS);
+    total
+}
+
+/// Enhanced fan-out end to end: ShardReaders on one connection to the canned server, each
+/// reading a closed shard's 200 events of 100 records of 1 KiB; measured as CPU time (`M` =
+/// CpuTime) or wall time (records per second).
+fn efo_end_to_end<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
+    let server = Server::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut group = c.benchmark_group(group_name);
+    group.sample_size(10);
+    for shards in [1, 8] {
+        group.throughput(Throughput::Elements((shards * SUBSCRIPTION_RECORDS) as u64));
+        for (protocol, name) in [(Protocol::Json, "JSON"), (Protocol::Cbor, "CBOR")] {
+            let client = kds_h2c(&server.url, protocol);
+            let label = if shards == 1 {
+                format!("1 shard ({name})")
+            } else {
+                format!("{shards} shards, one connection ({name})")
+            };
+            group.bench_function(label, |b| {
+                b.iter(|| black_box(runtime.block_on(read_shards(&client, shards))));
+            });
+        }
+    }
+    group.finish();
+}
+
+fn efo_cpu(c: &mut Criterion<CpuTime>) {
+    efo_end_to_end(c, "efo_end_to_end_cpu_200x100x1KiB");
+}
+
+fn efo_wall(c: &mut Criterion) {
+    efo_end_to_end(c, "efo_end_to_end_wall_200x100x1KiB");
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(CpuTime);
-    targets = client
+    targets = client, efo_cpu
 }
-criterion_main!(benches);
+criterion_group!(wall, efo_wall);
+criterion_main!(benches, wall);

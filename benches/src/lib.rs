@@ -27,7 +27,12 @@ pub fn data(len: usize, seed: u64) -> Bytes {
 
 /// `count` records of `size` bytes with realistic 56-digit sequence numbers.
 pub fn records(count: usize, size: usize) -> Vec<Record> {
-    (0..count)
+    records_from(0, count, size)
+}
+
+/// Records `first..first + count` of a shard: `size` bytes each, sequence numbers growing.
+pub fn records_from(first: usize, count: usize, size: usize) -> Vec<Record> {
+    (first..first + count)
         .map(|i| {
             let mut record = Record::new(
                 SequenceNumber::new(format!(
@@ -72,25 +77,48 @@ pub fn put_records_request(count: usize, size: usize) -> PutRecordsInput {
 /// SubscribeToShardEvent of `per_event` records of `size` bytes, payloads in `protocol`.
 pub fn subscribe_body(events: usize, per_event: usize, size: usize, protocol: Protocol) -> Bytes {
     let mut out = Vec::new();
-    for e in 0..events {
+    for _ in 0..events {
         let mut event = SubscribeToShardEvent::new(records(per_event, size), 0);
         event.continuation_sequence_number =
             event.records.last().map(|r| r.sequence_number.clone());
-        let payload = event.encode_body(protocol);
-        let content_type = match protocol {
-            Protocol::Cbor => "application/x-amz-cbor-1.1",
-            _ => "application/json",
-        };
-        Message::new(payload)
-            .with_header(":message-type", HeaderValue::String("event".into()))
-            .with_header(
-                ":event-type",
-                HeaderValue::String("SubscribeToShardEvent".into()),
-            )
-            .with_header(":content-type", HeaderValue::String(content_type.into()))
-            .encode(&mut out)
-            .expect("small frames encode");
-        let _ = e;
+        encode_event(&event, protocol, &mut out);
     }
     out.into()
+}
+
+/// The whole subscription of a closed shard: `events` events of `per_event` records of
+/// `size` bytes, sequence numbers growing across events, the last event without a
+/// continuation (the shard's end).
+pub fn closed_shard_subscription(
+    events: usize,
+    per_event: usize,
+    size: usize,
+    protocol: Protocol,
+) -> Bytes {
+    let mut out = Vec::new();
+    for e in 0..events {
+        let mut event = SubscribeToShardEvent::new(records_from(e * per_event, per_event, size), 0);
+        if e + 1 < events {
+            event.continuation_sequence_number =
+                event.records.last().map(|r| r.sequence_number.clone());
+        }
+        encode_event(&event, protocol, &mut out);
+    }
+    out.into()
+}
+
+fn encode_event(event: &SubscribeToShardEvent, protocol: Protocol, out: &mut Vec<u8>) {
+    let content_type = match protocol {
+        Protocol::Cbor => "application/x-amz-cbor-1.1",
+        _ => "application/json",
+    };
+    Message::new(event.encode_body(protocol))
+        .with_header(":message-type", HeaderValue::String("event".into()))
+        .with_header(
+            ":event-type",
+            HeaderValue::String("SubscribeToShardEvent".into()),
+        )
+        .with_header(":content-type", HeaderValue::String(content_type.into()))
+        .encode(out)
+        .expect("small frames encode");
 }

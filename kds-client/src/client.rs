@@ -43,6 +43,7 @@ pub struct ClientBuilder {
     attempt_timeout: Duration,
     total_timeout: Duration,
     version: HttpVersion,
+    keep_alive: (Duration, Duration),
     trust_all_certificates: bool,
     limits: Limits,
 }
@@ -59,6 +60,7 @@ impl Default for ClientBuilder {
             attempt_timeout: Duration::from_secs(30),
             total_timeout: Duration::from_secs(120),
             version: HttpVersion::Auto,
+            keep_alive: (Duration::from_secs(30), Duration::from_secs(10)),
             trust_all_certificates: false,
             limits: Limits::default(),
         }
@@ -133,6 +135,16 @@ impl ClientBuilder {
         self
     }
 
+    /// HTTP/2 keep-alive: a PING after `interval` without frames from the server, and the
+    /// connection closed (its requests failing) when no answer comes within `timeout`. Turns
+    /// a dead peer under a long-lived request (a SubscribeToShard stream) into an error.
+    /// Default: 30 s and 10 s.
+    #[must_use]
+    pub fn http2_keep_alive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.keep_alive = (interval, timeout);
+        self
+    }
+
     /// Accepts any server certificate (`aws.trust.all.certificates`). Off by default; only for
     /// test endpoints with self-signed certificates.
     #[must_use]
@@ -170,11 +182,13 @@ impl ClientBuilder {
             tls: endpoint.is_tls(),
             pool_idle_timeout: Duration::from_secs(60),
             max_idle_per_host: 64,
+            keep_alive_interval: self.keep_alive.0,
+            keep_alive_timeout: self.keep_alive.1,
         })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 transport,
-                signer: Signer::new(region),
+                signer: Arc::new(Signer::new(region)),
                 endpoint,
                 protocol: self.protocol,
                 credentials: self
@@ -195,10 +209,12 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Inner {
     transport: Transport,
-    signer: Signer,
+    /// Shared with clients made by `with_own_connections`: the clock offset it learns holds
+    /// for them too.
+    signer: Arc<Signer>,
     endpoint: Endpoint,
     protocol: Protocol,
     credentials: Arc<CachedCredentials>,
@@ -227,6 +243,19 @@ impl Client {
     /// A builder.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// A client like this one (endpoint, credentials and their cache, retries, timeouts) whose
+    /// requests go over connections of its own. HTTP/2 multiplexes a client's requests over
+    /// one connection per endpoint, up to the server's limit of concurrent streams; long-lived
+    /// requests such as SubscribeToShard beyond that limit wait for a stream to end. Spread
+    /// them over clients made by this method.
+    pub fn with_own_connections(&self) -> Self {
+        let mut inner = Inner::clone(&self.inner);
+        inner.transport = self.inner.transport.with_own_pool();
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The protocol requests are sent in.

@@ -45,12 +45,17 @@ pub(crate) struct TransportConfig {
     pub(crate) tls: bool,
     pub(crate) pool_idle_timeout: Duration,
     pub(crate) max_idle_per_host: usize,
+    pub(crate) keep_alive_interval: Duration,
+    pub(crate) keep_alive_timeout: Duration,
 }
 
 /// Sends requests and reads whole responses.
 #[derive(Clone, Debug)]
 pub(crate) struct Transport {
     client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// What new pools are built from: TLS set up once.
+    connector: HttpsConnector<HttpConnector>,
+    config: TransportConfig,
 }
 
 /// A whole response.
@@ -102,16 +107,20 @@ impl Transport {
             HttpVersion::Http1 => https.enable_http1().wrap_connector(http),
             HttpVersion::Http2 => https.enable_http2().wrap_connector(http),
         };
-        let client = HyperClient::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.max_idle_per_host)
-            .http2_only(config.version == HttpVersion::Http2)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .http2_keep_alive_timeout(Duration::from_secs(10))
-            .build(https);
-        Ok(Self { client })
+        Ok(Self {
+            client: pool(&https, config),
+            connector: https,
+            config: config.clone(),
+        })
+    }
+
+    /// A transport with the same settings and connections of its own.
+    pub(crate) fn with_own_pool(&self) -> Self {
+        Self {
+            client: pool(&self.connector, &self.config),
+            connector: self.connector.clone(),
+            config: self.config.clone(),
+        }
     }
 
     /// Sends `request` and reads the whole response.
@@ -156,6 +165,22 @@ impl Transport {
                 }
             })
     }
+}
+
+/// A pool of connections made by `connector`.
+fn pool(
+    connector: &HttpsConnector<HttpConnector>,
+    config: &TransportConfig,
+) -> HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>> {
+    HyperClient::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .pool_max_idle_per_host(config.max_idle_per_host)
+        .http2_only(config.version == HttpVersion::Http2)
+        .http2_keep_alive_interval(config.keep_alive_interval)
+        .http2_keep_alive_timeout(config.keep_alive_timeout)
+        .build(connector.clone())
 }
 
 /// Reads a whole body, at most [`MAX_BODY`] bytes.

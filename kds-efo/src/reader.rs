@@ -30,6 +30,11 @@ pub struct ReaderConfig {
     /// event without records, 0 ms behind); [`ShardReader::children`] is then `None`. Closed
     /// shards end, with their children, as usual. `None` (the default): stay subscribed.
     pub end_at: Option<Timestamp>,
+    /// For a [`StreamReader`](crate::StreamReader): at most this many subscriptions share an
+    /// HTTP/2 connection; more go over connections of their own. Streams beyond a server's
+    /// concurrent-stream limit wait for another to end (a subscription lasts up to five
+    /// minutes); the default, 100, is the smallest limit RFC 9113 recommends servers allow.
+    pub subscriptions_per_connection: usize,
 }
 
 impl Default for ReaderConfig {
@@ -39,6 +44,7 @@ impl Default for ReaderConfig {
             inactivity: Duration::from_secs(35),
             resource_in_use_wait: Duration::from_secs(5),
             end_at: None,
+            subscriptions_per_connection: 100,
         }
     }
 }

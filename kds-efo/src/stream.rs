@@ -1,7 +1,10 @@
 //! Every shard of a stream, read through enhanced fan-out: one [`ShardReader`] per open shard,
 //! each in a task of its own, and a shard's children started once all their parents have been
 //! read to the end (parents before children, so a key's records stay in order across
-//! resharding).
+//! resharding). Subscriptions are spread over connections of their own, at most
+//! [`ReaderConfig::subscriptions_per_connection`] on each.
+
+use std::collections::HashMap;
 
 use kds_client::{Batch, ChildOf, Client, ShardLineage, StreamId};
 use kds_proto::model::{Shard, StartingPosition};
@@ -18,14 +21,25 @@ enum Report {
     /// The shard was read to its end; its children, as the service named them.
     Ended(ShardId, Vec<ChildOf>),
     /// The shard was read up to [`ReaderConfig::end_at`].
-    AtEnd,
-    Failed(Error),
+    AtEnd(ShardId),
+    Failed(ShardId, Error),
+}
+
+/// A client with its own connections, and how many subscriptions use it.
+#[derive(Debug)]
+struct Connection {
+    client: Client,
+    subscriptions: usize,
 }
 
 /// Reads every shard of a stream, following splits and merges.
 #[derive(Debug)]
 pub struct StreamReader {
     client: Client,
+    /// The clients subscriptions are spread over (the first is `client`).
+    connections: Vec<Connection>,
+    /// Which connection each running shard uses.
+    connection_of: HashMap<ShardId, usize>,
     stream: StreamId,
     consumer: ConsumerArn,
     config: ReaderConfig,
@@ -53,6 +67,11 @@ impl StreamReader {
         let (sender, reports) = mpsc::channel(1);
         let (lineage, ready) = ShardLineage::new(shards, start);
         let mut reader = Self {
+            connections: vec![Connection {
+                client: client.clone(),
+                subscriptions: 0,
+            }],
+            connection_of: HashMap::new(),
             client,
             stream,
             consumer,
@@ -71,8 +90,25 @@ impl StreamReader {
 
     fn start(&mut self, shard: ShardId, position: StartingPosition) {
         self.running += 1;
+        let limit = self.config.subscriptions_per_connection.max(1);
+        let index = match self
+            .connections
+            .iter()
+            .position(|c| c.subscriptions < limit)
+        {
+            Some(index) => index,
+            None => {
+                self.connections.push(Connection {
+                    client: self.client.with_own_connections(),
+                    subscriptions: 0,
+                });
+                self.connections.len() - 1
+            }
+        };
+        self.connections[index].subscriptions += 1;
+        self.connection_of.insert(shard.clone(), index);
         let mut reader = ShardReader::new(
-            self.client.clone(),
+            self.connections[index].client.clone(),
             self.consumer.clone(),
             shard.clone(),
             position,
@@ -88,9 +124,9 @@ impl StreamReader {
                             shard.clone(),
                             children.iter().map(ChildOf::from).collect(),
                         ),
-                        None => Report::AtEnd,
+                        None => Report::AtEnd(shard.clone()),
                     },
-                    Err(error) => Report::Failed(error),
+                    Err(error) => Report::Failed(shard.clone(), error),
                 };
                 let last = !matches!(report, Report::Batch(_));
                 // The reader went away: stop.
@@ -99,6 +135,19 @@ impl StreamReader {
                 }
             }
         });
+    }
+
+    /// A shard's task ended: its connection has room for another subscription.
+    fn stopped(&mut self, shard: &ShardId) {
+        self.running -= 1;
+        if let Some(index) = self.connection_of.remove(shard) {
+            self.connections[index].subscriptions -= 1;
+        }
+    }
+
+    /// How many connections (clients of their own) the subscriptions are spread over.
+    pub fn connections(&self) -> usize {
+        self.connections.len()
     }
 
     /// The next batch of any shard; `None` once every shard has ended and no child is left.
@@ -116,13 +165,13 @@ impl StreamReader {
             };
             match report {
                 Report::Batch(batch) => return Ok(Some(batch)),
-                Report::Failed(error) => {
-                    self.running -= 1;
+                Report::Failed(shard, error) => {
+                    self.stopped(&shard);
                     return Err(error);
                 }
-                Report::AtEnd => self.running -= 1,
+                Report::AtEnd(shard) => self.stopped(&shard),
                 Report::Ended(shard, mut children) => {
-                    self.running -= 1;
+                    self.stopped(&shard);
                     if children.is_empty() {
                         // The service named none: ask which shards descend from this one.
                         children = self

@@ -16,16 +16,17 @@ use hyper::body::{Body, Frame};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kds_client::credentials::Credentials;
-use kds_client::{Client, HttpVersion, Protocol, RetryPolicy};
-use kds_efo::{ErrorKind, ReaderConfig, ShardReader};
+use kds_client::{Client, HttpVersion, Protocol, RetryPolicy, StreamId};
+use kds_efo::{ErrorKind, ReaderConfig, ShardReader, StreamReader};
 use kds_proto::Shape;
 use kds_proto::eventstream::{HeaderValue, Message};
 use kds_proto::model::{
-    ChildShard, HashKeyRange, Record, StartingPosition, SubscribeToShardEvent,
-    SubscribeToShardInput,
+    ChildShard, HashKeyRange, Record, SequenceNumberRange, Shard, StartingPosition,
+    SubscribeToShardEvent, SubscribeToShardInput,
 };
 use kds_proto::types::{
-    ConsumerArn, HashKey, PartitionKey, SequenceNumber, ShardId, ShardIteratorType, Timestamp,
+    ConsumerArn, HashKey, PartitionKey, SequenceNumber, ShardId, ShardIteratorType, StreamName,
+    Timestamp,
 };
 
 /// One step of a subscription's answer.
@@ -78,6 +79,10 @@ impl Body for ChannelBody {
             })
         })
     }
+}
+
+fn consumer() -> ConsumerArn {
+    ConsumerArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1").unwrap()
 }
 
 fn sequence(n: u64) -> SequenceNumber {
@@ -191,6 +196,11 @@ struct Script {
 
 impl Script {
     async fn start(answers: Vec<Answer>) -> Self {
+        Self::start_limited(answers, 200).await
+    }
+
+    /// A server that allows `max_streams` concurrent streams per connection.
+    async fn start_limited(answers: Vec<Answer>, max_streams: u32) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
@@ -284,8 +294,9 @@ impl Script {
                                 Ok::<_, Infallible>(response)
                             }
                         });
-                    let builder =
+                    let mut builder =
                         hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    builder.http2().max_concurrent_streams(max_streams);
                     let connection = builder.serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(connection);
                     tokio::select! {
@@ -309,8 +320,8 @@ impl Script {
         self.reader_with(|_| {})
     }
 
-    fn reader_with(&self, configure: impl FnOnce(&mut ReaderConfig)) -> ShardReader {
-        let client = Client::builder()
+    fn client(&self) -> Client {
+        Client::builder()
             .region("us-east-1")
             .endpoint(&self.url)
             .http_version(HttpVersion::Http2)
@@ -322,7 +333,10 @@ impl Script {
                 "test",
             ))
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    fn config(configure: impl FnOnce(&mut ReaderConfig)) -> ReaderConfig {
         let mut config = ReaderConfig::default();
         config.inactivity = Duration::from_millis(300);
         config.resource_in_use_wait = Duration::from_millis(200);
@@ -333,13 +347,16 @@ impl Script {
             exponential_constant: 2.0,
         };
         configure(&mut config);
+        config
+    }
+
+    fn reader_with(&self, configure: impl FnOnce(&mut ReaderConfig)) -> ShardReader {
         ShardReader::new(
-            client,
-            ConsumerArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1")
-                .unwrap(),
+            self.client(),
+            consumer(),
             ShardId::new("shardId-000000000000").unwrap(),
             StartingPosition::new(ShardIteratorType::TrimHorizon),
-            config,
+            Self::config(configure),
         )
     }
 
@@ -548,4 +565,169 @@ async fn an_end_time_ends_an_open_shard_when_caught_up_or_at_a_later_record() {
     ])])
     .await;
     assert_eq!(read(&mut script.reader(), usize::MAX).await, [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_beyond_a_connections_stream_limit_get_connections_of_their_own() {
+    const SHARDS: u64 = 5;
+    // Every subscription gets one record and then stays open, silent: on one connection
+    // that allows two streams, the third subscription would wait for minutes.
+    let script = Script::start_limited(
+        (1..=SHARDS)
+            .map(|n| Answer::Stream(vec![Step::Event(vec![n], Some(n)), Step::Silence]))
+            .collect(),
+        2,
+    )
+    .await;
+    let shards: Vec<Shard> = (0..SHARDS)
+        .map(|n| {
+            Shard::new(
+                ShardId::new(format!("shardId-{n:012}")).unwrap(),
+                HashKeyRange::new(HashKey::MIN, HashKey::MAX),
+                SequenceNumberRange::new(sequence(1)),
+            )
+        })
+        .collect();
+    let config = Script::config(|config| {
+        config.inactivity = Duration::from_secs(30);
+        config.subscriptions_per_connection = 2;
+    });
+    let mut reader = StreamReader::new(
+        script.client(),
+        StreamId::Name(StreamName::new("s").unwrap()),
+        consumer(),
+        &shards,
+        &StartingPosition::new(ShardIteratorType::TrimHorizon),
+        config,
+    );
+    let mut read = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while read.len() < SHARDS as usize {
+            let batch = reader.next_batch().await.unwrap().unwrap();
+            read.extend(
+                batch
+                    .records
+                    .iter()
+                    .map(|r| r.sequence_number.as_str().parse::<u64>().unwrap()),
+            );
+        }
+    })
+    .await
+    .expect("every subscription delivers its record");
+    read.sort_unstable();
+    assert_eq!(read, (1..=SHARDS).collect::<Vec<_>>());
+    assert_eq!(reader.connections(), 3);
+    assert_eq!(script.connections.load(Ordering::SeqCst), 3);
+}
+
+/// A TCP relay to `target` whose open connections can be frozen: from then on they forward
+/// nothing in either direction (a peer gone silent: PINGs go unanswered), while connections
+/// made later are relayed as usual.
+struct Relay {
+    url: String,
+    accepted: Arc<AtomicUsize>,
+    /// Connections numbered below this are frozen.
+    frozen_below: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    async fn start(target: &str) -> Self {
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let frozen_below = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (frozen, counted) = (Arc::clone(&frozen_below), Arc::clone(&accepted));
+        tokio::spawn(async move {
+            for id in 0.. {
+                let (client, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                let server = tokio::net::TcpStream::connect(&target).await.unwrap();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                for (from, to) in [(client_read, server_write), (server_read, client_write)] {
+                    tokio::spawn(relay(from, to, id, Arc::clone(&frozen)));
+                }
+            }
+        });
+        Self {
+            url,
+            accepted,
+            frozen_below,
+        }
+    }
+
+    /// Freezes every connection made so far.
+    fn freeze_open_connections(&self) {
+        self.frozen_below
+            .store(self.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    id: usize,
+    frozen_below: Arc<AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        if id < frozen_below.load(Ordering::SeqCst) {
+            // Hold both sockets open and say nothing, for good.
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_pings_turn_a_dead_connection_into_a_resubscription() {
+    let script = Script::start(vec![
+        Answer::Stream(vec![Step::Event(vec![1], Some(1)), Step::Silence]),
+        Answer::Stream(vec![Step::Event(vec![2], None)]),
+    ])
+    .await;
+    let relay = Relay::start(&script.url).await;
+    let client = Client::builder()
+        .region("us-east-1")
+        .endpoint(&relay.url)
+        .http_version(HttpVersion::Http2)
+        .http2_keep_alive(Duration::from_millis(200), Duration::from_millis(200))
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .build()
+        .unwrap();
+    // The inactivity watchdog is far off: only the pings can notice the dead connection.
+    let config = Script::config(|config| config.inactivity = Duration::from_secs(60));
+    let mut reader = ShardReader::new(
+        client,
+        consumer(),
+        ShardId::new("shardId-000000000000").unwrap(),
+        StartingPosition::new(ShardIteratorType::TrimHorizon),
+        config,
+    );
+    assert_eq!(read(&mut reader, 1).await, [1]);
+    relay.freeze_open_connections();
+    let started = Instant::now();
+    assert_eq!(read(&mut reader, usize::MAX).await, [2]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the dead connection was noticed after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(script.starts(), [None, Some(1)]);
 }

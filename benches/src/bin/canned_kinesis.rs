@@ -1,7 +1,9 @@
 //! A canned Kinesis endpoint for the client benchmark, run as a process of its own so that the
 //! client's CPU time is measured apart from the server's: answers GetRecords with 1000 records
-//! of 1 KiB and PutRecords with 500 successes, in the protocol of the request, over HTTP/1.1
-//! on a loopback port it prints on its first line. It exits when its standard input closes.
+//! of 1 KiB, PutRecords with 500 successes, and SubscribeToShard with a closed shard's whole
+//! subscription (200 events of 100 records of 1 KiB), in the protocol of the request, over
+//! HTTP/1.1 or h2c on a loopback port it prints on its first line. It exits when its standard
+//! input closes.
 
 use std::convert::Infallible;
 use std::io::BufRead;
@@ -11,15 +13,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use kds_benches::get_records_body;
+use kds_benches::{closed_shard_subscription, get_records_body};
 use kds_proto::model::{PutRecordsOutput, PutRecordsResultEntry};
 use kds_proto::types::{SequenceNumber, ShardId};
 use kds_proto::{Protocol, Shape};
 
-/// Responses by protocol: GetRecords, PutRecords.
+/// Responses by protocol: GetRecords, PutRecords, SubscribeToShard.
 struct Canned {
-    json: (Bytes, Bytes),
-    cbor: (Bytes, Bytes),
+    json: (Bytes, Bytes, Bytes),
+    cbor: (Bytes, Bytes, Bytes),
 }
 
 fn put_records_body(protocol: Protocol) -> Bytes {
@@ -46,10 +48,12 @@ fn main() {
         json: (
             get_records_body(1000, 1024, Protocol::Json),
             put_records_body(Protocol::Json),
+            closed_shard_subscription(200, 100, 1024, Protocol::Json),
         ),
         cbor: (
             get_records_body(1000, 1024, Protocol::Cbor),
             put_records_body(Protocol::Cbor),
+            closed_shard_subscription(200, 100, 1024, Protocol::Cbor),
         ),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -81,18 +85,27 @@ fn main() {
                             .headers()
                             .get("content-type")
                             .is_some_and(|v| v.as_bytes().ends_with(b"cbor-1.1"));
-                        let put = request
+                        let target = request
                             .headers()
                             .get("x-amz-target")
-                            .is_some_and(|v| v.as_bytes().ends_with(b"PutRecords"));
+                            .map(|v| v.as_bytes().to_vec())
+                            .unwrap_or_default();
                         // Read the request; its content does not matter.
                         let _ = request.into_body().collect().await;
-                        let (get_body, put_body) = if cbor { &canned.cbor } else { &canned.json };
-                        let body = if put { put_body } else { get_body };
-                        let content_type = if cbor {
-                            Protocol::Cbor.content_type()
+                        let (get_body, put_body, subscription) =
+                            if cbor { &canned.cbor } else { &canned.json };
+                        let (body, content_type) = if target.ends_with(b"PutRecords") {
+                            (
+                                put_body,
+                                if cbor { Protocol::Cbor } else { Protocol::Json }.content_type(),
+                            )
+                        } else if target.ends_with(b"SubscribeToShard") {
+                            (subscription, "application/vnd.amazon.eventstream")
                         } else {
-                            Protocol::Json.content_type()
+                            (
+                                get_body,
+                                if cbor { Protocol::Cbor } else { Protocol::Json }.content_type(),
+                            )
                         };
                         Ok::<_, Infallible>(
                             http::Response::builder()
