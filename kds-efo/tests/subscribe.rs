@@ -377,23 +377,95 @@ async fn starting_positions(client: &Client, stream: &str, like_aws: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_starting_position() {
     let url = ferrokinesis(Duration::from_secs(3)).await;
-    starting_positions(&client(&url, Protocol::Json), "positions", false).await;
+    starting_positions(&client(&url, Protocol::Json), "positions-json", false).await;
+    starting_positions(&client(&url, Protocol::Cbor), "positions-cbor", false).await;
     if let Some(local) = support::KinesisLocal::get() {
-        // TLS, HTTP/2 by ALPN, a self-signed certificate.
-        let local = Client::builder()
-            .region("us-east-1")
-            .endpoint(&local.tls_url)
-            .protocol(Protocol::Cbor)
-            .trust_all_certificates(true)
-            .credentials(Credentials::new(
-                "AKIDEXAMPLE",
-                "secret",
-                None,
-                None,
-                "test",
-            ))
-            .build()
-            .unwrap();
-        starting_positions(&local, "efo-positions", true).await;
+        for (protocol, stream) in [
+            (Protocol::Cbor, "efo-positions-cbor"),
+            (Protocol::Json, "efo-positions-json"),
+        ] {
+            // TLS, HTTP/2 by ALPN, a self-signed certificate.
+            let local = Client::builder()
+                .region("us-east-1")
+                .endpoint(&local.tls_url)
+                .protocol(protocol)
+                .trust_all_certificates(true)
+                .credentials(Credentials::new(
+                    "AKIDEXAMPLE",
+                    "secret",
+                    None,
+                    None,
+                    "test",
+                ))
+                .build()
+                .unwrap();
+            starting_positions(&local, stream, true).await;
+        }
+    }
+}
+
+/// Records put before a subscription and while it is open arrive once each, in order, also
+/// across the resubscriptions that happen meanwhile.
+async fn before_and_during(client: &Client, stream: &str) {
+    let (consumer, shard) = stream_with_consumer(client, stream).await;
+    let mut sent = put(client, stream, "before", 20).await;
+    let mut reader = ShardReader::new(
+        client.clone(),
+        consumer,
+        shard,
+        StartingPosition::new(ShardIteratorType::TrimHorizon),
+        ReaderConfig::default(),
+    );
+    let expected = 40;
+    let reading = tokio::spawn(async move {
+        let mut received = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(60), async {
+            while received.len() < expected {
+                match reader.next_batch().await.unwrap() {
+                    Some(batch) => received.extend(batch.records.into_iter().map(|r| r.data)),
+                    None => break,
+                }
+            }
+        })
+        .await;
+        received
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for round in 0..4 {
+        sent.extend(put(client, stream, &format!("during-{round}"), 5).await);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert_eq!(sent.len(), expected);
+    assert_eq!(reading.await.unwrap(), sent, "{stream}: every record once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_put_before_and_during_a_subscription_arrive_once_in_order() {
+    // Subscriptions of three seconds: the reader resubscribes while records arrive.
+    let url = ferrokinesis(Duration::from_secs(3)).await;
+    before_and_during(&client(&url, Protocol::Json), "during-json").await;
+    before_and_during(&client(&url, Protocol::Cbor), "during-cbor").await;
+    if let Some(local) = support::KinesisLocal::get() {
+        for (protocol, stream) in [
+            (Protocol::Json, "efo-during-json"),
+            (Protocol::Cbor, "efo-during-cbor"),
+        ] {
+            // TLS, HTTP/2 by ALPN, a self-signed certificate.
+            let local = Client::builder()
+                .region("us-east-1")
+                .endpoint(&local.tls_url)
+                .protocol(protocol)
+                .trust_all_certificates(true)
+                .credentials(Credentials::new(
+                    "AKIDEXAMPLE",
+                    "secret",
+                    None,
+                    None,
+                    "test",
+                ))
+                .build()
+                .unwrap();
+            before_and_during(&local, stream).await;
+        }
     }
 }
