@@ -436,7 +436,11 @@ async fn before_and_during(client: &Client, stream: &str) {
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
     assert_eq!(sent.len(), expected);
-    assert_eq!(reading.await.unwrap(), sent, "{stream}: every record once, in order");
+    assert_eq!(
+        reading.await.unwrap(),
+        sent,
+        "{stream}: every record once, in order"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -397,3 +397,50 @@ fn visit_records_agrees_with_decode_body_on_every_variant() {
         }
     }
 }
+
+/// The record visitor's JSON fast path gives what the general decoder gives, for common and
+/// unusual record objects alike, and fails the same way.
+#[test]
+fn json_visit_records_agrees_with_decode_body() {
+    let record = |members: &str| format!(r#"{{"Records":[{members}],"MillisBehindLatest":0}}"#);
+    let bodies = [
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k"}"#),
+        record(
+            r#" { "PartitionKey" : "k" , "Data" : "aGk=" , "SequenceNumber" : "12" , "ApproximateArrivalTimestamp" : 1.7e9 , "EncryptionType" : "KMS" } "#,
+        ),
+        record(r#"{"SequenceNumber":"1","Data":"","PartitionKey":"k\u00e9"}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","ApproximateArrivalTimestamp":1718000000.1239}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","Extra":[1,{"a":null}]}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","EncryptionType":null}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k"},{"SequenceNumber":"2","Data":"aGk=","PartitionKey":"k"}"#),
+        // Bad: a leading zero, an empty key, a missing member, a duplicate member, bad
+        // base64, a string timestamp, a trailing comma, an unterminated object.
+        record(r#"{"SequenceNumber":"01","Data":"aGk=","PartitionKey":"k"}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":""}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk="}"#),
+        record(r#"{"SequenceNumber":"1","SequenceNumber":"2","Data":"aGk=","PartitionKey":"k"}"#),
+        record(r#"{"SequenceNumber":"1","Data":"a*k=","PartitionKey":"k"}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","ApproximateArrivalTimestamp":"1"}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k",}"#),
+        r#"{"Records":[{"SequenceNumber":"1","Data":"aGk=""#.to_owned(),
+    ];
+    for body in bodies {
+        let bytes = Bytes::from(body.clone());
+        let owned = GetRecordsOutput::decode_body(bytes.clone(), Protocol::Json);
+        let mut lent = Vec::new();
+        let visited =
+            GetRecordsOutput::visit_records(bytes, Protocol::Json, |r| lent.push(r.to_record()));
+        match (owned, visited) {
+            (Ok(owned), Ok(page)) => {
+                assert_eq!(owned.records, lent, "{body}");
+                assert_eq!(page.records, lent.len());
+            }
+            (Err(a), Err(b)) => assert_eq!(
+                (a.kind(), a.field(), a.offset()),
+                (b.kind(), b.field(), b.offset()),
+                "{body}"
+            ),
+            (a, b) => panic!("{body}: decode {a:?}, visit {b:?}"),
+        }
+    }
+}

@@ -9,7 +9,9 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::{BlobArena, MAX_DEPTH, Reader, Writer, decimal_to_i64_floor, parse_decimal};
+use super::{
+    BlobArena, MAX_DEPTH, Reader, RecordFields, Writer, decimal_to_i64_floor, parse_decimal,
+};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::Timestamp;
 
@@ -444,6 +446,103 @@ impl Reader for JsonReader<'_> {
         } else {
             Err(self.error(DecodeErrorKind::TrailingData, ""))
         }
+    }
+
+    fn read_record_fast(&mut self, out: &mut RecordFields) -> bool {
+        let start = self.pos;
+        if self.record_fast(out).is_some() {
+            true
+        } else {
+            self.pos = start;
+            false
+        }
+    }
+}
+
+impl<'a> JsonReader<'a> {
+    /// A record object in the common form, into `out`'s reused buffers: members at most once
+    /// each, strings without escapes, and nothing else. `None` on anything unusual (the
+    /// caller then reads the record again with the general decoder, which also reports
+    /// errors).
+    fn record_fast(&mut self, out: &mut RecordFields) -> Option<()> {
+        self.skip_ws();
+        if *self.buf.get(self.pos)? != b'{' {
+            return None;
+        }
+        self.pos += 1;
+        let (mut sequence_number, mut data, mut partition_key) = (false, false, false);
+        out.approximate_arrival_timestamp = None;
+        out.encryption_type = None;
+        let mut first = true;
+        loop {
+            self.skip_ws();
+            match *self.buf.get(self.pos)? {
+                b'}' => {
+                    self.pos += 1;
+                    break;
+                }
+                b',' if !first => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                _ if first => {}
+                _ => return None,
+            }
+            first = false;
+            let name = self.plain_str()?;
+            self.skip_ws();
+            if *self.buf.get(self.pos)? != b':' {
+                return None;
+            }
+            self.pos += 1;
+            self.skip_ws();
+            match name {
+                b"SequenceNumber" if !sequence_number => {
+                    let text = std::str::from_utf8(self.plain_str()?).ok()?;
+                    crate::types::check_sequence_number(text).ok()?;
+                    out.sequence_number.clear();
+                    out.sequence_number.push_str(text);
+                    sequence_number = true;
+                }
+                b"PartitionKey" if !partition_key => {
+                    let text = std::str::from_utf8(self.plain_str()?).ok()?;
+                    crate::types::check_partition_key(text).ok()?;
+                    out.partition_key.clear();
+                    out.partition_key.push_str(text);
+                    partition_key = true;
+                }
+                b"Data" if !data => {
+                    let text = self.plain_str()?;
+                    let upcoming = (self.buf.len() - self.pos) / 4 * 3;
+                    out.data = self.arena.decode_base64(text, upcoming).ok()?;
+                    data = true;
+                }
+                b"ApproximateArrivalTimestamp" if out.approximate_arrival_timestamp.is_none() => {
+                    out.approximate_arrival_timestamp = Some(self.read_timestamp().ok()?);
+                }
+                b"EncryptionType" if out.encryption_type.is_none() => {
+                    let text = std::str::from_utf8(self.plain_str()?).ok()?;
+                    out.encryption_type = Some(crate::types::EncryptionType::from(text));
+                }
+                _ => return None,
+            }
+        }
+        (sequence_number && data && partition_key).then_some(())
+    }
+
+    /// A string without escapes at the current position, consumed; `None` otherwise.
+    fn plain_str(&mut self) -> Option<&'a [u8]> {
+        if *self.buf.get(self.pos)? != b'"' {
+            return None;
+        }
+        let start = self.pos + 1;
+        let rest = &self.buf[start..];
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        self.pos = start + end + 1;
+        Some(&rest[..end])
     }
 }
 

@@ -2,9 +2,9 @@
 //!
 //! [`GetRecordsOutput::visit_records`] and [`SubscribeToShardEvent::visit_records`] decode the
 //! same documents as [`Shape::decode_body`](crate::Shape::decode_body), but lend each record to a
-//! closure as a [`RecordRef`]. Records in the common CBOR encoding are read into buffers reused
-//! from record to record, without an allocation per record; any other record goes through the
-//! general decoder. Record data is the same zero-copy [`Bytes`] as in the owned decode (a slice
+//! closure as a [`RecordRef`]. Records in the common CBOR and JSON encodings are read into
+//! buffers reused from record to record, without an allocation per record; any other record
+//! goes through the general decoder. Record data is the same zero-copy [`Bytes`] as in the owned decode (a slice
 //! of a CBOR body, or of one buffer of decoded base64 for JSON).
 
 use bytes::Bytes;
@@ -129,7 +129,7 @@ fn visit_page<R: Reader>(
                 }
                 r.begin_array().map_err(|e| e.in_field("Records"))?;
                 while r.next_element().map_err(|e| e.in_field("Records"))? {
-                    // The common CBOR encoding reuses the buffers; anything else (and every
+                    // The common encodings reuse the buffers; anything else (and every
                     // error) goes through the general decoder, so both agree.
                     if !r.read_record_fast(&mut scratch) {
                         let record = Record::decode(r)
