@@ -409,10 +409,14 @@ fn json_visit_records_agrees_with_decode_body() {
             r#" { "PartitionKey" : "k" , "Data" : "aGk=" , "SequenceNumber" : "12" , "ApproximateArrivalTimestamp" : 1.7e9 , "EncryptionType" : "KMS" } "#,
         ),
         record(r#"{"SequenceNumber":"1","Data":"","PartitionKey":"k\u00e9"}"#),
-        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","ApproximateArrivalTimestamp":1718000000.1239}"#),
+        record(
+            r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","ApproximateArrivalTimestamp":1718000000.1239}"#,
+        ),
         record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","Extra":[1,{"a":null}]}"#),
         record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","EncryptionType":null}"#),
-        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k"},{"SequenceNumber":"2","Data":"aGk=","PartitionKey":"k"}"#),
+        record(
+            r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k"},{"SequenceNumber":"2","Data":"aGk=","PartitionKey":"k"}"#,
+        ),
         // Bad: a leading zero, an empty key, a missing member, a duplicate member, bad
         // base64, a string timestamp, a trailing comma, an unterminated object.
         record(r#"{"SequenceNumber":"01","Data":"aGk=","PartitionKey":"k"}"#),
@@ -420,7 +424,9 @@ fn json_visit_records_agrees_with_decode_body() {
         record(r#"{"SequenceNumber":"1","Data":"aGk="}"#),
         record(r#"{"SequenceNumber":"1","SequenceNumber":"2","Data":"aGk=","PartitionKey":"k"}"#),
         record(r#"{"SequenceNumber":"1","Data":"a*k=","PartitionKey":"k"}"#),
-        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","ApproximateArrivalTimestamp":"1"}"#),
+        record(
+            r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","ApproximateArrivalTimestamp":"1"}"#,
+        ),
         record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k",}"#),
         r#"{"Records":[{"SequenceNumber":"1","Data":"aGk=""#.to_owned(),
     ];
