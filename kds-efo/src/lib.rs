@@ -16,7 +16,8 @@
 //! watchdog), and stops at the end of a closed shard, reporting its children.
 //! [`ensure_consumer`] and [`release_consumer`] carry out the connector's consumer registration
 //! strategies (LAZY, EAGER, NONE). [`StreamReader`] reads every shard of a stream, one task
-//! per shard, starting children once their parents have ended.
+//! per shard, starting children once their parents have ended. Both are also
+//! [`Stream`](futures_core::Stream)s of batches (`into_stream`).
 //!
 //! ```no_run
 //! use kds_client::{Client, HttpVersion};
@@ -42,12 +43,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod batches;
 mod consumer;
 mod error;
 mod reader;
 mod stream;
 mod subscription;
 
+pub use batches::Batches;
 pub use consumer::{ConsumerConfig, Registration, ensure_consumer, release_consumer};
 pub use error::{Error, ErrorKind};
 pub use kds_client::Batch;

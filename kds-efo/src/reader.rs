@@ -8,6 +8,7 @@ use kds_client::{Batch, Client, RetryPolicy};
 use kds_proto::model::{ChildShard, StartingPosition, SubscribeToShardInput};
 use kds_proto::types::{ConsumerArn, SequenceNumber, ShardId, ShardIteratorType, Timestamp};
 
+use crate::batches::Batches;
 use crate::error::Error;
 use crate::subscription::Subscription;
 
@@ -223,6 +224,16 @@ impl ShardReader {
         self.failures += 1;
         tokio::time::sleep(wait).await;
         Ok(())
+    }
+
+    /// The reader as a [`Stream`](futures_core::Stream) of batches.
+    pub fn into_stream(self) -> Batches<Self> {
+        Batches::new(self, |mut reader| {
+            Box::pin(async move {
+                let next = reader.next_batch().await;
+                (next, reader)
+            })
+        })
     }
 
     /// The shards that follow this one, once it has ended (empty when the service named none).

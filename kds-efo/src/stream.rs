@@ -12,6 +12,7 @@ use kds_proto::types::{ConsumerArn, ShardId};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::batches::Batches;
 use crate::error::Error;
 use crate::reader::{ReaderConfig, ShardReader};
 
@@ -143,6 +144,16 @@ impl StreamReader {
         if let Some(index) = self.connection_of.remove(shard) {
             self.connections[index].subscriptions -= 1;
         }
+    }
+
+    /// The reader as a [`Stream`](futures_core::Stream) of batches.
+    pub fn into_stream(self) -> Batches<Self> {
+        Batches::new(self, |mut reader| {
+            Box::pin(async move {
+                let next = reader.next_batch().await;
+                (next, reader)
+            })
+        })
     }
 
     /// How many connections (clients of their own) the subscriptions are spread over.

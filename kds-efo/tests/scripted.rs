@@ -731,3 +731,42 @@ async fn keep_alive_pings_turn_a_dead_connection_into_a_resubscription() {
     );
     assert_eq!(script.starts(), [None, Some(1)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_is_also_a_stream_of_batches_that_ends_after_an_error() {
+    use futures_core::Stream;
+    async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+        std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+    }
+    let script = Script::start(vec![Answer::Stream(vec![
+        Step::Event(vec![1, 2], Some(2)),
+        Step::Event(vec![3], None),
+    ])])
+    .await;
+    let mut batches = script.reader().into_stream();
+    let mut numbers = Vec::new();
+    while let Some(batch) = next(&mut batches).await {
+        numbers.extend(
+            batch
+                .unwrap()
+                .records
+                .iter()
+                .map(|r| r.sequence_number.as_str().parse::<u64>().unwrap()),
+        );
+    }
+    assert_eq!(numbers, [1, 2, 3]);
+    assert!(
+        next(&mut batches).await.is_none(),
+        "an ended stream stays ended"
+    );
+
+    // Nothing scripted: the server answers ResourceNotFoundException, a terminal error.
+    let script = Script::start(Vec::new()).await;
+    let mut batches = script.reader().into_stream();
+    let error = next(&mut batches).await.unwrap().unwrap_err();
+    assert_eq!(
+        error.service_error().map(|e| e.code()),
+        Some("ResourceNotFoundException")
+    );
+    assert!(next(&mut batches).await.is_none());
+}
