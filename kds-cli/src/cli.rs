@@ -113,6 +113,9 @@ pub(crate) struct PutArgs {
     /// Packs records into KPL aggregates, one per shard.
     #[arg(long)]
     pub(crate) aggregate: bool,
+    /// How long a record may wait for its batch (and aggregate) to fill before it is sent.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub(crate) max_buffered_ms: u64,
 }
 
 /// How `kds put` reads its input.

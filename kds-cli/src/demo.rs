@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use std::future::pending;
 use std::pin::pin;
 
 use bytes::Bytes;
@@ -20,13 +21,20 @@ use crate::interrupt::interrupted;
 use crate::local::Emulator;
 use crate::read::{self, FanOutConsumer};
 use crate::tail::Unpacker;
-use crate::writer::Writer;
+use crate::writer::{LINGER, Writer};
 
 const STREAM: &str = "kds-demo";
 const SHARDS: i32 = 4;
 
-/// Runs `kds demo`.
+/// Runs `kds demo`; Ctrl-C stops it (the emulator goes with the process).
 pub(crate) async fn run(args: &DemoArgs) -> Result<(), Failure> {
+    tokio::select! {
+        result = demo(args) => result,
+        () = interrupted() => Err(Failure::new("interrupted")),
+    }
+}
+
+async fn demo(args: &DemoArgs) -> Result<(), Failure> {
     let total = args.records as usize;
     let emulator = Emulator::start(0).await?;
     let client = Client::builder()
@@ -63,7 +71,7 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<(), Failure> {
     let mut problems = Vec::new();
     let polled = read_back(&client, &stream, None, total, "polling").await?;
     problems.extend(polled.report("polling"));
-    let consumer = FanOutConsumer::ensure(&client, &stream.arn, "kds-demo", pin!(interrupted()))
+    let consumer = FanOutConsumer::ensure(&client, &stream.arn, "kds-demo", pin!(pending()))
         .await?
         .ok_or_else(|| Failure::new("interrupted"))?;
     let fanned = read_back(&client, &stream, Some(&consumer), total, "enhanced fan-out").await;
@@ -130,7 +138,7 @@ fn index_of(data: &[u8]) -> Option<usize> {
 
 async fn write(client: &Client, stream: &StreamInfo, total: usize) -> Result<Written, Failure> {
     let progress = bar(total, "writing");
-    let mut writer = Writer::new(client.clone(), stream, true)?;
+    let mut writer = Writer::new(client.clone(), stream, true, LINGER)?;
     let mut random = fastrand::Rng::with_seed(7);
     let (mut bytes, mut aggregated) = (0, 0);
     for index in 0..total {

@@ -67,7 +67,8 @@ pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), F
     }
     let client = connection.client(false).await?;
     let stream = find_stream(&client, &args.stream).await?;
-    let mut writer = Writer::new(client, &stream, args.aggregate)?;
+    let linger = std::time::Duration::from_millis(args.max_buffered_ms);
+    let mut writer = Writer::new(client, &stream, args.aggregate, linger)?;
     let keys = match (&args.partition_key, &args.key_field) {
         (Some(key), _) => Keys::Fixed(key),
         (None, Some(field)) => Keys::Field(field),
@@ -115,6 +116,7 @@ async fn write_lines(
     progress: &ProgressBar,
 ) -> Result<(), Failure> {
     let mut stop = pin!(interrupted());
+    let mut stopping = false;
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
@@ -127,14 +129,21 @@ async fn write_lines(
             }
         };
         let read = tokio::select! {
-            read = input.read_until(b'\n', &mut line) => read,
+            // Input that is there is read before a pause or a signal is noticed.
+            biased;
+            read = input.read_until(b'\n', &mut line) => {
+                read.map_err(|e| Failure::new(format!("reading the input: {e}")))?
+            }
             () = paused => {
                 writer.flush_due().await?;
                 continue;
             }
-            () = stop.as_mut() => break,
-        }
-        .map_err(|e| Failure::new(format!("reading the input: {e}")))?;
+            // Ctrl-C ends the input; a line read in part is still written.
+            () = stop.as_mut() => {
+                stopping = true;
+                0
+            }
+        };
         if read == 0 && line.is_empty() {
             break;
         }
@@ -147,6 +156,9 @@ async fn write_lines(
         }
         line.clear();
         progress.set_position(number);
+        if stopping {
+            break;
+        }
     }
     Ok(())
 }

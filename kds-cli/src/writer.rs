@@ -17,7 +17,7 @@ use kds_proto::types::{HashKey, PartitionKey, ShardId};
 use crate::connect::StreamInfo;
 use crate::failure::Failure;
 
-/// How long a partly filled batch waits for more records.
+/// How long a partly filled batch waits for more records, unless told otherwise.
 pub(crate) const LINGER: Duration = Duration::from_millis(100);
 
 /// What a [`Writer`] did.
@@ -49,16 +49,20 @@ pub(crate) struct Writer {
     batch_bytes: usize,
     /// When the oldest record of the batch was added.
     batch_started: Option<Instant>,
+    /// How long a partly filled batch waits for more records.
+    linger: Duration,
     totals: Totals,
 }
 
 impl Writer {
     /// A writer to `stream`; with `aggregate`, user records are packed into KPL aggregates, one
-    /// per open shard (so each lands on the shard its own key maps to).
+    /// per open shard (so each lands on the shard its own key maps to). A record waits at most
+    /// `linger` for its batch, and for its aggregate, to fill.
     pub(crate) fn new(
         client: Client,
         stream: &StreamInfo,
         aggregate: bool,
+        linger: Duration,
     ) -> Result<Self, Failure> {
         let aggregator = if aggregate {
             let open = stream.shards.iter().filter(|s| !s.is_closed()).map(|s| {
@@ -69,8 +73,11 @@ impl Writer {
             });
             let map = ShardMap::new(open).map_err(|e| Failure::new(e.to_string()))?;
             Some(
-                ShardAggregator::new(map, AggregatorConfig::default())
-                    .map_err(|e| Failure::new(e.to_string()))?,
+                ShardAggregator::new(
+                    map,
+                    AggregatorConfig::default().with_max_buffered_time(linger),
+                )
+                .map_err(|e| Failure::new(e.to_string()))?,
             )
         } else {
             None
@@ -83,6 +90,7 @@ impl Writer {
             batch: Vec::new(),
             batch_bytes: 0,
             batch_started: None,
+            linger,
             totals: Totals::default(),
         })
     }
@@ -95,7 +103,7 @@ impl Writer {
     /// When [`flush_due`](Self::flush_due) has work to do: the batch's linger or an aggregate's
     /// buffering time running out.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        let batch = self.batch_started.map(|t| t + LINGER);
+        let batch = self.batch_started.map(|t| t + self.linger);
         let aggregate = self.aggregator.as_ref().and_then(ShardAggregator::deadline);
         match (batch, aggregate) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -145,7 +153,7 @@ impl Writer {
             .unwrap_or_default();
         let aggregates_due = !due.is_empty();
         self.push_aggregates(due).await?;
-        if aggregates_due || self.batch_started.is_some_and(|t| t + LINGER <= now) {
+        if aggregates_due || self.batch_started.is_some_and(|t| t + self.linger <= now) {
             self.send().await?;
         }
         Ok(())

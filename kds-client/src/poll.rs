@@ -130,6 +130,13 @@ impl PollingReader {
         self.tasks.spawn(poller.run(self.sender.clone()));
     }
 
+    /// A shard's task ended.
+    fn stopped(&mut self) {
+        self.running -= 1;
+        // Reap finished tasks, so that a long read across many reshardings stays small.
+        while self.tasks.try_join_next().is_some() {}
+    }
+
     /// The next batch of any shard (never empty); `None` once every shard has ended (or
     /// reached [`PollConfig::end_at`]) and no child is left to read.
     ///
@@ -146,13 +153,13 @@ impl PollingReader {
             };
             match report {
                 Report::Batch(batch) => return Ok(Some(batch)),
-                Report::AtEnd => self.running -= 1,
+                Report::AtEnd => self.stopped(),
                 Report::Failed(error) => {
-                    self.running -= 1;
+                    self.stopped();
                     return Err(error);
                 }
                 Report::Ended(shard, mut children) => {
-                    self.running -= 1;
+                    self.stopped();
                     if children.is_empty() {
                         children = self.client.children_of(&self.stream, &shard).await?;
                     }

@@ -172,11 +172,14 @@ impl ShardReader {
             if let Some(last) = records.last() {
                 self.last_delivered = Some(last.sequence_number.clone());
             }
-            // The shard is closed and every record was delivered: AWS sends no continuation;
-            // some services send one with the children, which also mark the end (as in the KCL).
+            // The shard is closed and every record was delivered: AWS sends no continuation
+            // (with the children). ferrokinesis names the children on every event of a closed
+            // shard and keeps a continuation: its end is the first such event without new
+            // records.
             let children = event.child_shards.filter(|c| !c.is_empty());
             if past_end.is_none()
-                && (event.continuation_sequence_number.is_none() || children.is_some())
+                && (event.continuation_sequence_number.is_none()
+                    || (children.is_some() && records.is_empty()))
             {
                 self.ended = true;
                 self.subscription = None;

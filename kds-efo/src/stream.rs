@@ -37,7 +37,8 @@ struct Connection {
 #[derive(Debug)]
 pub struct StreamReader {
     client: Client,
-    /// The clients subscriptions are spread over (the first is `client`).
+    /// The clients subscriptions are spread over, each with connections of its own (none
+    /// shared with the caller's client, whose connection may carry streams of its own).
     connections: Vec<Connection>,
     /// Which connection each running shard uses.
     connection_of: HashMap<ShardId, usize>,
@@ -68,10 +69,7 @@ impl StreamReader {
         let (sender, reports) = mpsc::channel(1);
         let (lineage, ready) = ShardLineage::new(shards, start);
         let mut reader = Self {
-            connections: vec![Connection {
-                client: client.clone(),
-                subscriptions: 0,
-            }],
+            connections: Vec::new(),
             connection_of: HashMap::new(),
             client,
             stream,
@@ -141,6 +139,8 @@ impl StreamReader {
     /// A shard's task ended: its connection has room for another subscription.
     fn stopped(&mut self, shard: &ShardId) {
         self.running -= 1;
+        // Reap finished tasks, so that a long read across many reshardings stays small.
+        while self.tasks.try_join_next().is_some() {}
         if let Some(index) = self.connection_of.remove(shard) {
             self.connections[index].subscriptions -= 1;
         }

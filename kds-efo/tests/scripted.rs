@@ -43,6 +43,9 @@ enum Step {
     Big(u64, u64, usize),
     /// An event without records with this continuation, this many milliseconds behind the tip.
     Behind(u64, i64),
+    /// An event of a closed shard as ferrokinesis sends them: records, a continuation, and
+    /// the child shard, on every event.
+    Closed(Vec<u64>, u64),
     /// Nothing more, and the stream stays open.
     Silence,
     /// The server closes the connection gracefully (HTTP/2 GOAWAY): this stream goes on, new
@@ -104,6 +107,34 @@ fn encode_event(event: &SubscribeToShardEvent, out: &mut Vec<u8>) {
         .unwrap();
 }
 
+/// An event (0 ms behind) with records of these sequence numbers; record n arrived n seconds
+/// after the epoch.
+fn event_of(numbers: &[u64]) -> SubscribeToShardEvent {
+    let records = numbers
+        .iter()
+        .map(|&n| {
+            let mut record = Record::new(
+                sequence(n),
+                Bytes::from(format!("record-{n}")),
+                PartitionKey::new("k").unwrap(),
+            );
+            record.approximate_arrival_timestamp =
+                Some(Timestamp::from_millis(i64::try_from(n).unwrap() * 1000));
+            record
+        })
+        .collect();
+    SubscribeToShardEvent::new(records, 0)
+}
+
+/// The child shard a closed shard's last event names.
+fn child() -> ChildShard {
+    ChildShard::new(
+        ShardId::new("shardId-000000000002").unwrap(),
+        vec![ShardId::new("shardId-000000000000").unwrap()],
+        HashKeyRange::new(HashKey::MIN, HashKey::MAX),
+    )
+}
+
 fn frame(step: &Step) -> Vec<u8> {
     let mut out = Vec::new();
     match step {
@@ -112,29 +143,17 @@ fn frame(step: &Step) -> Vec<u8> {
             event.continuation_sequence_number = Some(sequence(*continuation));
             encode_event(&event, &mut out);
         }
+        Step::Closed(numbers, continuation) => {
+            let mut event = event_of(numbers);
+            event.continuation_sequence_number = Some(sequence(*continuation));
+            event.child_shards = Some(vec![child()]);
+            encode_event(&event, &mut out);
+        }
         Step::Event(numbers, continuation) => {
-            let records = numbers
-                .iter()
-                .map(|&n| {
-                    let mut record = Record::new(
-                        sequence(n),
-                        Bytes::from(format!("record-{n}")),
-                        PartitionKey::new("k").unwrap(),
-                    );
-                    // Record n arrived n seconds after the epoch.
-                    record.approximate_arrival_timestamp =
-                        Some(Timestamp::from_millis(i64::try_from(n).unwrap() * 1000));
-                    record
-                })
-                .collect();
-            let mut event = SubscribeToShardEvent::new(records, 0);
+            let mut event = event_of(numbers);
             event.continuation_sequence_number = continuation.map(sequence);
             if continuation.is_none() {
-                event.child_shards = Some(vec![ChildShard::new(
-                    ShardId::new("shardId-000000000002").unwrap(),
-                    vec![ShardId::new("shardId-000000000000").unwrap()],
-                    HashKeyRange::new(HashKey::MIN, HashKey::MAX),
-                )]);
+                event.child_shards = Some(vec![child()]);
             }
             encode_event(&event, &mut out);
         }
@@ -769,4 +788,21 @@ async fn a_reader_is_also_a_stream_of_batches_that_ends_after_an_error() {
         Some("ResourceNotFoundException")
     );
     assert!(next(&mut batches).await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_shard_named_on_every_event_ends_at_its_first_event_without_records() {
+    // ferrokinesis names the children on every event of a closed shard, with a continuation.
+    let script = Script::start(vec![Answer::Stream(vec![
+        Step::Closed(vec![1, 2], 2),
+        Step::Closed(vec![3], 3),
+        Step::Closed(vec![], 3),
+        Step::Silence,
+    ])])
+    .await;
+    let mut reader = script.reader();
+    assert_eq!(read(&mut reader, usize::MAX).await, [1, 2, 3]);
+    let children = reader.children().expect("the shard ended");
+    assert_eq!(children[0].shard_id.as_str(), "shardId-000000000002");
+    assert_eq!(script.starts(), [None]);
 }
