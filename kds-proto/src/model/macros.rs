@@ -4,12 +4,14 @@
 /// Declares a wire structure.
 ///
 /// Required members are plain fields and constructor arguments; optional members are `Option`s
-/// and start as `None`. Decoding skips unknown members, treats `null` as absent, reports a
+/// and start as `None`. An optional `fast: path;` names a function tried before the general
+/// decoder (it returns `None`, having consumed nothing, for anything it does not handle). Decoding skips unknown members, treats `null` as absent, reports a
 /// missing required member as `MissingField` and a member given twice as `Syntax`, naming it.
 macro_rules! shape {
     (
         $(#[$meta:meta])*
         $name:ident {
+            $( fast: $fast:path; )?
             required {
                 $( $(#[$rmeta:meta])* $r:ident : $rty:ty = $rwire:literal, )*
             }
@@ -63,6 +65,9 @@ macro_rules! shape {
         impl $crate::codec::Value for $name {
             #[allow(unused_variables, unused_mut)]
             fn decode<R: $crate::codec::Reader>(r: &mut R) -> Result<Self, $crate::DecodeError> {
+                $( if let Some(value) = $fast(r) {
+                    return Ok(value);
+                } )?
                 #[allow(non_camel_case_types)]
                 #[derive(Clone, Copy)]
                 enum Member { $($r,)* $($o,)* }

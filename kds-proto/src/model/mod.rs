@@ -15,6 +15,8 @@ mod shapes;
 mod tests;
 mod validate;
 
+#[cfg(fuzzing)]
+pub(crate) use records::general_only;
 pub use records::{RecordRef, RecordsPage};
 pub use shapes::*;
 

@@ -63,6 +63,48 @@ pub struct RecordsPage {
 
 type Scratch = RecordFields;
 
+#[cfg(any(test, fuzzing))]
+thread_local! {
+    static GENERAL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the record fast paths off, so that it gets the general decoder's answer: the
+/// oracle of the differential tests and fuzz targets.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn general_only<T>(f: impl FnOnce() -> T) -> T {
+    GENERAL_ONLY.set(true);
+    let out = f();
+    GENERAL_ONLY.set(false);
+    out
+}
+
+/// Reads a record in the common form into `out`, unless the fast paths are off.
+fn read_fast<R: Reader>(r: &mut R, out: &mut Scratch) -> bool {
+    #[cfg(any(test, fuzzing))]
+    if GENERAL_ONLY.get() {
+        return false;
+    }
+    r.read_record_fast(out)
+}
+
+/// A record in the common CBOR or JSON form, read without the general decoder's per-member
+/// dispatch; `None` (nothing consumed) for anything else.
+pub(super) fn record_fast<R: Reader>(r: &mut R) -> Option<Record> {
+    let mut fields = RecordFields::default();
+    if !read_fast(r, &mut fields) {
+        return None;
+    }
+    // Both strings were checked when they were read.
+    let mut record = Record::new(
+        SequenceNumber::from_checked(fields.sequence_number),
+        fields.data,
+        PartitionKey::from_checked(fields.partition_key),
+    );
+    record.approximate_arrival_timestamp = fields.approximate_arrival_timestamp;
+    record.encryption_type = fields.encryption_type;
+    Some(record)
+}
+
 fn lend(s: &Scratch) -> RecordRef<'_> {
     RecordRef {
         sequence_number: &s.sequence_number,
@@ -131,7 +173,7 @@ fn visit_page<R: Reader>(
                 while r.next_element().map_err(|e| e.in_field("Records"))? {
                     // The common encodings reuse the buffers; anything else (and every
                     // error) goes through the general decoder, so both agree.
-                    if !r.read_record_fast(&mut scratch) {
+                    if !read_fast(r, &mut scratch) {
                         let record = Record::decode(r)
                             .map_err(|e| e.at_index(page.records).in_field("Records"))?;
                         fill(&mut scratch, record);

@@ -96,6 +96,7 @@ shape! {
 shape! {
     /// A data record as GetRecords and SubscribeToShard deliver it.
     Record {
+        fast: super::records::record_fast;
         required {
             /// The record's sequence number, unique within its shard.
             sequence_number: SequenceNumber = "SequenceNumber",

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::generate::{Generate, Rng};
+use super::records::general_only;
 use super::*;
 use crate::{DecodeError, DecodeErrorKind, ValidationErrorKind};
 
@@ -353,4 +354,146 @@ fn requests_name_their_stream_and_shard() {
     let create = CreateStreamInput::new(StreamName::new("events").unwrap());
     assert_eq!((create.stream(), create.shard()), (Some("events"), None));
     assert_eq!(ListStreamsInput::new().stream(), None);
+}
+
+/// A GetRecords record map in CBOR with the given data and timestamp items (hex).
+fn cbor_get_records(data: &str, timestamp: &str) -> String {
+    format!(
+        "a1 67 5265636f726473 81 a4 \
+         6e 53657175656e63654e756d626572 62 3432 \
+         64 44617461 {data} \
+         6c 506172746974696f6e4b6579 61 6b \
+         78 1b 417070726f78696d6174654172726976616c54696d657374616d70 {timestamp}"
+    )
+}
+
+/// The fast paths' owned decode agrees with the general decoder's.
+fn assert_same(
+    general: &Result<GetRecordsOutput, DecodeError>,
+    fast: &Result<GetRecordsOutput, DecodeError>,
+) {
+    match (general, fast) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b),
+        (Err(a), Err(b)) => assert_eq!(
+            (a.kind(), a.field(), a.offset()),
+            (b.kind(), b.field(), b.offset())
+        ),
+        (a, b) => panic!("general {a:?}, fast {b:?}"),
+    }
+}
+
+// The record fast paths (lent through `visit_records`, owned through `decode_body`) against the
+// general decoder (`general_only`), on every encoding variant and on bad records.
+
+/// The record visitor (with its fast path for the common CBOR encoding) lends exactly what the
+/// general decoder returns, for every encoding variant, and fails the same way.
+#[test]
+fn visit_records_agrees_with_decode_body_on_every_variant() {
+    let mut bodies: Vec<String> = [
+        ("42 6869", "c1 1b 0000019000c79c7b"),
+        ("64 61476b3d", "1b 0000019000c79c7b"),
+        ("5f 4168 4169 ff", "fb 41d999a66007df3b"),
+        ("d8 40 42 6869", "c1 1b 0000019000c79c7b"),
+        ("42 6869", "00"),
+        ("42 6869", "18 ff"),
+        ("42 6869", "19 ffff"),
+        ("42 6869", "1a ffffffff"),
+        ("42 6869", "3a 00000001"),
+        ("58 02 6869", "c1 01"),
+        ("59 0002 6869", "c1 01"),
+        ("5a 00000002 6869", "c1 01"),
+    ]
+    .iter()
+    .map(|(data, ts)| cbor_get_records(data, ts))
+    .collect();
+    // Bad records: leading-zero sequence number, empty partition key, a missing member, a
+    // truncated byte string, an unknown extra member.
+    bodies.push("a1 67 5265636f726473 81 a3 6e 53657175656e63654e756d626572 62 3031 64 44617461 40 6c 506172746974696f6e4b6579 61 6b".into());
+    bodies.push("a1 67 5265636f726473 81 a3 6e 53657175656e63654e756d626572 61 31 64 44617461 40 6c 506172746974696f6e4b6579 60".into());
+    bodies.push(
+        "a1 67 5265636f726473 81 a2 6e 53657175656e63654e756d626572 61 31 64 44617461 40".into(),
+    );
+    bodies.push("a1 67 5265636f726473 81 a3 6e 53657175656e63654e756d626572 61 31 64 44617461 45 6869 6c 506172746974696f6e4b6579 61 6b".into());
+    bodies.push("a1 67 5265636f726473 81 a4 6e 53657175656e63654e756d626572 61 31 64 44617461 40 6c 506172746974696f6e4b6579 61 6b 61 78 f5".into());
+    for body in bodies {
+        let compact: String = body.split_whitespace().collect();
+        let bytes = Bytes::from(hex::decode(&compact).unwrap());
+        let owned = general_only(|| GetRecordsOutput::decode_body(bytes.clone(), Protocol::Cbor));
+        assert_same(
+            &owned,
+            &GetRecordsOutput::decode_body(bytes.clone(), Protocol::Cbor),
+        );
+        let mut lent = Vec::new();
+        let visited =
+            GetRecordsOutput::visit_records(bytes, Protocol::Cbor, |r| lent.push(r.to_record()));
+        match (owned, visited) {
+            (Ok(owned), Ok(page)) => {
+                assert_eq!(owned.records, lent, "{body}");
+                assert_eq!(page.records, lent.len());
+            }
+            (Err(a), Err(b)) => assert_eq!(
+                (a.kind(), a.field(), a.offset()),
+                (b.kind(), b.field(), b.offset()),
+                "{body}"
+            ),
+            (a, b) => panic!("{body}: decode {a:?}, visit {b:?}"),
+        }
+    }
+}
+
+/// The record visitor's JSON fast path gives what the general decoder gives, for common and
+/// unusual record objects alike, and fails the same way.
+#[test]
+fn json_visit_records_agrees_with_decode_body() {
+    let record = |members: &str| format!(r#"{{"Records":[{members}],"MillisBehindLatest":0}}"#);
+    let bodies = [
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k"}"#),
+        record(
+            r#" { "PartitionKey" : "k" , "Data" : "aGk=" , "SequenceNumber" : "12" , "ApproximateArrivalTimestamp" : 1.7e9 , "EncryptionType" : "KMS" } "#,
+        ),
+        record(r#"{"SequenceNumber":"1","Data":"","PartitionKey":"k\u00e9"}"#),
+        record(
+            r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","ApproximateArrivalTimestamp":1718000000.1239}"#,
+        ),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","Extra":[1,{"a":null}]}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","EncryptionType":null}"#),
+        record(
+            r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k"},{"SequenceNumber":"2","Data":"aGk=","PartitionKey":"k"}"#,
+        ),
+        // Bad: a leading zero, an empty key, a missing member, a duplicate member, bad
+        // base64, a string timestamp, a trailing comma, an unterminated object.
+        record(r#"{"SequenceNumber":"01","Data":"aGk=","PartitionKey":"k"}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":""}"#),
+        record(r#"{"SequenceNumber":"1","Data":"aGk="}"#),
+        record(r#"{"SequenceNumber":"1","SequenceNumber":"2","Data":"aGk=","PartitionKey":"k"}"#),
+        record(r#"{"SequenceNumber":"1","Data":"a*k=","PartitionKey":"k"}"#),
+        record(
+            r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k","ApproximateArrivalTimestamp":"1"}"#,
+        ),
+        record(r#"{"SequenceNumber":"1","Data":"aGk=","PartitionKey":"k",}"#),
+        r#"{"Records":[{"SequenceNumber":"1","Data":"aGk=""#.to_owned(),
+    ];
+    for body in bodies {
+        let bytes = Bytes::from(body.clone());
+        let owned = general_only(|| GetRecordsOutput::decode_body(bytes.clone(), Protocol::Json));
+        assert_same(
+            &owned,
+            &GetRecordsOutput::decode_body(bytes.clone(), Protocol::Json),
+        );
+        let mut lent = Vec::new();
+        let visited =
+            GetRecordsOutput::visit_records(bytes, Protocol::Json, |r| lent.push(r.to_record()));
+        match (owned, visited) {
+            (Ok(owned), Ok(page)) => {
+                assert_eq!(owned.records, lent, "{body}");
+                assert_eq!(page.records, lent.len());
+            }
+            (Err(a), Err(b)) => assert_eq!(
+                (a.kind(), a.field(), a.offset()),
+                (b.kind(), b.field(), b.offset()),
+                "{body}"
+            ),
+            (a, b) => panic!("{body}: decode {a:?}, visit {b:?}"),
+        }
+    }
 }
