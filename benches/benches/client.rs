@@ -132,12 +132,12 @@ impl Drop for Server {
     }
 }
 
-fn kds(url: &str, protocol: Protocol) -> Client {
+fn kds(url: &str, protocol: Protocol, version: HttpVersion) -> Client {
     Client::builder()
         .region("us-east-1")
         .endpoint(url)
         .protocol(protocol)
-        .http_version(HttpVersion::Http1)
+        .http_version(version)
         .credentials(Credentials::new(
             "AKIDEXAMPLE",
             "secret",
@@ -194,8 +194,8 @@ fn client(c: &mut Criterion<CpuTime>) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let kds_json = kds(&url, Protocol::Json);
-    let kds_cbor = kds(&url, Protocol::Cbor);
+    let kds_json = kds(&url, Protocol::Json, HttpVersion::Http1);
+    let kds_cbor = kds(&url, Protocol::Cbor, HttpVersion::Http1);
     let sdk = sdk(&url);
     let raw: HyperClient<HttpConnector, Full<Bytes>> =
         HyperClient::builder(TokioExecutor::new()).build_http();
@@ -317,23 +317,6 @@ fn client(c: &mut Criterion<CpuTime>) {
     group.finish();
 }
 
-fn kds_h2c(url: &str, protocol: Protocol) -> Client {
-    Client::builder()
-        .region("us-east-1")
-        .endpoint(url)
-        .protocol(protocol)
-        .http_version(HttpVersion::Http2)
-        .credentials(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "bench",
-        ))
-        .build()
-        .expect("a client")
-}
-
 /// Records in one closed shard's canned subscription.
 const SUBSCRIPTION_RECORDS: usize = 200 * 100;
 
@@ -383,7 +366,7 @@ fn efo_end_to_end<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
     for shards in [1, 8] {
         group.throughput(Throughput::Elements((shards * SUBSCRIPTION_RECORDS) as u64));
         for (protocol, name) in [(Protocol::Json, "JSON"), (Protocol::Cbor, "CBOR")] {
-            let client = kds_h2c(&server.url, protocol);
+            let client = kds(&server.url, protocol, HttpVersion::Http2);
             let label = if shards == 1 {
                 format!("1 shard ({name})")
             } else {

@@ -53,6 +53,24 @@ fn client(url: &str, protocol: Protocol) -> Client {
         .unwrap()
 }
 
+/// A client of kinesis-local's TLS port: HTTP/2 by ALPN, its self-signed certificate trusted.
+fn tls_client(local: &support::KinesisLocal, protocol: Protocol) -> Client {
+    Client::builder()
+        .region("us-east-1")
+        .endpoint(&local.tls_url)
+        .protocol(protocol)
+        .trust_all_certificates(true)
+        .credentials(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .build()
+        .unwrap()
+}
+
 fn name(text: &str) -> StreamName {
     StreamName::new(text).unwrap()
 }
@@ -384,21 +402,7 @@ async fn every_starting_position() {
             (Protocol::Cbor, "efo-positions-cbor"),
             (Protocol::Json, "efo-positions-json"),
         ] {
-            // TLS, HTTP/2 by ALPN, a self-signed certificate.
-            let local = Client::builder()
-                .region("us-east-1")
-                .endpoint(&local.tls_url)
-                .protocol(protocol)
-                .trust_all_certificates(true)
-                .credentials(Credentials::new(
-                    "AKIDEXAMPLE",
-                    "secret",
-                    None,
-                    None,
-                    "test",
-                ))
-                .build()
-                .unwrap();
+            let local = tls_client(local, protocol);
             starting_positions(&local, stream, true).await;
         }
     }
@@ -454,21 +458,7 @@ async fn records_put_before_and_during_a_subscription_arrive_once_in_order() {
             (Protocol::Json, "efo-during-json"),
             (Protocol::Cbor, "efo-during-cbor"),
         ] {
-            // TLS, HTTP/2 by ALPN, a self-signed certificate.
-            let local = Client::builder()
-                .region("us-east-1")
-                .endpoint(&local.tls_url)
-                .protocol(protocol)
-                .trust_all_certificates(true)
-                .credentials(Credentials::new(
-                    "AKIDEXAMPLE",
-                    "secret",
-                    None,
-                    None,
-                    "test",
-                ))
-                .build()
-                .unwrap();
+            let local = tls_client(local, protocol);
             before_and_during(&local, stream).await;
         }
     }

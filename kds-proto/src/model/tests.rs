@@ -367,18 +367,34 @@ fn cbor_get_records(data: &str, timestamp: &str) -> String {
     )
 }
 
-/// The fast paths' owned decode agrees with the general decoder's.
-fn assert_same(
-    general: &Result<GetRecordsOutput, DecodeError>,
-    fast: &Result<GetRecordsOutput, DecodeError>,
-) {
-    match (general, fast) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b),
-        (Err(a), Err(b)) => assert_eq!(
+/// The record fast paths, owned (`decode_body`) and lent (`visit_records`), give what the
+/// general decoder gives for `bytes`, or fail the same way.
+fn fast_paths_agree(bytes: Bytes, protocol: Protocol, body: &str) {
+    let general = general_only(|| GetRecordsOutput::decode_body(bytes.clone(), protocol));
+    let same_error = |a: &DecodeError, b: &DecodeError| {
+        assert_eq!(
             (a.kind(), a.field(), a.offset()),
-            (b.kind(), b.field(), b.offset())
-        ),
-        (a, b) => panic!("general {a:?}, fast {b:?}"),
+            (b.kind(), b.field(), b.offset()),
+            "{body}"
+        );
+    };
+    match (
+        &general,
+        GetRecordsOutput::decode_body(bytes.clone(), protocol),
+    ) {
+        (Ok(a), Ok(b)) => assert_eq!(a, &b, "{body}"),
+        (Err(a), Err(b)) => same_error(a, &b),
+        (a, b) => panic!("{body}: general {a:?}, fast {b:?}"),
+    }
+    let mut lent = Vec::new();
+    let visited = GetRecordsOutput::visit_records(bytes, protocol, |r| lent.push(r.to_record()));
+    match (general, visited) {
+        (Ok(general), Ok(page)) => {
+            assert_eq!(general.records, lent, "{body}");
+            assert_eq!(page.records, lent.len());
+        }
+        (Err(a), Err(b)) => same_error(&a, &b),
+        (a, b) => panic!("{body}: general {a:?}, visit {b:?}"),
     }
 }
 
@@ -418,26 +434,7 @@ fn visit_records_agrees_with_decode_body_on_every_variant() {
     for body in bodies {
         let compact: String = body.split_whitespace().collect();
         let bytes = Bytes::from(hex::decode(&compact).unwrap());
-        let owned = general_only(|| GetRecordsOutput::decode_body(bytes.clone(), Protocol::Cbor));
-        assert_same(
-            &owned,
-            &GetRecordsOutput::decode_body(bytes.clone(), Protocol::Cbor),
-        );
-        let mut lent = Vec::new();
-        let visited =
-            GetRecordsOutput::visit_records(bytes, Protocol::Cbor, |r| lent.push(r.to_record()));
-        match (owned, visited) {
-            (Ok(owned), Ok(page)) => {
-                assert_eq!(owned.records, lent, "{body}");
-                assert_eq!(page.records, lent.len());
-            }
-            (Err(a), Err(b)) => assert_eq!(
-                (a.kind(), a.field(), a.offset()),
-                (b.kind(), b.field(), b.offset()),
-                "{body}"
-            ),
-            (a, b) => panic!("{body}: decode {a:?}, visit {b:?}"),
-        }
+        fast_paths_agree(bytes, Protocol::Cbor, &body);
     }
 }
 
@@ -475,25 +472,6 @@ fn json_visit_records_agrees_with_decode_body() {
     ];
     for body in bodies {
         let bytes = Bytes::from(body.clone());
-        let owned = general_only(|| GetRecordsOutput::decode_body(bytes.clone(), Protocol::Json));
-        assert_same(
-            &owned,
-            &GetRecordsOutput::decode_body(bytes.clone(), Protocol::Json),
-        );
-        let mut lent = Vec::new();
-        let visited =
-            GetRecordsOutput::visit_records(bytes, Protocol::Json, |r| lent.push(r.to_record()));
-        match (owned, visited) {
-            (Ok(owned), Ok(page)) => {
-                assert_eq!(owned.records, lent, "{body}");
-                assert_eq!(page.records, lent.len());
-            }
-            (Err(a), Err(b)) => assert_eq!(
-                (a.kind(), a.field(), a.offset()),
-                (b.kind(), b.field(), b.offset()),
-                "{body}"
-            ),
-            (a, b) => panic!("{body}: decode {a:?}, visit {b:?}"),
-        }
+        fast_paths_agree(bytes, Protocol::Json, &body);
     }
 }
