@@ -470,7 +470,10 @@ impl<'a> JsonReader<'a> {
             return None;
         }
         self.pos += 1;
-        let (mut sequence_number, mut data, mut partition_key) = (false, false, false);
+        let (mut sequence_number, mut partition_key) = (false, false);
+        // Decoded once the whole object has been read: a record the general decoder reads
+        // again does not leave a first copy of its data in the arena.
+        let mut data: Option<(&[u8], usize)> = None;
         out.approximate_arrival_timestamp = None;
         out.encryption_type = None;
         let mut first = true;
@@ -511,11 +514,10 @@ impl<'a> JsonReader<'a> {
                     out.partition_key.push_str(text);
                     partition_key = true;
                 }
-                b"Data" if !data => {
-                    let text = self.plain_str()?;
+                b"Data" if data.is_none() => {
+                    // Blobs still to come, from here on, size the arena's next buffer.
                     let upcoming = (self.buf.len() - self.pos) / 4 * 3;
-                    out.data = self.arena.decode_base64(text, upcoming).ok()?;
-                    data = true;
+                    data = Some((self.plain_str()?, upcoming));
                 }
                 b"ApproximateArrivalTimestamp" if out.approximate_arrival_timestamp.is_none() => {
                     out.approximate_arrival_timestamp = Some(self.read_timestamp().ok()?);
@@ -527,7 +529,12 @@ impl<'a> JsonReader<'a> {
                 _ => return None,
             }
         }
-        (sequence_number && data && partition_key).then_some(())
+        if !(sequence_number && partition_key) {
+            return None;
+        }
+        let (text, upcoming) = data?;
+        out.data = self.arena.decode_base64(text, upcoming).ok()?;
+        Some(())
     }
 
     /// A string without escapes at the current position, consumed; `None` otherwise.
