@@ -5,6 +5,7 @@ use std::time::Duration;
 use aws_credential_types::provider::{self, ProvideCredentials};
 use kds_client::credentials::{self, Credentials, SystemProperties};
 use kds_client::{Client, HttpVersion, RetryPolicy, StreamId};
+use kds_proto::Limits;
 use kds_proto::model::{DescribeStreamSummaryInput, ListShardsInput, Shard};
 use kds_proto::types::{StreamArn, StreamName, StreamStatus};
 
@@ -21,12 +22,19 @@ pub(crate) struct StreamInfo {
     pub(crate) arn: StreamArn,
     /// Every shard, open and closed.
     pub(crate) shards: Vec<Shard>,
+    /// The stream's limits (its largest record: `MaxRecordSizeInKiB`, 1 MiB unless raised).
+    pub(crate) limits: Limits,
 }
 
 impl Connection {
     /// A client for these flags. `http2` asks for HTTP/2 also on a plain `http://` endpoint
     /// (enhanced fan-out needs it; TLS endpoints choose by ALPN anyway).
     pub(crate) async fn client(&self, http2: bool) -> Result<Client, Failure> {
+        self.client_with(http2, Limits::default()).await
+    }
+
+    /// A client that checks requests against `limits` (a stream's raised record size).
+    pub(crate) async fn client_with(&self, http2: bool, limits: Limits) -> Result<Client, Failure> {
         for (key, value) in &self.properties {
             credentials::set_property(key.clone(), value.clone());
         }
@@ -43,6 +51,7 @@ impl Connection {
                 Protocol::Cbor => kds_client::Protocol::Cbor,
             })
             .trust_all_certificates(self.no_verify_tls)
+            .limits(limits)
             // A mistyped endpoint should fail in seconds, not after the minute of retries a
             // long-running reader wants.
             .retry_policy(
@@ -172,7 +181,13 @@ pub(crate) async fn find_stream(client: &Client, name: &str) -> Result<StreamInf
     let mut list = ListShardsInput::new();
     list.stream_name = Some(stream_name.clone());
     let shards = client.list_all_shards(&list).await?;
+    let limits = summary
+        .max_record_size_in_kib
+        .and_then(|kib| u32::try_from(kib).ok())
+        .filter(|&kib| kib > 0)
+        .map_or_else(Limits::default, Limits::with_max_record_size_kib);
     Ok(StreamInfo {
+        limits,
         id: StreamId::Name(stream_name),
         arn: summary.stream_arn,
         shards,

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
+use kds_proto::Limits;
 use kds_proto::types::PartitionKey;
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
@@ -65,8 +66,12 @@ pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), F
         PartitionKey::new(key.as_str())
             .map_err(|e| Failure::usage(format!("bad --partition-key `{key}`: {e}")))?;
     }
-    let client = connection.client(false).await?;
+    let mut client = connection.client(false).await?;
     let stream = find_stream(&client, &args.stream).await?;
+    if stream.limits != Limits::default() {
+        // The stream takes larger records than the client checks for by default.
+        client = connection.client_with(false, stream.limits).await?;
+    }
     let linger = std::time::Duration::from_millis(args.max_buffered_ms);
     let mut writer = Writer::new(client, &stream, args.aggregate, linger)?;
     let keys = match (&args.partition_key, &args.key_field) {

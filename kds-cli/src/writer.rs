@@ -86,7 +86,7 @@ impl Writer {
             client,
             stream: stream.id.clone(),
             aggregator,
-            limits: Limits::default(),
+            limits: stream.limits,
             batch: Vec::new(),
             batch_bytes: 0,
             batch_started: None,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use kds_client::credentials::Credentials;
 use kds_client::{Client, Protocol};
-use kds_proto::model::{CreateStreamInput, DescribeStreamSummaryInput};
+use kds_proto::model::{CreateStreamInput, DescribeStreamSummaryInput, UpdateMaxRecordSizeInput};
 use kds_proto::types::{StreamName, StreamStatus};
 use serde_json::Value;
 
@@ -563,5 +563,55 @@ fn bad_input_gives_one_line_and_the_exit_status() {
         assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
         assert!(text.starts_with("kds: "), "{args:?}: {text}");
         assert!(text.contains(message), "{args:?}: {text}");
+    }
+}
+
+/// On kinesis-local: ferrokinesis 0.7 does not report a stream's MaxRecordSizeInKiB.
+#[test]
+fn records_up_to_the_streams_own_limit_are_written() {
+    let Some(local) = support::KinesisLocal::get() else {
+        return;
+    };
+    let url = &local.plain_url;
+    let big = "x".repeat(1536 * 1024);
+    for (stream, raise) in [("one-mib", false), ("two-mib", true)] {
+        create_stream(url, stream, 1);
+        if raise {
+            runtime().block_on(async {
+                let client = client(url);
+                let mut describe = DescribeStreamSummaryInput::new();
+                describe.stream_name = Some(StreamName::new(stream).unwrap());
+                let arn = client
+                    .send(&describe)
+                    .await
+                    .unwrap()
+                    .stream_description_summary
+                    .stream_arn;
+                let mut raise = UpdateMaxRecordSizeInput::new(2048);
+                raise.stream_arn = Some(arn);
+                client.send(&raise).await.unwrap();
+            });
+        }
+        let put = kds(
+            &[
+                "--endpoint",
+                url,
+                "put",
+                stream,
+                "--partition-key",
+                "k",
+            ],
+            format!("{big}\nsmall\n").as_bytes(),
+            MINUTE,
+        );
+        let text = stderr(&put);
+        if raise {
+            assert!(put.status.success(), "{text}");
+            assert!(text.contains("2 records written, 0 failed"), "{text}");
+        } else {
+            assert_eq!(put.status.code(), Some(1), "{text}");
+            assert!(text.contains("1 records written, 1 failed"), "{text}");
+            assert!(text.contains("over the limit of 1048576 bytes"), "{text}");
+        }
     }
 }
