@@ -593,14 +593,7 @@ fn records_up_to_the_streams_own_limit_are_written() {
             });
         }
         let put = kds(
-            &[
-                "--endpoint",
-                url,
-                "put",
-                stream,
-                "--partition-key",
-                "k",
-            ],
+            &["--endpoint", url, "put", stream, "--partition-key", "k"],
             format!("{big}\nsmall\n").as_bytes(),
             MINUTE,
         );
