@@ -24,6 +24,14 @@ pub(crate) enum StreamRead {
 }
 
 impl StreamRead {
+    /// Records the service sent again after a resubscription, dropped (enhanced fan-out).
+    pub(crate) fn repeats_dropped(&self) -> u64 {
+        match self {
+            Self::Polling(_) => 0,
+            Self::FanOut(reader) => reader.repeats_dropped(),
+        }
+    }
+
     /// The next batch of any shard; `None` when every shard has ended (or is at its tip when
     /// reading stops there).
     pub(crate) async fn next_batch(&mut self) -> Result<Option<Batch>, Failure> {

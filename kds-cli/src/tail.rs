@@ -234,6 +234,12 @@ async fn tail(
             unpacker.malformed_aggregates
         );
     }
+    if reader.repeats_dropped() > 0 {
+        eprintln!(
+            "kds tail: {} records the service sent again after a resubscription were printed once",
+            reader.repeats_dropped()
+        );
+    }
     stopped.and(flushed)
 }
 

@@ -5,6 +5,8 @@
 //! [`ReaderConfig::subscriptions_per_connection`] on each.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use kds_client::{Batch, ChildOf, Client, ShardLineage, StreamId};
 use kds_proto::model::{Shard, StartingPosition};
@@ -51,6 +53,8 @@ pub struct StreamReader {
     sender: mpsc::Sender<Report>,
     /// The shards' tasks, stopped when the reader is dropped.
     tasks: JoinSet<()>,
+    /// Records the service sent again after a resubscription, dropped by the shards' readers.
+    repeats_dropped: Arc<AtomicU64>,
 }
 
 impl StreamReader {
@@ -80,6 +84,7 @@ impl StreamReader {
             reports,
             sender,
             tasks: JoinSet::new(),
+            repeats_dropped: Arc::default(),
         };
         for (shard, position) in ready {
             reader.start(shard, position);
@@ -114,9 +119,15 @@ impl StreamReader {
             self.config.clone(),
         );
         let sender = self.sender.clone();
+        let repeats = Arc::clone(&self.repeats_dropped);
         self.tasks.spawn(async move {
+            let mut counted = 0;
             loop {
-                let report = match reader.next_batch().await {
+                let next = reader.next_batch().await;
+                // Repeats are counted before the batch is handed on.
+                repeats.fetch_add(reader.repeats_dropped() - counted, Ordering::Relaxed);
+                counted = reader.repeats_dropped();
+                let report = match next {
                     Ok(Some(batch)) => Report::Batch(batch),
                     Ok(None) => match reader.children() {
                         Some(children) => Report::Ended(
@@ -154,6 +165,12 @@ impl StreamReader {
                 (next, reader)
             })
         })
+    }
+
+    /// Records the service delivered again after a resubscription (not after the last one
+    /// returned), dropped, over all shards so far (see [`ShardReader::repeats_dropped`]).
+    pub fn repeats_dropped(&self) -> u64 {
+        self.repeats_dropped.load(Ordering::Relaxed)
     }
 
     /// How many connections (clients of their own) the subscriptions are spread over.

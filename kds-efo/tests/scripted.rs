@@ -806,3 +806,42 @@ async fn a_closed_shard_named_on_every_event_ends_at_its_first_event_without_rec
     assert_eq!(children[0].shard_id.as_str(), "shardId-000000000002");
     assert_eq!(script.starts(), [None]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reader_counts_the_repeats_its_shards_dropped() {
+    // The second subscription starts too early: records 1 and 2 come again.
+    let script = Script::start(vec![
+        Answer::Stream(vec![Step::Event(vec![1, 2], Some(2))]),
+        Answer::Stream(vec![Step::Event(vec![1, 2, 3], Some(3)), Step::Silence]),
+    ])
+    .await;
+    let shard = Shard::new(
+        ShardId::new("shardId-000000000000").unwrap(),
+        HashKeyRange::new(HashKey::MIN, HashKey::MAX),
+        SequenceNumberRange::new(sequence(1)),
+    );
+    let mut reader = StreamReader::new(
+        script.client(),
+        StreamId::Name(StreamName::new("s").unwrap()),
+        consumer(),
+        &[shard],
+        &StartingPosition::new(ShardIteratorType::TrimHorizon),
+        Script::config(|config| config.inactivity = Duration::from_secs(30)),
+    );
+    let mut read = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while read.len() < 3 {
+            let batch = reader.next_batch().await.unwrap().unwrap();
+            read.extend(
+                batch
+                    .records
+                    .iter()
+                    .map(|r| r.sequence_number.as_str().parse::<u64>().unwrap()),
+            );
+        }
+    })
+    .await
+    .expect("three records");
+    assert_eq!(read, [1, 2, 3]);
+    assert_eq!(reader.repeats_dropped(), 2);
+}
