@@ -157,11 +157,7 @@ pub(crate) async fn find_stream(client: &Client, name: &str) -> Result<StreamInf
     describe.stream_name = Some(stream_name.clone());
     let summary = match client.send(&describe).await {
         Ok(output) => output.stream_description_summary,
-        Err(error)
-            if error
-                .service_error()
-                .is_some_and(|e| e.code() == "ResourceNotFoundException") =>
-        {
+        Err(error) if error.service_code() == Some("ResourceNotFoundException") => {
             return Err(Failure::new(format!(
                 "stream `{name}` not found at {}",
                 client.endpoint().uri()

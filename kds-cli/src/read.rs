@@ -68,10 +68,7 @@ impl FanOutConsumer {
         // Someone else's consumer is used and left alone; one kds registers, kds removes.
         let registration = match client.send(&describe).await {
             Ok(found) => Registration::None(found.consumer_description.consumer_arn),
-            Err(e)
-                if e.service_error()
-                    .is_some_and(|s| s.code() == "ResourceNotFoundException") =>
-            {
+            Err(e) if e.service_code() == Some("ResourceNotFoundException") => {
                 Registration::Lazy(name.clone())
             }
             Err(e) => return Err(e.into()),
@@ -130,14 +127,9 @@ pub(crate) async fn open(
             StartingPosition::new(ShardIteratorType::Latest),
             stream.shards.clone(),
         ),
-        Start::AtTimestamp(time) => {
-            let mut position = StartingPosition::new(ShardIteratorType::AtTimestamp);
-            position.timestamp = Some(*time);
-            (position, stream.shards.clone())
-        }
+        Start::AtTimestamp(time) => (StartingPosition::at_timestamp(*time), stream.shards.clone()),
         Start::AtSequence(sequence) => {
-            let mut position = StartingPosition::new(ShardIteratorType::AtSequenceNumber);
-            position.sequence_number = Some(sequence.clone());
+            let position = StartingPosition::at_sequence_number(sequence.clone());
             let shards = shard_of(client, stream, &position).await?;
             (position, shards)
         }
@@ -186,9 +178,7 @@ async fn shard_of(
         request.starting_sequence_number = position.sequence_number.clone();
         match client.send(&request).await {
             Ok(_) => return Ok(with_descendants(&stream.shards, shard)),
-            Err(e)
-                if e.service_error()
-                    .is_some_and(|s| s.code() == "InvalidArgumentException") => {}
+            Err(e) if e.service_code() == Some("InvalidArgumentException") => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -108,6 +108,11 @@ impl Error {
         self.0.service.as_ref()
     }
 
+    /// The code of the service's error (`ResourceNotFoundException`, …), if any.
+    pub fn service_code(&self) -> Option<&str> {
+        self.0.service.as_ref().map(ServiceError::code)
+    }
+
     /// The request id of the service's error response.
     pub fn request_id(&self) -> Option<&str> {
         self.0.service.as_ref().and_then(ServiceError::request_id)

@@ -32,12 +32,6 @@ fn next_token(
     }
 }
 
-fn is_expired_token(error: &Error) -> bool {
-    error
-        .service_error()
-        .is_some_and(|e| e.code() == "ExpiredNextTokenException")
-}
-
 impl Client {
     /// Reads every page of a listing into `A`, from `first` on: `step` adds a page to the
     /// listing and gives the request for the next page, or `None` after the last. An expired
@@ -56,7 +50,11 @@ impl Client {
             loop {
                 let page = match self.send(&request).await {
                     Ok(page) => page,
-                    Err(e) if is_expired_token(&e) && restarts < RESTARTS && !first_has_token => {
+                    Err(e)
+                        if e.service_code() == Some("ExpiredNextTokenException")
+                            && restarts < RESTARTS
+                            && !first_has_token =>
+                    {
                         restarts += 1;
                         continue 'listing;
                     }

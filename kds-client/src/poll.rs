@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use kds_proto::model::{GetRecordsInput, GetShardIteratorInput, Record, Shard, StartingPosition};
-use kds_proto::types::{SequenceNumber, ShardId, ShardIterator, ShardIteratorType, Timestamp};
+use kds_proto::types::{ShardId, ShardIterator, Timestamp};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -219,7 +219,7 @@ impl ShardPoller {
             request.stream_arn = self.stream.arn().cloned();
             let mut page = match self.client.send(&request).await {
                 Ok(page) => page,
-                Err(error) if is_expired_iterator(&error) => {
+                Err(error) if error.service_code() == Some("ExpiredIteratorException") => {
                     match self.iterator().await? {
                         Some(fresh) => iterator = fresh,
                         None => return Ok(Report::Ended(self.shard.clone(), Vec::new())),
@@ -240,7 +240,8 @@ impl ShardPoller {
                 page.records.truncate(first_after);
             }
             if let Some(last) = page.records.last() {
-                self.position = after(last.sequence_number.clone());
+                self.position =
+                    StartingPosition::after_sequence_number(last.sequence_number.clone());
                 let batch = Batch {
                     shard_id: self.shard.clone(),
                     records: page.records,
@@ -269,16 +270,4 @@ impl ShardPoller {
             tokio::time::sleep(self.config.interval).await;
         }
     }
-}
-
-fn is_expired_iterator(error: &Error) -> bool {
-    error
-        .service_error()
-        .is_some_and(|e| e.code() == "ExpiredIteratorException")
-}
-
-fn after(sequence_number: SequenceNumber) -> StartingPosition {
-    let mut position = StartingPosition::new(ShardIteratorType::AfterSequenceNumber);
-    position.sequence_number = Some(sequence_number);
-    position
 }

@@ -51,15 +51,11 @@ impl Default for ConsumerConfig {
 }
 
 fn not_found(error: &kds_client::Error) -> bool {
-    error
-        .service_error()
-        .is_some_and(|e| e.code() == "ResourceNotFoundException")
+    error.service_code() == Some("ResourceNotFoundException")
 }
 
 fn in_use(error: &kds_client::Error) -> bool {
-    error
-        .service_error()
-        .is_some_and(|e| e.code() == "ResourceInUseException")
+    error.service_code() == Some("ResourceInUseException")
 }
 
 /// The ARN of an ACTIVE consumer of `stream` as `registration` says: for LAZY and EAGER the

@@ -77,6 +77,11 @@ impl Error {
         self.0.service.as_ref()
     }
 
+    /// The code of the service's error (`ResourceInUseException`, …), if any.
+    pub fn service_code(&self) -> Option<&str> {
+        self.0.service.as_ref().map(ServiceError::code)
+    }
+
     /// Whether subscribing again later may succeed: a retryable client error (throttling,
     /// transient, timeout, transport), a retryable in-stream error, or a corrupt stream.
     pub fn is_retryable(&self) -> bool {

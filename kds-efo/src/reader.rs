@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kds_client::{Batch, Client, RetryPolicy};
 use kds_proto::model::{ChildShard, StartingPosition, SubscribeToShardInput};
-use kds_proto::types::{ConsumerArn, SequenceNumber, ShardId, ShardIteratorType, Timestamp};
+use kds_proto::types::{ConsumerArn, SequenceNumber, ShardId, Timestamp};
 
 use crate::batches::Batches;
 use crate::error::Error;
@@ -185,12 +185,15 @@ impl ShardReader {
                 self.subscription = None;
                 self.children = Some(children.unwrap_or_default());
             }
-            match (event.continuation_sequence_number, records.last()) {
-                (None, _) => {}
-                // Resume after the last record delivered (the continuation names it on AWS), or
-                // after the continuation when the event had none.
-                (Some(_), Some(last)) => self.position = after(last.sequence_number.clone()),
-                (Some(continuation), None) => self.position = after(continuation),
+            // Resume after the last record delivered (the continuation names it on AWS), or
+            // after the continuation when the event had none.
+            let resume = match (event.continuation_sequence_number, records.last()) {
+                (None, _) => None,
+                (Some(_), Some(last)) => Some(last.sequence_number.clone()),
+                (Some(continuation), None) => Some(continuation),
+            };
+            if let Some(resume) = resume {
+                self.position = StartingPosition::after_sequence_number(resume);
             }
             if records.is_empty()
                 && !self.ended
@@ -213,9 +216,7 @@ impl ShardReader {
     /// Waits before subscribing again after `error`, or returns it when it is terminal or the
     /// retries ran out.
     async fn back_off(&mut self, error: Error) -> Result<(), Error> {
-        let in_use = error
-            .service_error()
-            .is_some_and(|e| e.code() == "ResourceInUseException");
+        let in_use = error.service_code() == Some("ResourceInUseException");
         if !(in_use || error.is_retryable()) || self.failures >= self.config.retry.max_retries {
             return Err(error);
         }
@@ -264,10 +265,4 @@ impl ShardReader {
     pub fn position(&self) -> &StartingPosition {
         &self.position
     }
-}
-
-fn after(sequence_number: SequenceNumber) -> StartingPosition {
-    let mut position = StartingPosition::new(ShardIteratorType::AfterSequenceNumber);
-    position.sequence_number = Some(sequence_number);
-    position
 }

@@ -309,6 +309,30 @@ shape! {
     }
 }
 
+impl StartingPosition {
+    /// Right after the record with this sequence number (AFTER_SEQUENCE_NUMBER): where a
+    /// reader resumes.
+    pub fn after_sequence_number(sequence_number: SequenceNumber) -> Self {
+        let mut position = Self::new(ShardIteratorType::AfterSequenceNumber);
+        position.sequence_number = Some(sequence_number);
+        position
+    }
+
+    /// At the record with this sequence number (AT_SEQUENCE_NUMBER).
+    pub fn at_sequence_number(sequence_number: SequenceNumber) -> Self {
+        let mut position = Self::new(ShardIteratorType::AtSequenceNumber);
+        position.sequence_number = Some(sequence_number);
+        position
+    }
+
+    /// At the first record that arrived at or after `timestamp` (AT_TIMESTAMP).
+    pub fn at_timestamp(timestamp: Timestamp) -> Self {
+        let mut position = Self::new(ShardIteratorType::AtTimestamp);
+        position.timestamp = Some(timestamp);
+        position
+    }
+}
+
 shape! {
     /// The output of operations that return nothing (CreateStream, SplitShard, …). Any members a
     /// server sends anyway are skipped.
