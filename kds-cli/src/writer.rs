@@ -33,19 +33,15 @@ pub(crate) struct Totals {
     pub(crate) first_failure: Option<String>,
 }
 
-/// A record waiting in the batch, with how many user records it carries.
-struct Pending {
-    entry: PutRecordsRequestEntry,
-    user_records: u64,
-}
-
 /// Writes user records to one stream.
 pub(crate) struct Writer {
     client: Client,
     stream: StreamId,
     aggregator: Option<ShardAggregator<ShardId>>,
     limits: Limits,
-    batch: Vec<Pending>,
+    /// The records of the next request, and how many user records each carries.
+    batch: Vec<PutRecordsRequestEntry>,
+    batch_users: Vec<u64>,
     batch_bytes: usize,
     /// When the oldest record of the batch was added.
     batch_started: Option<Instant>,
@@ -88,6 +84,7 @@ impl Writer {
             aggregator,
             limits: stream.limits,
             batch: Vec::new(),
+            batch_users: Vec::new(),
             batch_bytes: 0,
             batch_started: None,
             linger,
@@ -119,6 +116,14 @@ impl Writer {
         data: Bytes,
         aggregate: bool,
     ) -> Result<(), Failure> {
+        // Checked here, once, also for records that travel inside an aggregate.
+        let partition_key = match PartitionKey::new(key) {
+            Ok(partition_key) => partition_key,
+            Err(e) => {
+                self.fail(1, format!("partition key `{key}`: {e}"));
+                return Ok(());
+            }
+        };
         let now = Instant::now();
         match &mut self.aggregator {
             Some(aggregator) if aggregate => {
@@ -133,12 +138,12 @@ impl Writer {
                             self.fail(1, format!("not sent: {failure}"));
                             return Err(failure);
                         }
-                        self.push(key, record.data, None, 1).await
+                        self.push(partition_key, record.data, None, 1).await
                     }
-                    Routed::Unmapped => self.push(key, record.data, None, 1).await,
+                    Routed::Unmapped => self.push(partition_key, record.data, None, 1).await,
                 }
             }
-            _ => self.push(key, data, None, 1).await,
+            _ => self.push(partition_key, data, None, 1).await,
         }
     }
 
@@ -198,7 +203,7 @@ impl Writer {
     /// Gives up on what is buffered after `why` stopped the writing: every record not yet
     /// written counts as failed. Returns the counts.
     pub(crate) fn abandon(mut self, why: &str) -> Totals {
-        let mut unsent: u64 = self.batch.iter().map(|p| p.user_records).sum();
+        let mut unsent: u64 = self.batch_users.iter().sum();
         if let Some(aggregator) = &mut self.aggregator {
             unsent += aggregator
                 .flush_all()
@@ -214,8 +219,16 @@ impl Writer {
 
     async fn push_aggregate(&mut self, aggregate: kds_agg::Aggregate) -> Result<(), Failure> {
         let count = aggregate.user_records as u64;
+        // `"a"`, or the one user record's key, checked when it was added.
+        let partition_key = match PartitionKey::new(aggregate.partition_key) {
+            Ok(partition_key) => partition_key,
+            Err(e) => {
+                self.fail(count, format!("aggregate partition key: {e}"));
+                return Ok(());
+            }
+        };
         self.push(
-            &aggregate.partition_key,
+            partition_key,
             aggregate.data,
             aggregate.explicit_hash_key,
             count,
@@ -235,19 +248,12 @@ impl Writer {
 
     async fn push(
         &mut self,
-        key: &str,
+        partition_key: PartitionKey,
         data: Bytes,
         hash_key: Option<u128>,
         user_records: u64,
     ) -> Result<(), Failure> {
-        let partition_key = match PartitionKey::new(key) {
-            Ok(key) => key,
-            Err(e) => {
-                self.fail(user_records, format!("partition key `{key}`: {e}"));
-                return Ok(());
-            }
-        };
-        let size = data.len() + key.len();
+        let size = data.len() + partition_key.as_str().len();
         if size > self.limits.max_record_size {
             self.fail(
                 user_records,
@@ -267,10 +273,8 @@ impl Writer {
         }
         let mut entry = PutRecordsRequestEntry::new(data, partition_key);
         entry.explicit_hash_key = hash_key.map(HashKey);
-        self.batch.push(Pending {
-            entry,
-            user_records,
-        });
+        self.batch.push(entry);
+        self.batch_users.push(user_records);
         self.batch_bytes += size;
         self.batch_started.get_or_insert_with(Instant::now);
         if self.batch.len() == Limits::MAX_PUT_RECORDS_ENTRIES {
@@ -286,8 +290,8 @@ impl Writer {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
-        let mut request = PutRecordsInput::new(batch.iter().map(|p| p.entry.clone()).collect());
+        let users = std::mem::take(&mut self.batch_users);
+        let mut request = PutRecordsInput::new(std::mem::take(&mut self.batch));
         self.stream
             .set(&mut request.stream_name, &mut request.stream_arn);
         let outcome = match self
@@ -297,21 +301,20 @@ impl Writer {
         {
             Ok(outcome) => outcome,
             Err(error) => {
-                let users = batch.iter().map(|p| p.user_records).sum();
-                self.fail(users, error.to_string());
+                self.fail(users.iter().sum(), error.to_string());
                 return Err(error.into());
             }
         };
-        for (pending, result) in batch.iter().zip(&outcome.entries) {
+        for (&users, result) in users.iter().zip(&outcome.entries) {
             if result.is_failure() {
                 let why = format!(
                     "{}: {}",
                     result.error_code.as_deref().unwrap_or("failed"),
                     result.error_message.as_deref().unwrap_or_default()
                 );
-                self.fail(pending.user_records, why);
+                self.fail(users, why);
             } else {
-                self.totals.written += pending.user_records;
+                self.totals.written += users;
                 self.totals.kinesis_records += 1;
             }
         }

@@ -608,3 +608,29 @@ fn records_up_to_the_streams_own_limit_are_written() {
         }
     }
 }
+
+#[test]
+fn an_invalid_partition_key_is_refused_also_inside_an_aggregate() {
+    let local = Local::start();
+    // One shard: all three records would share one aggregate.
+    create_stream(&local.url, "keys", 1);
+    let put = kds(
+        &[
+            "--endpoint",
+            &local.url,
+            "put",
+            "keys",
+            "--aggregate",
+            "--format",
+            "jsonl",
+            "--key-field",
+            "user",
+        ],
+        b"{\"user\":\"a\"}\n{\"user\":\"\"}\n{\"user\":\"b\"}\n",
+        MINUTE,
+    );
+    let text = stderr(&put);
+    assert_eq!(put.status.code(), Some(1), "{text}");
+    assert!(text.contains("2 records written, 1 failed"), "{text}");
+    assert!(text.contains("partition key ``"), "{text}");
+}
