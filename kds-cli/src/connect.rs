@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_credential_types::provider::{self, ProvideCredentials};
 use kds_client::credentials::{self, Credentials, SystemProperties};
-use kds_client::{Client, HttpVersion, RetryPolicy, StreamId};
+use kds_client::{Client, Endpoint, HttpVersion, RetryPolicy, StreamId};
 use kds_proto::Limits;
 use kds_proto::model::{DescribeStreamSummaryInput, ListShardsInput, Shard};
 use kds_proto::types::{StreamArn, StreamName, StreamStatus};
@@ -100,15 +100,11 @@ impl Connection {
 
 /// Whether `url` names this machine (an emulator such as `kds local`).
 fn is_loopback(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .unwrap_or(url);
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = match host.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    let Ok(endpoint) = Endpoint::parse(url) else {
+        return false;
     };
+    let host = endpoint.authority().host();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()

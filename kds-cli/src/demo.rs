@@ -204,7 +204,7 @@ async fn read_back(
     };
     let mut read = 0u64;
     while let Some(batch) = reader.next_batch().await? {
-        for record in &batch.records {
+        for record in batch.records {
             for user in unpacker.unpack(record) {
                 read += 1;
                 match index_of(&user.data).and_then(|i| seen.counts.get_mut(i)) {

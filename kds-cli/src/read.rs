@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use kds_client::{Batch, Client, PollConfig, PollingReader};
+use kds_client::{Batch, Client, PollConfig, PollingReader, StreamId};
 use kds_efo::{ConsumerConfig, ReaderConfig, Registration, StreamReader};
 use kds_proto::model::{
     DeregisterStreamConsumerInput, DescribeStreamConsumerInput, GetShardIteratorInput, Shard,
@@ -182,8 +182,12 @@ async fn shard_of(
             Err(e) => return Err(e.into()),
         }
     }
+    let name = match &stream.id {
+        StreamId::Name(name) => name.as_str(),
+        StreamId::Arn(arn) => arn.as_str(),
+    };
     Err(Failure::new(format!(
-        "sequence number {sequence} is in no shard of the stream"
+        "sequence number {sequence} is in no shard of stream `{name}`"
     )))
 }
 

@@ -36,11 +36,12 @@ impl Unpacker {
         }
     }
 
-    /// The user records of `record`, in order.
-    pub(crate) fn unpack(&mut self, record: &Record) -> Vec<UserRecord> {
+    /// The user records of `record`, in order (its data and partition key are moved, not
+    /// copied).
+    pub(crate) fn unpack(&mut self, record: Record) -> Vec<UserRecord> {
         let kinesis = KinesisRecord {
-            data: record.data.clone(),
-            partition_key: bytes::Bytes::copy_from_slice(record.partition_key.as_str().as_bytes()),
+            data: record.data,
+            partition_key: bytes::Bytes::from(record.partition_key.into_string()),
             sequence_number: record.sequence_number.as_str().into(),
             approximate_arrival_timestamp: record
                 .approximate_arrival_timestamp
@@ -215,7 +216,7 @@ async fn tail(
             },
             () = stop.as_mut() => break Ok(()),
         };
-        match print_batch(&mut printer, &mut unpacker, &batch) {
+        match print_batch(&mut printer, &mut unpacker, batch) {
             Ok(true) => {}
             Ok(false) => break Ok(()),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(()),
@@ -243,9 +244,9 @@ async fn tail(
     stopped.and(flushed)
 }
 
-fn print_batch(printer: &mut Printer, unpacker: &mut Unpacker, batch: &Batch) -> io::Result<bool> {
+fn print_batch(printer: &mut Printer, unpacker: &mut Unpacker, batch: Batch) -> io::Result<bool> {
     let shard = batch.shard_id.as_str();
-    for record in &batch.records {
+    for record in batch.records {
         for user in unpacker.unpack(record) {
             if !printer.print(shard, &user)? {
                 return Ok(false);

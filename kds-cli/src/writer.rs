@@ -67,13 +67,15 @@ impl Writer {
                     s.hash_key_range.starting_hash_key.0..=s.hash_key_range.ending_hash_key.0,
                 )
             });
-            let map = ShardMap::new(open).map_err(|e| Failure::new(e.to_string()))?;
+            let map = ShardMap::new(open).map_err(|e| {
+                Failure::new(format!(
+                    "the stream's open shards cannot place records: {e}"
+                ))
+            })?;
+            let config = AggregatorConfig::default().with_max_buffered_time(linger);
             Some(
-                ShardAggregator::new(
-                    map,
-                    AggregatorConfig::default().with_max_buffered_time(linger),
-                )
-                .map_err(|e| Failure::new(e.to_string()))?,
+                ShardAggregator::new(map, config)
+                    .map_err(|e| Failure::new(format!("cannot aggregate: {e}")))?,
             )
         } else {
             None
