@@ -369,6 +369,31 @@ impl Script {
         config
     }
 
+    /// A StreamReader of `shards` shards (`shardId-000000000000` on) from TRIM_HORIZON.
+    fn stream_reader(
+        &self,
+        shards: u64,
+        configure: impl FnOnce(&mut ReaderConfig),
+    ) -> StreamReader {
+        let shards: Vec<Shard> = (0..shards)
+            .map(|n| {
+                Shard::new(
+                    ShardId::new(format!("shardId-{n:012}")).unwrap(),
+                    HashKeyRange::new(HashKey::MIN, HashKey::MAX),
+                    SequenceNumberRange::new(sequence(1)),
+                )
+            })
+            .collect();
+        StreamReader::new(
+            self.client(),
+            StreamId::Name(StreamName::new("s").unwrap()),
+            consumer(),
+            &shards,
+            &StartingPosition::new(ShardIteratorType::TrimHorizon),
+            Self::config(configure),
+        )
+    }
+
     fn reader_with(&self, configure: impl FnOnce(&mut ReaderConfig)) -> ShardReader {
         ShardReader::new(
             self.client(),
@@ -396,6 +421,26 @@ impl Script {
     fn unused(&self) -> usize {
         self.answers.lock().unwrap().len()
     }
+}
+
+/// Batches of any shard until `count` records came (at most ten seconds), as sequence
+/// numbers in the order they came.
+async fn read_stream(reader: &mut StreamReader, count: usize) -> Vec<u64> {
+    let mut numbers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while numbers.len() < count {
+            let batch = reader.next_batch().await.unwrap().unwrap();
+            numbers.extend(
+                batch
+                    .records
+                    .iter()
+                    .map(|r| r.sequence_number.as_str().parse::<u64>().unwrap()),
+            );
+        }
+    })
+    .await
+    .expect("the records come");
+    numbers
 }
 
 /// Every batch until the shard ends or `count` records came, as sequence numbers.
@@ -598,41 +643,11 @@ async fn subscriptions_beyond_a_connections_stream_limit_get_connections_of_thei
         2,
     )
     .await;
-    let shards: Vec<Shard> = (0..SHARDS)
-        .map(|n| {
-            Shard::new(
-                ShardId::new(format!("shardId-{n:012}")).unwrap(),
-                HashKeyRange::new(HashKey::MIN, HashKey::MAX),
-                SequenceNumberRange::new(sequence(1)),
-            )
-        })
-        .collect();
-    let config = Script::config(|config| {
+    let mut reader = script.stream_reader(SHARDS, |config| {
         config.inactivity = Duration::from_secs(30);
         config.subscriptions_per_connection = 2;
     });
-    let mut reader = StreamReader::new(
-        script.client(),
-        StreamId::Name(StreamName::new("s").unwrap()),
-        consumer(),
-        &shards,
-        &StartingPosition::new(ShardIteratorType::TrimHorizon),
-        config,
-    );
-    let mut read = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while read.len() < SHARDS as usize {
-            let batch = reader.next_batch().await.unwrap().unwrap();
-            read.extend(
-                batch
-                    .records
-                    .iter()
-                    .map(|r| r.sequence_number.as_str().parse::<u64>().unwrap()),
-            );
-        }
-    })
-    .await
-    .expect("every subscription delivers its record");
+    let mut read = read_stream(&mut reader, SHARDS as usize).await;
     read.sort_unstable();
     assert_eq!(read, (1..=SHARDS).collect::<Vec<_>>());
     assert_eq!(reader.connections(), 3);
@@ -815,33 +830,8 @@ async fn a_stream_reader_counts_the_repeats_its_shards_dropped() {
         Answer::Stream(vec![Step::Event(vec![1, 2, 3], Some(3)), Step::Silence]),
     ])
     .await;
-    let shard = Shard::new(
-        ShardId::new("shardId-000000000000").unwrap(),
-        HashKeyRange::new(HashKey::MIN, HashKey::MAX),
-        SequenceNumberRange::new(sequence(1)),
-    );
-    let mut reader = StreamReader::new(
-        script.client(),
-        StreamId::Name(StreamName::new("s").unwrap()),
-        consumer(),
-        &[shard],
-        &StartingPosition::new(ShardIteratorType::TrimHorizon),
-        Script::config(|config| config.inactivity = Duration::from_secs(30)),
-    );
-    let mut read = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while read.len() < 3 {
-            let batch = reader.next_batch().await.unwrap().unwrap();
-            read.extend(
-                batch
-                    .records
-                    .iter()
-                    .map(|r| r.sequence_number.as_str().parse::<u64>().unwrap()),
-            );
-        }
-    })
-    .await
-    .expect("three records");
+    let mut reader = script.stream_reader(1, |config| config.inactivity = Duration::from_secs(30));
+    let read = read_stream(&mut reader, 3).await;
     assert_eq!(read, [1, 2, 3]);
     assert_eq!(reader.repeats_dropped(), 2);
 }

@@ -298,14 +298,17 @@ async fn a_stream_reader_follows_a_split_parent_first() {
     assert_eq!(rest, expected);
 }
 
-/// Subscribes from `start` and collects records until `count` arrived or twenty seconds passed
-/// (enough for a ResourceInUse wait and kinesis-local's event interval).
+/// Enough for a ResourceInUse wait and kinesis-local's event interval.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Subscribes from `start` and collects records until `count` arrived or `within` passed.
 async fn read_from(
     client: &Client,
     consumer: &ConsumerArn,
     shard: &ShardId,
     start: StartingPosition,
     count: usize,
+    within: Duration,
 ) -> Vec<Bytes> {
     let mut reader = ShardReader::new(
         client.clone(),
@@ -315,7 +318,7 @@ async fn read_from(
         ReaderConfig::default(),
     );
     let mut received = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+    let _ = tokio::time::timeout(within, async {
         while received.len() < count {
             match reader.next_batch().await.unwrap() {
                 Some(batch) => received.extend(batch.records.into_iter().map(|r| r.data)),
@@ -353,7 +356,7 @@ async fn starting_positions(client: &Client, stream: &str, like_aws: bool) {
         position
     };
     if like_aws {
-        let from = |kind| read_from(client, &consumer, &shard, at(kind, &records[4]), 6);
+        let from = |kind| read_from(client, &consumer, &shard, at(kind, &records[4]), 6, WAIT);
         assert_eq!(from(ShardIteratorType::AtSequenceNumber).await, sent[4..]);
         assert_eq!(
             from(ShardIteratorType::AfterSequenceNumber).await,
@@ -363,7 +366,7 @@ async fn starting_positions(client: &Client, stream: &str, like_aws: bool) {
     let mut timestamp = StartingPosition::new(ShardIteratorType::AtTimestamp);
     timestamp.timestamp = records[0].approximate_arrival_timestamp;
     assert_eq!(
-        read_from(client, &consumer, &shard, timestamp, 10).await,
+        read_from(client, &consumer, &shard, timestamp, 10, WAIT).await,
         sent[..]
     );
     // LATEST: only what is put after the subscription starts.
@@ -413,27 +416,15 @@ async fn every_starting_position() {
 async fn before_and_during(client: &Client, stream: &str) {
     let (consumer, shard) = stream_with_consumer(client, stream).await;
     let mut sent = put(client, stream, "before", 20).await;
-    let mut reader = ShardReader::new(
-        client.clone(),
-        consumer,
-        shard,
-        StartingPosition::new(ShardIteratorType::TrimHorizon),
-        ReaderConfig::default(),
-    );
     let expected = 40;
-    let reading = tokio::spawn(async move {
-        let mut received = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(60), async {
-            while received.len() < expected {
-                match reader.next_batch().await.unwrap() {
-                    Some(batch) => received.extend(batch.records.into_iter().map(|r| r.data)),
-                    None => break,
-                }
-            }
+    let reading = {
+        let client = client.clone();
+        let start = StartingPosition::new(ShardIteratorType::TrimHorizon);
+        tokio::spawn(async move {
+            let within = Duration::from_secs(60);
+            read_from(&client, &consumer, &shard, start, expected, within).await
         })
-        .await;
-        received
-    });
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     for round in 0..4 {
         sent.extend(put(client, stream, &format!("during-{round}"), 5).await);
