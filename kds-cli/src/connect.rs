@@ -5,9 +5,9 @@ use std::time::Duration;
 use aws_credential_types::provider::{self, ProvideCredentials};
 use kds_client::credentials::{self, Credentials, SystemProperties};
 use kds_client::{Client, Endpoint, HttpVersion, RetryPolicy, StreamId};
-use kds_proto::Limits;
 use kds_proto::model::{DescribeStreamSummaryInput, ListShardsInput, Shard};
 use kds_proto::types::{StreamArn, StreamName, StreamStatus};
+use kds_proto::{ErrorCode, Limits};
 
 use crate::cli::{Connection, Protocol};
 use crate::failure::Failure;
@@ -153,7 +153,7 @@ pub(crate) async fn find_stream(client: &Client, name: &str) -> Result<StreamInf
     describe.stream_name = Some(stream_name.clone());
     let summary = match client.send(&describe).await {
         Ok(output) => output.stream_description_summary,
-        Err(error) if error.service_code() == Some("ResourceNotFoundException") => {
+        Err(error) if error.error_code() == Some(ErrorCode::ResourceNotFound) => {
             return Err(Failure::new(format!(
                 "stream `{name}` not found at {}",
                 client.endpoint().uri()

@@ -6,6 +6,7 @@ use std::pin::Pin;
 
 use kds_client::{Batch, Client, PollConfig, PollingReader, StreamId};
 use kds_efo::{ConsumerConfig, ReaderConfig, Registration, StreamReader};
+use kds_proto::ErrorCode;
 use kds_proto::model::{
     DeregisterStreamConsumerInput, DescribeStreamConsumerInput, GetShardIteratorInput, Shard,
     StartingPosition,
@@ -24,22 +25,36 @@ pub(crate) enum StreamRead {
 }
 
 impl StreamRead {
-    /// Records the service sent again after a resubscription, dropped (enhanced fan-out).
-    pub(crate) fn repeats_dropped(&self) -> u64 {
+    /// What enhanced fan-out mended on the way: records the service sent again after a
+    /// resubscription (dropped), events that broke the protocol and subscriptions that ended
+    /// without any event (each followed by a new subscription).
+    pub(crate) fn mended(&self) -> Mended {
         match self {
-            Self::Polling(_) => 0,
-            Self::FanOut(reader) => reader.repeats_dropped(),
+            Self::Polling(_) => Mended::default(),
+            Self::FanOut(reader) => Mended {
+                repeats_dropped: reader.repeats_dropped(),
+                protocol_breaks: reader.protocol_breaks(),
+                empty_subscriptions: reader.empty_subscriptions(),
+            },
         }
     }
 
     /// The next batch of any shard; `None` when every shard has ended (or is at its tip when
-    /// reading stops there).
+    /// reading stops there). Cancel safe.
     pub(crate) async fn next_batch(&mut self) -> Result<Option<Batch>, Failure> {
         Ok(match self {
             Self::Polling(reader) => reader.next_batch().await?,
             Self::FanOut(reader) => reader.next_batch().await?,
         })
     }
+}
+
+/// What a read mended on the way (see [`StreamRead::mended`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Mended {
+    pub(crate) repeats_dropped: u64,
+    pub(crate) protocol_breaks: u64,
+    pub(crate) empty_subscriptions: u64,
 }
 
 /// A consumer used for enhanced fan-out, and whether kds registered it (then kds deregisters
@@ -68,7 +83,7 @@ impl FanOutConsumer {
         // Someone else's consumer is used and left alone; one kds registers, kds removes.
         let registration = match client.send(&describe).await {
             Ok(found) => Registration::None(found.consumer_description.consumer_arn),
-            Err(e) if e.service_code() == Some("ResourceNotFoundException") => {
+            Err(e) if e.error_code() == Some(ErrorCode::ResourceNotFound) => {
                 Registration::Lazy(name.clone())
             }
             Err(e) => return Err(e.into()),
@@ -178,7 +193,7 @@ async fn shard_of(
         request.starting_sequence_number = position.sequence_number.clone();
         match client.send(&request).await {
             Ok(_) => return Ok(with_descendants(&stream.shards, shard)),
-            Err(e) if e.service_code() == Some("InvalidArgumentException") => {}
+            Err(e) if e.error_code() == Some(ErrorCode::InvalidArgument) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -235,10 +235,18 @@ async fn tail(
             unpacker.malformed_aggregates
         );
     }
-    if reader.repeats_dropped() > 0 {
+    let mended = reader.mended();
+    if mended.repeats_dropped > 0 {
         eprintln!(
             "kds tail: {} records the service sent again after a resubscription were printed once",
-            reader.repeats_dropped()
+            mended.repeats_dropped
+        );
+    }
+    if mended.protocol_breaks + mended.empty_subscriptions > 0 {
+        eprintln!(
+            "kds tail: resubscribed after {} events without a continuation on open shards and {} \
+             subscriptions that ended without any event",
+            mended.protocol_breaks, mended.empty_subscriptions
         );
     }
     stopped.and(flushed)

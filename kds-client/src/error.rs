@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use kds_proto::{ErrorClass, ServiceError};
+use kds_proto::{ErrorClass, ErrorCode, ServiceError};
 
 /// A failed call, or a client that could not be built.
 pub struct Error(Box<Inner>);
@@ -111,6 +111,11 @@ impl Error {
     /// The code of the service's error (`ResourceNotFoundException`, …), if any.
     pub fn service_code(&self) -> Option<&str> {
         self.0.service.as_ref().map(ServiceError::code)
+    }
+
+    /// The code of the service's error, typed, if any.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.0.service.as_ref().map(ServiceError::error_code)
     }
 
     /// The request id of the service's error response.

@@ -8,7 +8,10 @@
 //!   [`Client::put_records_retrying`] resends only failed records, optionally keeping each
 //!   partition key's order ([`PutOrdering`]).
 //! - [`PollingReader`] reads every shard of a stream with GetRecords, children after their
-//!   parents ([`ShardLineage`]).
+//!   parents ([`ShardLineage`]); it is a [`FanIn`] (one task per shard, cancel-safe
+//!   `next_batch`) over a GetRecords driver, and every shard's decisions (what to deliver,
+//!   where to resume, when the shard ended) are a sans-I/O [`ShardCursor`]'s. Readers are also
+//!   [`Stream`](futures_core::Stream)s of batches ([`ReadBatches::into_stream`]).
 //! - [`Endpoint`]: the regional endpoint (China regions included) or an explicit URL; TLS by
 //!   ALPN (HTTP/2 or HTTP/1.1) with the system's root certificates, or plain HTTP/1.1 or h2c
 //!   for emulators ([`HttpVersion`]).
@@ -40,10 +43,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod batches;
 mod client;
 pub mod credentials;
+mod cursor;
 mod endpoint;
 mod error;
+mod fan_in;
 mod lineage;
 mod pages;
 mod poll;
@@ -53,12 +59,15 @@ mod signing;
 mod stream_id;
 mod transport;
 
+pub use batches::{Batches, ReadBatches};
 pub use client::{Client, ClientBuilder, ResponseStream};
+pub use cursor::{Batch, Next, Page, ShardCursor, ShardEnd, Step};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind};
+pub use fan_in::{BatchSender, FanIn, ShardDriver};
 pub use kds_proto::Protocol;
 pub use lineage::{ChildOf, ShardLineage};
-pub use poll::{Batch, PollConfig, PollingReader};
+pub use poll::{PollConfig, PollingReader};
 pub use put::{PutOrdering, PutRecordsOutcome};
 pub use retry::RetryPolicy;
 pub use stream_id::StreamId;

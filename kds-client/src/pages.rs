@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
-use kds_proto::Request;
 use kds_proto::model::{
     Consumer, ListShardsInput, ListStreamConsumersInput, ListStreamsInput, Shard, StreamSummary,
 };
 use kds_proto::types::StreamName;
+use kds_proto::{ErrorCode, Request};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
@@ -51,7 +51,7 @@ impl Client {
                 let page = match self.send(&request).await {
                     Ok(page) => page,
                     Err(e)
-                        if e.service_code() == Some("ExpiredNextTokenException")
+                        if e.error_code() == Some(ErrorCode::ExpiredNextToken)
                             && restarts < RESTARTS
                             && !first_has_token =>
                     {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use kds_client::Client;
+use kds_proto::ErrorCode;
 use kds_proto::model::{
     DeregisterStreamConsumerInput, DescribeStreamConsumerInput, RegisterStreamConsumerInput,
 };
@@ -51,11 +52,11 @@ impl Default for ConsumerConfig {
 }
 
 fn not_found(error: &kds_client::Error) -> bool {
-    error.service_code() == Some("ResourceNotFoundException")
+    error.error_code() == Some(ErrorCode::ResourceNotFound)
 }
 
 fn in_use(error: &kds_client::Error) -> bool {
-    error.service_code() == Some("ResourceInUseException")
+    error.error_code() == Some(ErrorCode::ResourceInUse)
 }
 
 /// The ARN of an ACTIVE consumer of `stream` as `registration` says: for LAZY and EAGER the

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use kds_proto::ServiceError;
+use kds_proto::{ErrorCode, ServiceError};
 
 /// A subscription that could not be opened or broke off.
 pub struct Error(Box<Inner>);
@@ -28,6 +28,10 @@ pub enum ErrorKind {
     Decode,
     /// A wait ran out (a consumer that did not become ACTIVE, or did not go away).
     Timeout,
+    /// The service broke the protocol: an event without a continuation on a shard that is
+    /// open, or a subscription that ended without any event. The shard is subscribed again
+    /// after a backoff.
+    Protocol,
 }
 
 impl Error {
@@ -67,6 +71,15 @@ impl Error {
         }))
     }
 
+    pub(crate) fn protocol(message: String) -> Self {
+        Self(Box::new(Inner {
+            kind: ErrorKind::Protocol,
+            message,
+            service: None,
+            source: None,
+        }))
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
@@ -82,6 +95,11 @@ impl Error {
         self.0.service.as_ref().map(ServiceError::code)
     }
 
+    /// The code of the service's error, typed, if any.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.0.service.as_ref().map(ServiceError::error_code)
+    }
+
     /// Whether subscribing again later may succeed: a retryable client error (throttling,
     /// transient, timeout, transport), a retryable in-stream error, or a corrupt stream.
     pub fn is_retryable(&self) -> bool {
@@ -94,7 +112,7 @@ impl Error {
                 .service
                 .as_ref()
                 .is_some_and(ServiceError::is_retryable),
-            ErrorKind::Decode | ErrorKind::Timeout => true,
+            ErrorKind::Decode | ErrorKind::Timeout | ErrorKind::Protocol => true,
         }
     }
 
@@ -104,6 +122,12 @@ impl Error {
             .source
             .as_deref()
             .and_then(|source| source.downcast_ref::<kds_client::Error>())
+    }
+}
+
+impl From<kds_client::Error> for Error {
+    fn from(error: kds_client::Error) -> Self {
+        Self::client(error)
     }
 }
 

@@ -16,8 +16,9 @@
 //! watchdog), and stops at the end of a closed shard, reporting its children.
 //! [`ensure_consumer`] and [`release_consumer`] carry out the connector's consumer registration
 //! strategies (LAZY, EAGER, NONE). [`StreamReader`] reads every shard of a stream, one task
-//! per shard, starting children once their parents have ended. Both are also
-//! [`Stream`](futures_core::Stream)s of batches (`into_stream`).
+//! per shard, starting children once their parents have ended: a [`kds_client::FanIn`] over
+//! subscriptions, with a cancel-safe `next_batch`. Both are also
+//! [`Stream`](futures_core::Stream)s of batches ([`ReadBatches::into_stream`]).
 //!
 //! ```no_run
 //! use kds_client::{Client, HttpVersion};
@@ -43,17 +44,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod batches;
 mod consumer;
 mod error;
 mod reader;
 mod stream;
 mod subscription;
 
-pub use batches::Batches;
 pub use consumer::{ConsumerConfig, Registration, ensure_consumer, release_consumer};
 pub use error::{Error, ErrorKind};
-pub use kds_client::Batch;
+pub use kds_client::{Batch, Batches, ReadBatches};
 pub use reader::{ReaderConfig, ShardReader};
 pub use stream::StreamReader;
 pub use subscription::Subscription;

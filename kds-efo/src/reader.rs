@@ -2,13 +2,16 @@
 //! errors), and the reader subscribes again from where the last one stopped, so that no record
 //! is lost or repeated.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
-use kds_client::{Batch, Client, RetryPolicy};
-use kds_proto::model::{ChildShard, StartingPosition, SubscribeToShardInput};
-use kds_proto::types::{ConsumerArn, SequenceNumber, ShardId, Timestamp};
+use kds_client::{
+    Batch, Batches, ChildOf, Client, Next, Page, ReadBatches, RetryPolicy, ShardCursor, ShardEnd,
+};
+use kds_proto::ErrorCode;
+use kds_proto::model::{StartingPosition, SubscribeToShardInput};
+use kds_proto::types::{ConsumerArn, ShardId, Timestamp};
 
-use crate::batches::Batches;
 use crate::error::Error;
 use crate::subscription::Subscription;
 
@@ -51,23 +54,27 @@ impl Default for ReaderConfig {
 }
 
 /// Reads one shard through enhanced fan-out, subscribing again whenever a subscription ends.
+///
+/// What to deliver, where to resubscribe and when the shard ended are its
+/// [`ShardCursor`]'s decisions. A subscription that breaks the protocol (an event without a
+/// continuation on an open shard, or no event at all) is abandoned and made again from the last
+/// record delivered, after a backoff counted like an error's.
 #[derive(Debug)]
 pub struct ShardReader {
     client: Client,
     consumer: ConsumerArn,
-    shard: ShardId,
     config: ReaderConfig,
-    /// Where the next subscription starts.
-    position: StartingPosition,
+    cursor: ShardCursor,
     subscription: Option<Subscription>,
+    /// Events read from the current subscription.
+    events: u64,
+    /// An error to back off from before subscribing again (after records it came with were
+    /// delivered).
+    pending: Option<Error>,
     /// Failures in a row.
     failures: u32,
     subscriptions: u64,
-    /// The sequence number of the last record returned.
-    last_delivered: Option<SequenceNumber>,
-    repeats_dropped: u64,
-    children: Option<Vec<ChildShard>>,
-    ended: bool,
+    empty_subscriptions: u64,
 }
 
 impl ShardReader {
@@ -79,19 +86,28 @@ impl ShardReader {
         start: StartingPosition,
         config: ReaderConfig,
     ) -> Self {
+        let cursor = ShardCursor::new(shard, start, false, config.end_at);
+        Self::from_cursor(client, consumer, cursor, config)
+    }
+
+    /// A reader that goes on from `cursor` (its shard, where it stopped, what it delivered).
+    pub fn from_cursor(
+        client: Client,
+        consumer: ConsumerArn,
+        cursor: ShardCursor,
+        config: ReaderConfig,
+    ) -> Self {
         Self {
             client,
             consumer,
-            shard,
             config,
-            position: start,
+            cursor,
             subscription: None,
+            events: 0,
+            pending: None,
             failures: 0,
             subscriptions: 0,
-            last_delivered: None,
-            repeats_dropped: 0,
-            children: None,
-            ended: false,
+            empty_subscriptions: 0,
         }
     }
 
@@ -105,26 +121,37 @@ impl ShardReader {
     /// A terminal error (an unknown consumer or shard, access denied…), or the last failure
     /// once the retries of [`ReaderConfig::retry`] ran out. Reading again after an error
     /// subscribes again from the same position.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future loses no record: a record is handed out in the same poll that
+    /// decodes it. A subscription being read is kept; one being opened is abandoned, and a
+    /// backoff being waited is not waited again.
     pub async fn next_batch(&mut self) -> Result<Option<Batch>, Error> {
         loop {
-            if self.ended {
+            if self.cursor.end().is_some() {
+                self.subscription = None;
                 return Ok(None);
+            }
+            if let Some(error) = self.pending.take() {
+                self.back_off(error).await?;
             }
             let subscription = match &mut self.subscription {
                 Some(subscription) => subscription,
                 None => {
                     let request = SubscribeToShardInput::new(
                         self.consumer.clone(),
-                        self.shard.clone(),
-                        self.position.clone(),
+                        self.cursor.shard().clone(),
+                        self.cursor.position().clone(),
                     );
                     match Subscription::open(&self.client, &request).await {
                         Ok(subscription) => {
                             self.subscriptions += 1;
+                            self.events = 0;
                             self.subscription.insert(subscription)
                         }
                         Err(error) => {
-                            self.back_off(error).await?;
+                            self.pending = Some(error);
                             continue;
                         }
                     }
@@ -139,76 +166,44 @@ impl ShardReader {
                         continue;
                     }
                     Ok(Ok(Some(event))) => event,
-                    // The service closed the subscription (about every five minutes).
+                    // The service closed the subscription (about every five minutes): made
+                    // again at once, unless it ended without a single event.
                     Ok(Ok(None)) => {
                         self.subscription = None;
+                        if self.events == 0 {
+                            self.empty_subscriptions += 1;
+                            self.pending = Some(Error::protocol(format!(
+                                "the subscription to {} ended without any event",
+                                self.cursor.shard().as_str()
+                            )));
+                        }
                         continue;
                     }
                     Ok(Err(error)) => {
                         self.subscription = None;
-                        self.back_off(error).await?;
+                        self.pending = Some(error);
                         continue;
                     }
                 };
-            self.failures = 0;
-            // Sequence numbers grow within a shard: anything not after the last record
-            // delivered is a repeat (a service that resumed too early), dropped and counted.
-            let mut records = event.records;
-            if let Some(last) = &self.last_delivered {
-                let before = records.len();
-                records.retain(|r| &r.sequence_number > last);
-                self.repeats_dropped += (before - records.len()) as u64;
+            self.events += 1;
+            let step = self.cursor.advance(Page::from_event(event), Instant::now());
+            match step.next {
+                Next::Resubscribe => {
+                    self.subscription = None;
+                    self.pending = Some(Error::protocol(format!(
+                        "an event of open shard {} has no continuation sequence number and \
+                         names no child shards",
+                        self.cursor.shard().as_str()
+                    )));
+                }
+                Next::Ended => {
+                    self.failures = 0;
+                    self.subscription = None;
+                }
+                _ => self.failures = 0,
             }
-            let past_end = self.config.end_at.and_then(|end| {
-                records
-                    .iter()
-                    .position(|r| r.approximate_arrival_timestamp.is_some_and(|t| t > end))
-            });
-            if let Some(first_after) = past_end {
-                records.truncate(first_after);
-                self.ended = true;
-                self.subscription = None;
-            }
-            if let Some(last) = records.last() {
-                self.last_delivered = Some(last.sequence_number.clone());
-            }
-            // The shard is closed and every record was delivered: AWS sends no continuation
-            // (with the children). ferrokinesis names the children on every event of a closed
-            // shard and keeps a continuation: its end is the first such event without new
-            // records.
-            let children = event.child_shards.filter(|c| !c.is_empty());
-            if past_end.is_none()
-                && (event.continuation_sequence_number.is_none()
-                    || (children.is_some() && records.is_empty()))
-            {
-                self.ended = true;
-                self.subscription = None;
-                self.children = Some(children.unwrap_or_default());
-            }
-            // Resume after the last record delivered (the continuation names it on AWS), or
-            // after the continuation when the event had none.
-            let resume = match (event.continuation_sequence_number, records.last()) {
-                (None, _) => None,
-                (Some(_), Some(last)) => Some(last.sequence_number.clone()),
-                (Some(continuation), None) => Some(continuation),
-            };
-            if let Some(resume) = resume {
-                self.position = StartingPosition::after_sequence_number(resume);
-            }
-            if records.is_empty()
-                && !self.ended
-                && self.config.end_at.is_some()
-                && event.millis_behind_latest == 0
-            {
-                self.ended = true;
-                self.subscription = None;
-            }
-            if !records.is_empty() {
-                return Ok(Some(Batch {
-                    shard_id: self.shard.clone(),
-                    records,
-                    millis_behind_latest: event.millis_behind_latest,
-                }));
+            if let Some(batch) = step.into_batch(self.cursor.shard()) {
+                return Ok(Some(batch));
             }
         }
     }
@@ -216,7 +211,7 @@ impl ShardReader {
     /// Waits before subscribing again after `error`, or returns it when it is terminal or the
     /// retries ran out.
     async fn back_off(&mut self, error: Error) -> Result<(), Error> {
-        let in_use = error.service_code() == Some("ResourceInUseException");
+        let in_use = error.error_code() == Some(ErrorCode::ResourceInUse);
         if !(in_use || error.is_retryable()) || self.failures >= self.config.retry.max_retries {
             return Err(error);
         }
@@ -230,25 +225,29 @@ impl ShardReader {
         Ok(())
     }
 
-    /// The reader as a [`Stream`](futures_core::Stream) of batches.
-    pub fn into_stream(self) -> Batches<Self> {
-        Batches::new(self, |mut reader| {
-            Box::pin(async move {
-                let next = reader.next_batch().await;
-                (next, reader)
-            })
-        })
-    }
-
     /// The shards that follow this one, once it has ended (empty when the service named none).
-    pub fn children(&self) -> Option<&[ChildShard]> {
-        self.children.as_deref()
+    pub fn children(&self) -> Option<&[ChildOf]> {
+        match self.cursor.end() {
+            Some(ShardEnd::Closed(children)) => Some(children),
+            _ => None,
+        }
     }
 
     /// Records the service delivered again after a resubscription (not after the last one
     /// returned), dropped.
     pub fn repeats_dropped(&self) -> u64 {
-        self.repeats_dropped
+        self.cursor.repeats_dropped()
+    }
+
+    /// Events that broke the protocol (no continuation on an open shard), each followed by a
+    /// new subscription.
+    pub fn protocol_breaks(&self) -> u64 {
+        self.cursor.protocol_breaks()
+    }
+
+    /// Subscriptions that ended without any event, each followed by a backoff.
+    pub fn empty_subscriptions(&self) -> u64 {
+        self.empty_subscriptions
     }
 
     /// How many subscriptions were made so far.
@@ -258,11 +257,29 @@ impl ShardReader {
 
     /// The shard read.
     pub fn shard(&self) -> &ShardId {
-        &self.shard
+        self.cursor.shard()
     }
 
     /// Where the next subscription would start.
     pub fn position(&self) -> &StartingPosition {
-        &self.position
+        self.cursor.position()
+    }
+
+    /// The reader as a [`Stream`](futures_core::Stream) of batches.
+    pub fn into_stream(self) -> Batches<Self> {
+        ReadBatches::into_stream(self)
+    }
+
+    /// The reader's cursor: to resume the shard later with [`from_cursor`](Self::from_cursor).
+    pub fn into_cursor(self) -> ShardCursor {
+        self.cursor
+    }
+}
+
+impl ReadBatches for ShardReader {
+    type Error = Error;
+
+    fn next_batch(&mut self) -> impl Future<Output = Result<Option<Batch>, Error>> + Send {
+        ShardReader::next_batch(self)
     }
 }

@@ -1,32 +1,22 @@
-//! Every shard of a stream, read through enhanced fan-out: one [`ShardReader`] per open shard,
-//! each in a task of its own, and a shard's children started once all their parents have been
+//! Every shard of a stream, read through enhanced fan-out: a [`FanIn`] whose driver keeps each
+//! shard subscribed with a [`ShardReader`], children started once all their parents have been
 //! read to the end (parents before children, so a key's records stay in order across
 //! resharding). Subscriptions are spread over connections of their own, at most
 //! [`ReaderConfig::subscriptions_per_connection`] on each.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kds_client::{Batch, ChildOf, Client, ShardLineage, StreamId};
+use kds_client::{
+    Batch, BatchSender, Batches, Client, FanIn, ReadBatches, ShardCursor, ShardDriver, StreamId,
+};
 use kds_proto::model::{Shard, StartingPosition};
 use kds_proto::types::{ConsumerArn, ShardId};
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
-use crate::batches::Batches;
 use crate::error::Error;
 use crate::reader::{ReaderConfig, ShardReader};
-
-/// What a shard's task reports.
-enum Report {
-    Batch(Batch),
-    /// The shard was read to its end; its children, as the service named them.
-    Ended(ShardId, Vec<ChildOf>),
-    /// The shard was read up to [`ReaderConfig::end_at`].
-    AtEnd(ShardId),
-    Failed(ShardId, Error),
-}
 
 /// A client with its own connections, and how many subscriptions use it.
 #[derive(Debug)]
@@ -35,33 +25,26 @@ struct Connection {
     subscriptions: usize,
 }
 
-/// Reads every shard of a stream, following splits and merges.
+/// Counters summed over every shard's reader.
+#[derive(Debug, Default)]
+struct Counters {
+    repeats_dropped: AtomicU64,
+    protocol_breaks: AtomicU64,
+    empty_subscriptions: AtomicU64,
+}
+
+/// Reads every shard of a stream, following splits and merges (see [`FanIn`], which also says
+/// why [`next_batch`](Self::next_batch) is cancel safe and how errors resume).
 #[derive(Debug)]
 pub struct StreamReader {
-    client: Client,
-    /// The clients subscriptions are spread over, each with connections of its own (none
-    /// shared with the caller's client, whose connection may carry streams of its own).
-    connections: Vec<Connection>,
-    /// Which connection each running shard uses.
-    connection_of: HashMap<ShardId, usize>,
-    stream: StreamId,
-    consumer: ConsumerArn,
-    config: ReaderConfig,
-    lineage: ShardLineage,
-    running: usize,
-    reports: mpsc::Receiver<Report>,
-    sender: mpsc::Sender<Report>,
-    /// The shards' tasks, stopped when the reader is dropped.
-    tasks: JoinSet<()>,
-    /// Records the service sent again after a resubscription, dropped by the shards' readers.
-    repeats_dropped: Arc<AtomicU64>,
+    fan_in: FanIn<Subscriptions>,
 }
 
 impl StreamReader {
     /// Reads the `shards` of `stream` (a ListShards result) for `consumer` from `start`:
     /// shards whose parents are not in the list at once, the others once their parents have
-    /// ended (see [`ShardLineage`] for where they start). Each shard buffers at most one
-    /// batch ahead of the reader.
+    /// ended (see [`ShardLineage`](kds_client::ShardLineage) for where they start). Each shard
+    /// buffers at most one batch ahead of the reader.
     pub fn new(
         client: Client,
         stream: StreamId,
@@ -70,30 +53,90 @@ impl StreamReader {
         start: &StartingPosition,
         config: ReaderConfig,
     ) -> Self {
-        let (sender, reports) = mpsc::channel(1);
-        let (lineage, ready) = ShardLineage::new(shards, start);
-        let mut reader = Self {
-            connections: Vec::new(),
-            connection_of: HashMap::new(),
-            client,
-            stream,
+        let end_at = config.end_at;
+        let driver = Subscriptions {
+            client: client.clone(),
             consumer,
             config,
-            lineage,
-            running: 0,
-            reports,
-            sender,
-            tasks: JoinSet::new(),
-            repeats_dropped: Arc::default(),
+            connections: Vec::new(),
+            connection_of: HashMap::new(),
+            counters: Arc::default(),
         };
-        for (shard, position) in ready {
-            reader.start(shard, position);
+        Self {
+            fan_in: FanIn::new(client, stream, shards, start, end_at, driver),
         }
-        reader
     }
 
-    fn start(&mut self, shard: ShardId, position: StartingPosition) {
-        self.running += 1;
+    /// The reader as a [`Stream`](futures_core::Stream) of batches.
+    pub fn into_stream(self) -> Batches<Self> {
+        ReadBatches::into_stream(self)
+    }
+
+    /// Records the service delivered again after a resubscription (not after the last one
+    /// returned), dropped, over all shards so far (see [`ShardReader::repeats_dropped`]).
+    pub fn repeats_dropped(&self) -> u64 {
+        self.counters().repeats_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events that broke the protocol, over all shards so far (see
+    /// [`ShardReader::protocol_breaks`]).
+    pub fn protocol_breaks(&self) -> u64 {
+        self.counters().protocol_breaks.load(Ordering::Relaxed)
+    }
+
+    /// Subscriptions that ended without any event, over all shards so far.
+    pub fn empty_subscriptions(&self) -> u64 {
+        self.counters().empty_subscriptions.load(Ordering::Relaxed)
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.fan_in.driver().counters
+    }
+
+    /// How many connections (clients of their own) the subscriptions are spread over.
+    pub fn connections(&self) -> usize {
+        self.fan_in.driver().connections.len()
+    }
+
+    /// The next batch of any shard; `None` once every shard has ended and no child is left.
+    ///
+    /// # Errors
+    ///
+    /// A shard's error (see [`ShardReader::next_batch`]); calling again resumes that shard.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses no batch and no child shard.
+    pub async fn next_batch(&mut self) -> Result<Option<Batch>, Error> {
+        self.fan_in.next_batch().await
+    }
+}
+
+impl ReadBatches for StreamReader {
+    type Error = Error;
+
+    fn next_batch(&mut self) -> impl Future<Output = Result<Option<Batch>, Error>> + Send {
+        self.fan_in.next_batch()
+    }
+}
+
+/// Keeps shards subscribed, spread over connections.
+#[derive(Debug)]
+struct Subscriptions {
+    client: Client,
+    consumer: ConsumerArn,
+    config: ReaderConfig,
+    /// The clients subscriptions are spread over, each with connections of its own (none
+    /// shared with the caller's client, whose connection may carry streams of its own).
+    connections: Vec<Connection>,
+    /// Which connection each shard being read uses.
+    connection_of: HashMap<ShardId, usize>,
+    counters: Arc<Counters>,
+}
+
+impl Subscriptions {
+    /// A connection with room for one more subscription.
+    fn connection_for(&mut self, shard: &ShardId) -> Client {
         let limit = self.config.subscriptions_per_connection.max(1);
         let index = match self
             .connections
@@ -111,108 +154,60 @@ impl StreamReader {
         };
         self.connections[index].subscriptions += 1;
         self.connection_of.insert(shard.clone(), index);
-        let mut reader = ShardReader::new(
-            self.connections[index].client.clone(),
-            self.consumer.clone(),
-            shard.clone(),
-            position,
-            self.config.clone(),
-        );
-        let sender = self.sender.clone();
-        let repeats = Arc::clone(&self.repeats_dropped);
-        self.tasks.spawn(async move {
-            let mut counted = 0;
-            loop {
-                let next = reader.next_batch().await;
-                // Repeats are counted before the batch is handed on.
-                repeats.fetch_add(reader.repeats_dropped() - counted, Ordering::Relaxed);
-                counted = reader.repeats_dropped();
-                let report = match next {
-                    Ok(Some(batch)) => Report::Batch(batch),
-                    Ok(None) => match reader.children() {
-                        Some(children) => Report::Ended(
-                            shard.clone(),
-                            children.iter().map(ChildOf::from).collect(),
-                        ),
-                        None => Report::AtEnd(shard.clone()),
-                    },
-                    Err(error) => Report::Failed(shard.clone(), error),
-                };
-                let last = !matches!(report, Report::Batch(_));
-                // The reader went away: stop.
-                if sender.send(report).await.is_err() || last {
-                    return;
-                }
-            }
-        });
+        self.connections[index].client.clone()
     }
+}
 
-    /// A shard's task ended: its connection has room for another subscription.
-    fn stopped(&mut self, shard: &ShardId) {
-        self.running -= 1;
-        // Reap finished tasks, so that a long read across many reshardings stays small.
-        while self.tasks.try_join_next().is_some() {}
-        if let Some(index) = self.connection_of.remove(shard) {
-            self.connections[index].subscriptions -= 1;
+impl ShardDriver for Subscriptions {
+    type Error = Error;
+
+    fn read(
+        &mut self,
+        cursor: ShardCursor,
+        out: BatchSender<Error>,
+    ) -> impl Future<Output = (ShardCursor, Result<(), Error>)> + Send + 'static {
+        let client = self.connection_for(cursor.shard());
+        let mut reader =
+            ShardReader::from_cursor(client, self.consumer.clone(), cursor, self.config.clone());
+        let counters = Arc::clone(&self.counters);
+        // A resumed cursor brings the repeats it counted before.
+        let mut counted = (reader.repeats_dropped(), reader.protocol_breaks(), 0);
+        async move {
+            let result = loop {
+                let next = reader.next_batch().await;
+                // Counted before the batch is handed on.
+                let now = (
+                    reader.repeats_dropped(),
+                    reader.protocol_breaks(),
+                    reader.empty_subscriptions(),
+                );
+                counters
+                    .repeats_dropped
+                    .fetch_add(now.0 - counted.0, Ordering::Relaxed);
+                counters
+                    .protocol_breaks
+                    .fetch_add(now.1 - counted.1, Ordering::Relaxed);
+                counters
+                    .empty_subscriptions
+                    .fetch_add(now.2 - counted.2, Ordering::Relaxed);
+                counted = now;
+                match next {
+                    Ok(Some(batch)) => {
+                        if !out.send(batch).await {
+                            break Ok(());
+                        }
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(error) => break Err(error),
+                }
+            };
+            (reader.into_cursor(), result)
         }
     }
 
-    /// The reader as a [`Stream`](futures_core::Stream) of batches.
-    pub fn into_stream(self) -> Batches<Self> {
-        Batches::new(self, |mut reader| {
-            Box::pin(async move {
-                let next = reader.next_batch().await;
-                (next, reader)
-            })
-        })
-    }
-
-    /// Records the service delivered again after a resubscription (not after the last one
-    /// returned), dropped, over all shards so far (see [`ShardReader::repeats_dropped`]).
-    pub fn repeats_dropped(&self) -> u64 {
-        self.repeats_dropped.load(Ordering::Relaxed)
-    }
-
-    /// How many connections (clients of their own) the subscriptions are spread over.
-    pub fn connections(&self) -> usize {
-        self.connections.len()
-    }
-
-    /// The next batch of any shard; `None` once every shard has ended and no child is left.
-    ///
-    /// # Errors
-    ///
-    /// The first shard error (see [`ShardReader::next_batch`]); that shard is not read further.
-    pub async fn next_batch(&mut self) -> Result<Option<Batch>, Error> {
-        loop {
-            if self.running == 0 {
-                return Ok(None);
-            }
-            let Some(report) = self.reports.recv().await else {
-                return Ok(None);
-            };
-            match report {
-                Report::Batch(batch) => return Ok(Some(batch)),
-                Report::Failed(shard, error) => {
-                    self.stopped(&shard);
-                    return Err(error);
-                }
-                Report::AtEnd(shard) => self.stopped(&shard),
-                Report::Ended(shard, mut children) => {
-                    self.stopped(&shard);
-                    if children.is_empty() {
-                        // The service named none: ask which shards descend from this one.
-                        children = self
-                            .client
-                            .children_of(&self.stream, &shard)
-                            .await
-                            .map_err(Error::client)?;
-                    }
-                    for (child, position) in self.lineage.ended(&shard, children) {
-                        self.start(child, position);
-                    }
-                }
-            }
+    fn released(&mut self, shard: &ShardId) {
+        if let Some(index) = self.connection_of.remove(shard) {
+            self.connections[index].subscriptions -= 1;
         }
     }
 }

@@ -74,4 +74,4 @@ pub use codec::Protocol;
 pub use error::{DecodeError, DecodeErrorKind, ValidationError, ValidationErrorKind};
 pub use model::{Limits, Request, Shape};
 pub use response::{ResponseError, decode_response};
-pub use service_error::{ErrorClass, ServiceError};
+pub use service_error::{ErrorClass, ErrorCode, ServiceError};

@@ -27,6 +27,91 @@ pub enum ErrorClass {
     Terminal,
 }
 
+/// The Kinesis error codes a caller may act on, typed (the API reference's "Errors" sections,
+/// and `ExpiredNextTokenException` of the listings). Compare these rather than code strings;
+/// codes not listed here are [`ErrorCode::Other`] and still readable as text through
+/// [`ServiceError::code`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `AccessDeniedException`.
+    AccessDenied,
+    /// `ExpiredIteratorException`: the shard iterator is older than five minutes.
+    ExpiredIterator,
+    /// `ExpiredNextTokenException`: a listing's pagination token expired.
+    ExpiredNextToken,
+    /// `InternalFailureException`.
+    InternalFailure,
+    /// `InvalidArgumentException`: a parameter is out of range or invalid (a sequence number
+    /// that is not in the shard, say).
+    InvalidArgument,
+    /// `KMSAccessDeniedException`.
+    KmsAccessDenied,
+    /// `KMSDisabledException`.
+    KmsDisabled,
+    /// `KMSInvalidStateException`.
+    KmsInvalidState,
+    /// `KMSNotFoundException`.
+    KmsNotFound,
+    /// `KMSOptInRequired`.
+    KmsOptInRequired,
+    /// `KMSThrottlingException`.
+    KmsThrottling,
+    /// `LimitExceededException`: a control-plane rate or a resource limit.
+    LimitExceeded,
+    /// `ProvisionedThroughputExceededException`: over a shard's read or write rate.
+    ProvisionedThroughputExceeded,
+    /// `ResourceInUseException`: the stream or consumer is not in the state the call needs
+    /// (or, for SubscribeToShard, another subscription is still open).
+    ResourceInUse,
+    /// `ResourceNotFoundException`: no such stream, shard or consumer.
+    ResourceNotFound,
+    /// `ValidationException`.
+    Validation,
+    /// Any other code.
+    Other,
+}
+
+impl ErrorCode {
+    const ALL: [(Self, &'static str); 16] = [
+        (Self::AccessDenied, "AccessDeniedException"),
+        (Self::ExpiredIterator, "ExpiredIteratorException"),
+        (Self::ExpiredNextToken, "ExpiredNextTokenException"),
+        (Self::InternalFailure, "InternalFailureException"),
+        (Self::InvalidArgument, "InvalidArgumentException"),
+        (Self::KmsAccessDenied, "KMSAccessDeniedException"),
+        (Self::KmsDisabled, "KMSDisabledException"),
+        (Self::KmsInvalidState, "KMSInvalidStateException"),
+        (Self::KmsNotFound, "KMSNotFoundException"),
+        (Self::KmsOptInRequired, "KMSOptInRequired"),
+        (Self::KmsThrottling, "KMSThrottlingException"),
+        (Self::LimitExceeded, "LimitExceededException"),
+        (
+            Self::ProvisionedThroughputExceeded,
+            "ProvisionedThroughputExceededException",
+        ),
+        (Self::ResourceInUse, "ResourceInUseException"),
+        (Self::ResourceNotFound, "ResourceNotFoundException"),
+        (Self::Validation, "ValidationException"),
+    ];
+
+    /// The typed code of a (cleaned) code string; [`ErrorCode::Other`] when it is not listed.
+    pub fn of(code: &str) -> Self {
+        Self::ALL
+            .iter()
+            .find(|(_, text)| *text == code)
+            .map_or(Self::Other, |(typed, _)| *typed)
+    }
+
+    /// The code as the service spells it; `None` for [`ErrorCode::Other`].
+    pub fn as_str(self) -> Option<&'static str> {
+        Self::ALL
+            .iter()
+            .find(|(typed, _)| *typed == self)
+            .map(|(_, text)| *text)
+    }
+}
+
 /// An error response from Kinesis, decoded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServiceError {
@@ -93,6 +178,11 @@ impl ServiceError {
     /// The error code, without namespace (`ProvisionedThroughputExceededException`, say).
     pub fn code(&self) -> &str {
         &self.code
+    }
+
+    /// The error code, typed ([`ErrorCode::Other`] for codes callers need not act on).
+    pub fn error_code(&self) -> ErrorCode {
+        ErrorCode::of(&self.code)
     }
 
     /// The service's message, if it sent one.
@@ -312,6 +402,24 @@ mod tests {
             &Bytes::from_static(body),
             Protocol::Cbor,
         )
+    }
+
+    #[test]
+    fn typed_codes_round_trip_and_others_stay_text() {
+        for (typed, text) in ErrorCode::ALL {
+            assert_eq!(ErrorCode::of(text), typed);
+            assert_eq!(typed.as_str(), Some(text));
+        }
+        assert_eq!(ErrorCode::of("SomethingNewException"), ErrorCode::Other);
+        assert_eq!(ErrorCode::Other.as_str(), None);
+        let error = ServiceError::new(
+            "com.amazon.coral.service#ResourceInUseException",
+            None,
+            Some(400),
+            None,
+        );
+        assert_eq!(error.error_code(), ErrorCode::ResourceInUse);
+        assert_eq!(response(500, None, b"").error_code(), ErrorCode::Other);
     }
 
     #[test]

@@ -337,6 +337,22 @@ pub(crate) fn encode_document<T: Value>(value: &T, protocol: Protocol) -> Vec<u8
     }
 }
 
+/// Encodes a document written by `write`.
+pub(crate) fn encode_with(protocol: Protocol, write: impl FnOnce(&mut dyn Writer)) -> Vec<u8> {
+    match protocol {
+        Protocol::Json => {
+            let mut w = json::JsonWriter::new();
+            write(&mut w);
+            w.into_inner()
+        }
+        Protocol::Cbor => {
+            let mut w = cbor::CborWriter::new();
+            write(&mut w);
+            w.into_inner()
+        }
+    }
+}
+
 /// Splits a decimal number's text into digits and a power-of-ten exponent, exactly.
 ///
 /// Accepts the JSON number grammar (and the plain integers and decimals CBOR never needs).

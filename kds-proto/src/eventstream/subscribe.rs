@@ -2,8 +2,9 @@
 
 use bytes::Bytes;
 
-use super::frame::{Decoded, Message, MessageDecoder};
+use super::frame::{Decoded, HeaderValue, Message, MessageDecoder};
 use crate::Protocol;
+use crate::codec::encode_with;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::model::{RecordRef, RecordsPage, Shape, SubscribeToShardEvent};
 use crate::service_error::{ServiceError, error_message};
@@ -47,6 +48,68 @@ impl SubscribeToShardItem {
             Kind::Error(error) => Some(Self::Error(error)),
             Kind::Unknown => None,
         })
+    }
+}
+
+impl SubscribeToShardItem {
+    /// The message that carries this item, its payload in `protocol`: the mirror of
+    /// [`from_message`](Self::from_message), for servers, test peers and benchmarks. An
+    /// exception's payload holds its message; an error's code and message travel in the
+    /// `:error-code` and `:error-message` headers.
+    ///
+    /// ```
+    /// use kds_proto::Protocol;
+    /// use kds_proto::eventstream::SubscribeToShardItem;
+    /// use kds_proto::model::SubscribeToShardEvent;
+    ///
+    /// let item = SubscribeToShardItem::Event(SubscribeToShardEvent::new(Vec::new(), 0));
+    /// let message = item.to_message(Protocol::Cbor);
+    /// assert_eq!(message.header_str(":event-type"), Some("SubscribeToShardEvent"));
+    /// assert_eq!(SubscribeToShardItem::from_message(&message, Protocol::Cbor)?, Some(item));
+    /// # Ok::<(), kds_proto::DecodeError>(())
+    /// ```
+    pub fn to_message(&self, protocol: Protocol) -> Message {
+        let text = |value: &str| HeaderValue::String(value.to_owned().into());
+        let content_type = text(protocol.content_type());
+        match self {
+            Self::InitialResponse => Message::new(encode_with(protocol, |w| {
+                w.begin_map(0);
+                w.end_map();
+            }))
+            .with_header(":message-type", text("event"))
+            .with_header(":event-type", text("initial-response"))
+            .with_header(":content-type", content_type),
+            Self::Event(event) => Message::new(event.encode_body(protocol))
+                .with_header(":message-type", text("event"))
+                .with_header(":event-type", text("SubscribeToShardEvent"))
+                .with_header(":content-type", content_type),
+            Self::Exception(error) => {
+                Message::new(encode_with(protocol, |w| match error.message() {
+                    Some(message) => {
+                        w.begin_map(1);
+                        w.key("message");
+                        w.string(message);
+                        w.end_map();
+                    }
+                    None => {
+                        w.begin_map(0);
+                        w.end_map();
+                    }
+                }))
+                .with_header(":message-type", text("exception"))
+                .with_header(":exception-type", text(error.code()))
+                .with_header(":content-type", content_type)
+            }
+            Self::Error(error) => {
+                let message = Message::new(Bytes::new())
+                    .with_header(":message-type", text("error"))
+                    .with_header(":error-code", text(error.code()));
+                match error.message() {
+                    Some(text_) => message.with_header(":error-message", text(text_)),
+                    None => message,
+                }
+            }
+        }
     }
 }
 
@@ -245,6 +308,54 @@ mod tests {
 
     fn string(s: &'static str) -> HeaderValue {
         HeaderValue::String(s.into())
+    }
+
+    #[test]
+    fn items_encode_to_messages_that_decode_to_the_same_items() {
+        use crate::model::Record;
+        use crate::types::{PartitionKey, SequenceNumber};
+        let mut event = SubscribeToShardEvent::new(
+            vec![Record::new(
+                SequenceNumber::new("49590338271490256608559692538361571095921575989136588898")
+                    .unwrap(),
+                Bytes::from_static(b"\x00data\xff"),
+                PartitionKey::new("key").unwrap(),
+            )],
+            1500,
+        );
+        event.continuation_sequence_number = Some(SequenceNumber::new("7").unwrap());
+        let items = [
+            SubscribeToShardItem::InitialResponse,
+            SubscribeToShardItem::Event(event),
+            SubscribeToShardItem::Exception(ServiceError::new(
+                "ResourceInUseException",
+                Some("another \"subscription\"".into()),
+                None,
+                None,
+            )),
+            SubscribeToShardItem::Exception(ServiceError::new("InternalFailure", None, None, None)),
+            SubscribeToShardItem::Error(ServiceError::new(
+                "InternalError",
+                Some("boom".into()),
+                Some(500),
+                None,
+            )),
+        ];
+        for protocol in [Protocol::Json, Protocol::Cbor] {
+            let mut decoder = SubscribeToShardDecoder::new(protocol);
+            for item in &items {
+                decoder.feed(item.to_message(protocol).to_bytes().unwrap());
+            }
+            for item in &items {
+                assert_eq!(
+                    decoder.next_item().unwrap().as_ref(),
+                    Some(item),
+                    "{protocol:?}"
+                );
+            }
+            assert_eq!(decoder.next_item().unwrap(), None);
+            decoder.finish().unwrap();
+        }
     }
 
     #[test]
