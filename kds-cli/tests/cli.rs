@@ -2,8 +2,7 @@
 //! enhanced fan-out with and without aggregation, records written by boto3 and aws-kinesis-agg
 //! into kinesis-local read back, and one-line errors with their exit statuses.
 
-#[path = "../../kds-client/tests/support/mod.rs"]
-mod support;
+use kds_test_support as support;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,10 +11,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kds_client::credentials::Credentials;
 use kds_client::{Client, Protocol};
-use kds_proto::model::{CreateStreamInput, DescribeStreamSummaryInput, UpdateMaxRecordSizeInput};
-use kds_proto::types::{StreamName, StreamStatus};
+use kds_proto::model::{DescribeStreamSummaryInput, UpdateMaxRecordSizeInput};
+use kds_proto::types::StreamName;
 use serde_json::Value;
 
 const KDS: &str = env!("CARGO_BIN_EXE_kds");
@@ -111,38 +109,14 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn client(url: &str) -> Client {
-    Client::builder()
-        .endpoint(url)
-        .region("us-east-1")
+    support::client_builder(url)
         .protocol(Protocol::Json)
-        .credentials(Credentials::new("x", "x", None, None, "test"))
-        .trust_all_certificates(true)
         .build()
         .unwrap()
 }
 
 fn create_stream(url: &str, name: &str, shards: i32) {
-    runtime().block_on(async {
-        let client = client(url);
-        let name = StreamName::new(name).unwrap();
-        let mut create = CreateStreamInput::new(name.clone());
-        create.shard_count = Some(shards);
-        client.send(&create).await.unwrap();
-        let mut describe = DescribeStreamSummaryInput::new();
-        describe.stream_name = Some(name);
-        let started = Instant::now();
-        while client
-            .send(&describe)
-            .await
-            .unwrap()
-            .stream_description_summary
-            .stream_status
-            != StreamStatus::Active
-        {
-            assert!(started.elapsed() < Duration::from_secs(30));
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
+    runtime().block_on(support::create_stream(&client(url), name, shards));
 }
 
 /// The JSON lines of a `kds tail --output jsonl` run.

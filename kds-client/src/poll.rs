@@ -187,10 +187,10 @@ async fn poll(
         };
         let (page, next) = Page::from_get_records(output);
         let step = cursor.advance(page, Instant::now().into_std());
-        if let Some(batch) = step.into_batch(cursor.shard()) {
-            if !out.send(batch).await {
-                return Ok(());
-            }
+        if let Some(batch) = step.into_batch(cursor.shard())
+            && !out.send(batch).await
+        {
+            return Ok(());
         }
         match next {
             Some(next) if cursor.end().is_none() => iterator = next,

@@ -3,326 +3,30 @@
 //! Retries must lose nothing and duplicate nothing beyond what the API allows; exhausted
 //! retries must say why.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use kds_client::credentials::Credentials;
 use kds_client::{Client, ErrorKind, PutOrdering, RetryPolicy};
 use kds_proto::model::{
-    CreateStreamInput, DescribeStreamSummaryInput, GetRecordsInput, GetShardIteratorInput,
-    ListShardsInput, ListStreamConsumersInput, ListStreamsInput, PutRecordsInput, PutRecordsOutput,
-    PutRecordsRequestEntry, PutRecordsResultEntry, Record,
+    DescribeStreamSummaryInput, GetRecordsInput, GetShardIteratorInput, ListShardsInput,
+    ListStreamConsumersInput, ListStreamsInput, PutRecordsInput, PutRecordsRequestEntry, Record,
 };
-use kds_proto::types::{PartitionKey, ShardIteratorType, StreamArn, StreamName, StreamStatus};
-use kds_proto::{Protocol, Shape};
+use kds_proto::types::{PartitionKey, ShardIteratorType, StreamArn, StreamName};
 
-mod support;
+use kds_test_support::proxy::{Fault, Proxy, throttle};
+use kds_test_support::{client_builder, create_stream, fast_retries as fast, name};
 
-use support::Ferrokinesis;
-
-/// What the proxy does with the next request.
-#[derive(Clone, Debug)]
-enum Fault {
-    /// Answer with this status and error code instead of forwarding.
-    Error(u16, &'static str),
-    /// Close the connection without answering.
-    Reset,
-    /// Wait this long, then forward.
-    Stall(Duration),
-    /// PutRecords: forward all entries but these, and answer these with this error code.
-    FailEntries(Vec<usize>, &'static str),
-    /// Answer RequestTimeTooSkewed with a `Date` this far ahead of ours.
-    Skewed(Duration),
-    /// Answer 200 with this JSON body instead of forwarding.
-    Reply(String),
-    /// Forward, then close the connection gracefully (HTTP/2 GOAWAY).
-    GoAway,
-}
-
-/// A proxy in front of ferrokinesis that applies scripted faults, one per request.
-struct Proxy {
-    url: String,
-    shared: Arc<Shared>,
-    _ferrokinesis: Ferrokinesis,
-    upstream: Client,
-}
-
-/// What the proxy's connections share.
-struct Shared {
-    faults: Mutex<VecDeque<Fault>>,
-    /// The operation of each request.
-    requests: Mutex<Vec<String>>,
-    /// The body of each request.
-    bodies: Mutex<Vec<Bytes>>,
-    /// The `X-Amz-Date` of each request.
-    dates: Mutex<Vec<String>>,
-    /// Connections accepted.
-    connections: AtomicUsize,
-    forward: HyperClient<HttpConnector, Body>,
-    upstream: String,
-}
-
-type Body = Full<Bytes>;
-
-impl Proxy {
-    async fn start() -> Self {
-        let ferrokinesis = Ferrokinesis::start().await;
-        let upstream_url = ferrokinesis.url.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let shared = Arc::new(Shared {
-            faults: Mutex::default(),
-            requests: Mutex::default(),
-            bodies: Mutex::default(),
-            dates: Mutex::default(),
-            connections: AtomicUsize::new(0),
-            forward: HyperClient::builder(TokioExecutor::new()).build_http(),
-            upstream: upstream_url.clone(),
-        });
-        let accepting = Arc::clone(&shared);
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                accepting.connections.fetch_add(1, Ordering::SeqCst);
-                let shared = Arc::clone(&accepting);
-                tokio::spawn(async move {
-                    // A GoAway fault asks this connection to close gracefully (GOAWAY on h2).
-                    let goaway = Arc::new(tokio::sync::Notify::new());
-                    let asked = Arc::clone(&goaway);
-                    let service = service_fn(move |request| {
-                        handle(request, Arc::clone(&shared), Arc::clone(&asked))
-                    });
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    tokio::pin!(connection);
-                    tokio::select! {
-                        _ = connection.as_mut() => return,
-                        () = goaway.notified() => connection.as_mut().graceful_shutdown(),
-                    }
-                    let _ = connection.await;
-                });
-            }
-        });
-        Self {
-            url,
-            shared,
-            _ferrokinesis: ferrokinesis,
-            upstream: client(&upstream_url, RetryPolicy::NONE, Duration::from_secs(10)),
-        }
-    }
-
-    fn script(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.shared.faults.lock().unwrap().extend(faults);
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.shared.requests.lock().unwrap().clone()
-    }
-
-    fn client(&self, retries: u32) -> Client {
-        client(&self.url, fast(retries), Duration::from_secs(10))
-    }
-}
-
-async fn handle(
-    request: http::Request<Incoming>,
-    shared: Arc<Shared>,
-    goaway: Arc<tokio::sync::Notify>,
-) -> Result<http::Response<Body>, std::io::Error> {
-    let Shared {
-        faults,
-        requests,
-        bodies,
-        dates,
-        forward,
-        upstream,
-        ..
-    } = shared.as_ref();
-    let target = request
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .trim_start_matches("Kinesis_20131202.")
-        .to_owned();
-    let date = request
-        .headers()
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    requests.lock().unwrap().push(target);
-    dates.lock().unwrap().push(date);
-    let fault = faults.lock().unwrap().pop_front();
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(std::io::Error::other)?
-        .to_bytes();
-    bodies.lock().unwrap().push(body.clone());
-    let send = |body: Bytes| {
-        let mut upstream_request = http::Request::builder()
-            .method(parts.method.clone())
-            .uri(format!("{upstream}/"));
-        for (name, value) in &parts.headers {
-            // The body may change, and hyper sets its length.
-            if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
-                upstream_request = upstream_request.header(name, value);
-            }
-        }
-        let upstream_request = upstream_request.body(Full::new(body)).unwrap();
-        let forward = forward.clone();
-        async move {
-            let response = forward
-                .request(upstream_request)
-                .await
-                .map_err(std::io::Error::other)?;
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(std::io::Error::other)?
-                .to_bytes();
-            Ok::<_, std::io::Error>(http::Response::from_parts(parts, body))
-        }
-    };
-    let response = match fault {
-        None => send(body).await?,
-        Some(Fault::Error(status, code)) => http::Response::builder()
-            .status(status)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amzn-RequestId", "injected-request")
-            .body(Bytes::from(format!(
-                r#"{{"__type":"{code}","message":"injected by the test proxy"}}"#
-            )))
-            .unwrap(),
-        Some(Fault::Reset) => return Err(std::io::Error::other("reset by the test proxy")),
-        Some(Fault::GoAway) => {
-            goaway.notify_one();
-            send(body).await?
-        }
-        Some(Fault::Skewed(ahead)) => http::Response::builder()
-            .status(400)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "date",
-                httpdate::fmt_http_date(std::time::SystemTime::now() + ahead),
-            )
-            .body(Bytes::from_static(
-                br#"{"__type":"RequestTimeTooSkewed","message":"injected by the test proxy"}"#,
-            ))
-            .unwrap(),
-        Some(Fault::Reply(json)) => http::Response::builder()
-            .header("content-type", "application/x-amz-json-1.1")
-            .body(Bytes::from(json))
-            .unwrap(),
-        Some(Fault::Stall(wait)) => {
-            tokio::time::sleep(wait).await;
-            send(body).await?
-        }
-        Some(Fault::FailEntries(throttled, code)) => {
-            let mut input = PutRecordsInput::decode_body(body, Protocol::Json).unwrap();
-            let all = std::mem::take(&mut input.records);
-            let total = all.len();
-            let (kept, _) = split(all, &throttled);
-            let (mut parts, mut written) = if kept.is_empty() {
-                let (parts, ()) = http::Response::builder()
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .body(())
-                    .unwrap()
-                    .into_parts();
-                (parts, Vec::new().into_iter())
-            } else {
-                input.records = kept;
-                let response = send(Bytes::from(input.encode_body(Protocol::Json))).await?;
-                let (parts, body) = response.into_parts();
-                let output = PutRecordsOutput::decode_body(body.clone(), Protocol::Json)
-                    .unwrap_or_else(|e| panic!("{e}: {} {body:?}", parts.status));
-                (parts, output.records.into_iter())
-            };
-            // The body changes length.
-            parts.headers.remove(http::header::CONTENT_LENGTH);
-            let records = (0..total)
-                .map(|i| {
-                    if throttled.contains(&i) {
-                        let mut failed = PutRecordsResultEntry::new();
-                        failed.error_code = Some(code.into());
-                        failed.error_message = Some("injected by the test proxy".into());
-                        failed
-                    } else {
-                        written.next().unwrap()
-                    }
-                })
-                .collect();
-            let mut output = PutRecordsOutput::new(records);
-            output.failed_record_count = Some(throttled.len() as i32);
-            http::Response::from_parts(parts, Bytes::from(output.encode_body(Protocol::Json)))
-        }
-    };
-    Ok(response.map(Full::new))
-}
-
-fn throttle(entries: Vec<usize>) -> Fault {
-    Fault::FailEntries(entries, "ProvisionedThroughputExceededException")
-}
-
-fn split(
-    records: Vec<PutRecordsRequestEntry>,
-    throttled: &[usize],
-) -> (Vec<PutRecordsRequestEntry>, Vec<PutRecordsRequestEntry>) {
-    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
-    for (i, record) in records.into_iter().enumerate() {
-        if throttled.contains(&i) {
-            dropped.push(record);
-        } else {
-            kept.push(record);
-        }
-    }
-    (kept, dropped)
-}
-
-/// Retries with waits of at most a few milliseconds.
-fn fast(retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries: retries,
-        base: Duration::from_millis(1),
-        max: Duration::from_millis(5),
-        exponential_constant: 2.0,
-    }
-}
-
+/// A client of `url` whose DescribeStreamSummary, PutRecords and CreateStream calls follow
+/// `policy`, each attempt within `attempt_timeout`.
 fn client(url: &str, policy: RetryPolicy, attempt_timeout: Duration) -> Client {
-    let mut builder = Client::builder()
-        .region("us-east-1")
-        .endpoint(url)
-        .credentials(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
+    let mut builder = client_builder(url)
         .attempt_timeout(attempt_timeout)
         .total_timeout(Duration::from_secs(30));
     for operation in ["DescribeStreamSummary", "PutRecords", "CreateStream"] {
         builder = builder.retry_policy(operation, policy);
     }
     builder.build().unwrap()
-}
-
-fn name(text: &str) -> StreamName {
-    StreamName::new(text).unwrap()
 }
 
 fn describe(stream: &str) -> DescribeStreamSummaryInput {
@@ -332,17 +36,7 @@ fn describe(stream: &str) -> DescribeStreamSummaryInput {
 }
 
 async fn create(client: &Client, stream: &str, shards: i32) {
-    let mut request = CreateStreamInput::new(name(stream));
-    request.shard_count = Some(shards);
-    client.send(&request).await.unwrap();
-    for _ in 0..200 {
-        let summary = client.send(&describe(stream)).await.unwrap();
-        if summary.stream_description_summary.stream_status == StreamStatus::Active {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{stream} did not become ACTIVE");
+    create_stream(client, stream, shards).await;
 }
 
 /// Every record of the stream, shard by shard, in each shard's order.
@@ -418,7 +112,7 @@ async fn clock_skew_is_corrected_once() {
     // No retries allowed: the re-signed attempt is not a retry. The server is an hour ahead.
     proxy.script([Fault::Skewed(Duration::from_secs(3600))]);
     proxy.client(0).send(&describe("s")).await.unwrap();
-    let dates = proxy.shared.dates.lock().unwrap().clone();
+    let dates = proxy.dates();
     assert_eq!(dates.len(), 2);
     // X-Amz-Date is yyyyMMddTHHmmssZ: the re-signed request is an hour later.
     let hour = |date: &str| date[9..11].parse::<u32>().unwrap();
@@ -565,7 +259,7 @@ async fn shard_listings_follow_the_paging_rule_and_restart_on_expired_tokens() {
     let shards = proxy.client(0).list_all_shards(&request).await.unwrap();
     let ids: Vec<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
     assert_eq!(ids, ["shardId-000000000000", "shardId-000000000001"]);
-    let bodies = proxy.shared.bodies.lock().unwrap().clone();
+    let bodies = proxy.bodies();
     assert_eq!(bodies.len(), 4);
     let json = |body: &Bytes| serde_json::from_slice::<serde_json::Value>(body).unwrap();
     assert_eq!(
@@ -734,7 +428,7 @@ async fn http2_goaway_moves_calls_to_a_new_connection() {
         client.send(&describe("s")).await.unwrap();
     }
     assert_eq!(proxy.requests().len(), 7, "no call lost or repeated");
-    let connections = proxy.shared.connections.load(Ordering::SeqCst);
+    let connections = proxy.connections();
     assert_eq!(connections, 3, "two GOAWAYs, three connections");
 }
 
@@ -751,7 +445,7 @@ async fn stream_and_consumer_listings_page_to_the_end() {
     let names: Vec<&str> = names.iter().map(StreamName::as_str).collect();
     assert_eq!(names, ["a", "b", "c"]);
     let json = |body: &Bytes| serde_json::from_slice::<serde_json::Value>(body).unwrap();
-    let bodies = proxy.shared.bodies.lock().unwrap().clone();
+    let bodies = proxy.bodies();
     assert_eq!(
         json(&bodies[1]),
         serde_json::json!({"Limit": 2, "NextToken": "t1"})
@@ -772,7 +466,7 @@ async fn stream_and_consumer_listings_page_to_the_end() {
         .unwrap();
     let names: Vec<&str> = consumers.iter().map(|c| c.consumer_name.as_str()).collect();
     assert_eq!(names, ["one", "two"]);
-    let bodies = proxy.shared.bodies.lock().unwrap().clone();
+    let bodies = proxy.bodies();
     // Consumer pages name the stream again, with the token.
     assert_eq!(
         json(&bodies[3]),

@@ -11,60 +11,33 @@ use kds_client::credentials::Credentials;
 use kds_client::{Client, ErrorKind, HttpVersion, PollConfig, PollingReader, Protocol, StreamId};
 use kds_proto::ErrorClass;
 use kds_proto::model::{
-    CreateStreamInput, DeleteStreamInput, DeregisterStreamConsumerInput,
-    DescribeStreamConsumerInput, DescribeStreamSummaryInput, GetRecordsInput,
-    GetShardIteratorInput, ListShardsInput, ListStreamConsumersInput, MergeShardsInput,
-    PutRecordInput, PutRecordsInput, PutRecordsRequestEntry, Record, RegisterStreamConsumerInput,
-    Shard, SplitShardInput, StartingPosition,
+    DeleteStreamInput, DeregisterStreamConsumerInput, DescribeStreamConsumerInput,
+    DescribeStreamSummaryInput, GetRecordsInput, GetShardIteratorInput, ListShardsInput,
+    ListStreamConsumersInput, MergeShardsInput, PutRecordInput, PutRecordsInput,
+    PutRecordsRequestEntry, Record, RegisterStreamConsumerInput, Shard, SplitShardInput,
+    StartingPosition,
 };
 use kds_proto::types::{
     ConsumerName, ConsumerStatus, HashKey, PartitionKey, SequenceNumber, ShardId, ShardIterator,
-    ShardIteratorType, StreamName, StreamStatus, Timestamp,
+    ShardIteratorType, Timestamp,
 };
 
-mod support;
-
-use support::{Ferrokinesis, KinesisLocal};
+use kds_test_support::{
+    Ferrokinesis, KinesisLocal, client_builder, create_stream, name, put_keyed, wait_active,
+};
 
 fn client(url: &str, protocol: Protocol, version: HttpVersion) -> Client {
-    Client::builder()
-        .region("us-east-1")
-        .endpoint(url)
+    client_builder(url)
         .protocol(protocol)
         .http_version(version)
-        // kinesis-local's TLS port has a self-signed certificate.
-        .trust_all_certificates(url.starts_with("https:"))
-        .credentials(Credentials::new(
-            "AKIDEXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            None,
-            None,
-            "test",
-        ))
         .attempt_timeout(Duration::from_secs(20))
         .total_timeout(Duration::from_secs(60))
         .build()
         .unwrap()
 }
 
-fn name(text: &str) -> StreamName {
-    StreamName::new(text).unwrap()
-}
-
 async fn create_active_stream(client: &Client, stream: &str, shards: i32) {
-    let mut create = CreateStreamInput::new(name(stream));
-    create.shard_count = Some(shards);
-    client.send(&create).await.unwrap();
-    for _ in 0..100 {
-        let mut describe = DescribeStreamSummaryInput::new();
-        describe.stream_name = Some(name(stream));
-        let summary = client.send(&describe).await.unwrap();
-        if summary.stream_description_summary.stream_status == StreamStatus::Active {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("stream {stream} did not become ACTIVE");
+    create_stream(client, stream, shards).await;
 }
 
 /// Every shard, over pages of `page_size` shards.
@@ -408,34 +381,8 @@ async fn an_unreachable_endpoint_fails_within_the_total_timeout() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-async fn wait_active(client: &Client, stream: &str) {
-    for _ in 0..300 {
-        let mut describe = DescribeStreamSummaryInput::new();
-        describe.stream_name = Some(name(stream));
-        let summary = client.send(&describe).await.unwrap();
-        if summary.stream_description_summary.stream_status == StreamStatus::Active {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("stream {stream} did not become ACTIVE again");
-}
-
 async fn put_keys(client: &Client, stream: &str, prefix: &str, count: usize) -> Vec<Bytes> {
-    let entries: Vec<PutRecordsRequestEntry> = (0..count)
-        .map(|i| {
-            PutRecordsRequestEntry::new(
-                Bytes::from(format!("{prefix}-{i}")),
-                PartitionKey::new(format!("{prefix}-key-{i}")).unwrap(),
-            )
-        })
-        .collect();
-    let data = entries.iter().map(|e| e.data.clone()).collect();
-    let mut request = PutRecordsInput::new(entries);
-    request.stream_name = Some(name(stream));
-    let output = client.send(&request).await.unwrap();
-    assert_eq!(output.failures().count(), 0);
-    data
+    put_keyed(client, stream, prefix, count).await
 }
 
 async fn read_shard(client: &Client, stream: &str, shard: &ShardId) -> Vec<Bytes> {

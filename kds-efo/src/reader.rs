@@ -213,6 +213,8 @@ impl ShardReader {
     async fn back_off(&mut self, error: Error) -> Result<(), Error> {
         let in_use = error.error_code() == Some(ErrorCode::ResourceInUse);
         if !(in_use || error.is_retryable()) || self.failures >= self.config.retry.max_retries {
+            // Reading again starts a new round of retries.
+            self.failures = 0;
             return Err(error);
         }
         let wait = if in_use {
@@ -280,6 +282,6 @@ impl ReadBatches for ShardReader {
     type Error = Error;
 
     fn next_batch(&mut self) -> impl Future<Output = Result<Option<Batch>, Error>> + Send {
-        ShardReader::next_batch(self)
+        Self::next_batch(self)
     }
 }

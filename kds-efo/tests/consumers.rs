@@ -12,8 +12,7 @@ use kds_proto::model::{
 };
 use kds_proto::types::{ConsumerArn, ConsumerName, StreamName, StreamStatus};
 
-#[path = "../../kds-client/tests/support/mod.rs"]
-mod support;
+use kds_test_support as support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_eager_and_none_registration() {

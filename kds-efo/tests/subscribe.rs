@@ -3,147 +3,49 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kds_client::credentials::Credentials;
 use kds_client::{Client, HttpVersion, Protocol};
 use kds_efo::{ErrorKind, ReaderConfig, ShardReader, StreamReader, Subscription};
 use kds_proto::model::{
-    CreateStreamInput, DescribeStreamSummaryInput, ListShardsInput, ListStreamConsumersInput,
-    PutRecordsInput, PutRecordsRequestEntry, RegisterStreamConsumerInput, SplitShardInput,
-    StartingPosition, SubscribeToShardInput,
+    DescribeStreamSummaryInput, ListShardsInput, SplitShardInput, StartingPosition,
+    SubscribeToShardInput,
 };
-use kds_proto::types::{
-    ConsumerArn, ConsumerName, ConsumerStatus, HashKey, PartitionKey, ShardId, ShardIteratorType,
-    StreamName, StreamStatus,
+use kds_proto::types::{ConsumerArn, HashKey, ShardId, ShardIteratorType, StreamStatus};
+
+use kds_test_support::{
+    self as support, Ferrokinesis, client_builder, create_stream, name, put_keyed,
+    register_consumer, shards,
 };
 
-#[path = "../../kds-client/tests/support/mod.rs"]
-mod support;
-
-/// ferrokinesis on a loopback port whose subscriptions last `session`.
-async fn ferrokinesis(session: Duration) -> String {
-    let options = ferrokinesis::store::StoreOptions {
-        create_stream_ms: 20,
-        subscribe_to_shard_session_ms: u64::try_from(session.as_millis()).unwrap(),
-        ..Default::default()
-    };
-    let (app, _store) = ferrokinesis::create_app(options);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
+/// An HTTP/2 client (h2c on plain URLs, ALPN on kinesis-local's TLS port).
 fn client(url: &str, protocol: Protocol) -> Client {
-    Client::builder()
-        .region("us-east-1")
-        .endpoint(url)
-        .protocol(protocol)
-        .http_version(HttpVersion::Http2)
-        .credentials(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .build()
-        .unwrap()
-}
-
-/// A client of kinesis-local's TLS port: HTTP/2 by ALPN, its self-signed certificate trusted.
-fn tls_client(local: &support::KinesisLocal, protocol: Protocol) -> Client {
-    Client::builder()
-        .region("us-east-1")
-        .endpoint(&local.tls_url)
-        .protocol(protocol)
-        .trust_all_certificates(true)
-        .credentials(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .build()
-        .unwrap()
-}
-
-fn name(text: &str) -> StreamName {
-    StreamName::new(text).unwrap()
-}
-
-/// A stream of one shard with a registered, active consumer.
-async fn stream_with_consumer(client: &Client, stream: &str) -> (ConsumerArn, ShardId) {
-    let mut create = CreateStreamInput::new(name(stream));
-    create.shard_count = Some(1);
-    client.send(&create).await.unwrap();
-    let mut describe = DescribeStreamSummaryInput::new();
-    describe.stream_name = Some(name(stream));
-    let arn = loop {
-        let summary = client
-            .send(&describe)
-            .await
-            .unwrap()
-            .stream_description_summary;
-        if summary.stream_status == StreamStatus::Active {
-            break summary.stream_arn;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let version = if url.starts_with("https:") {
+        HttpVersion::Auto
+    } else {
+        HttpVersion::Http2
     };
-    let consumer = client
-        .send(&RegisterStreamConsumerInput::new(
-            arn.clone(),
-            ConsumerName::new("reader").unwrap(),
-        ))
-        .await
+    client_builder(url)
+        .protocol(protocol)
+        .http_version(version)
+        .build()
         .unwrap()
-        .consumer;
-    for _ in 0..500 {
-        let listed = client
-            .list_all_stream_consumers(&ListStreamConsumersInput::new(arn.clone()))
-            .await
-            .unwrap();
-        if listed.iter().any(|c| {
-            c.consumer_arn == consumer.consumer_arn && c.consumer_status == ConsumerStatus::Active
-        }) {
-            let mut list = ListShardsInput::new();
-            list.stream_name = Some(name(stream));
-            let shard = client
-                .list_all_shards(&list)
-                .await
-                .unwrap()
-                .remove(0)
-                .shard_id;
-            return (consumer.consumer_arn, shard);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the consumer did not become ACTIVE");
+}
+
+/// A stream of one shard with a registered, active consumer called `reader`.
+async fn stream_with_consumer(client: &Client, stream: &str) -> (ConsumerArn, ShardId) {
+    let arn = create_stream(client, stream, 1).await;
+    let consumer = register_consumer(client, &arn, "reader").await;
+    (consumer, shards(client, stream).await.remove(0).shard_id)
 }
 
 /// Puts `count` records `{prefix}-{i}` with keys `{prefix}-key-{i}`; their data.
 async fn put(client: &Client, stream: &str, prefix: &str, count: usize) -> Vec<Bytes> {
-    let entries: Vec<PutRecordsRequestEntry> = (0..count)
-        .map(|i| {
-            PutRecordsRequestEntry::new(
-                Bytes::from(format!("{prefix}-{i}")),
-                PartitionKey::new(format!("{prefix}-key-{i}")).unwrap(),
-            )
-        })
-        .collect();
-    let data = entries.iter().map(|e| e.data.clone()).collect();
-    let mut request = PutRecordsInput::new(entries);
-    request.stream_name = Some(name(stream));
-    client.send(&request).await.unwrap();
-    data
+    put_keyed(client, stream, prefix, count).await
 }
 
 async fn records_in_order(protocol: Protocol) {
-    let url = ferrokinesis(Duration::from_secs(3)).await;
-    let client = client(&url, protocol);
+    let emulator = Ferrokinesis::with_subscriptions_of(Duration::from_secs(3)).await;
+    let url = emulator.url.as_str();
+    let client = client(url, protocol);
     let (consumer, shard) = stream_with_consumer(&client, "efo").await;
     let sent = put(&client, "efo", "record", 50).await;
     let request = SubscribeToShardInput::new(
@@ -185,8 +87,9 @@ async fn cbor_events_deliver_every_record_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_consumer_is_refused_with_the_service_error() {
-    let url = ferrokinesis(Duration::from_secs(3)).await;
-    let client = client(&url, Protocol::Json);
+    let emulator = Ferrokinesis::with_subscriptions_of(Duration::from_secs(3)).await;
+    let url = emulator.url.as_str();
+    let client = client(url, Protocol::Json);
     let (consumer, shard) = stream_with_consumer(&client, "efo").await;
     let unknown = ConsumerArn::new(consumer.as_str().replace("reader", "nobody")).unwrap();
     let request = SubscribeToShardInput::new(
@@ -206,8 +109,9 @@ async fn an_unknown_consumer_is_refused_with_the_service_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_resubscribes_without_losing_or_repeating_records() {
     // Subscriptions of one second: records put over three seconds span several.
-    let url = ferrokinesis(Duration::from_secs(1)).await;
-    let client = client(&url, Protocol::Cbor);
+    let emulator = Ferrokinesis::with_subscriptions_of(Duration::from_secs(1)).await;
+    let url = emulator.url.as_str();
+    let client = client(url, Protocol::Cbor);
     let (consumer, shard) = stream_with_consumer(&client, "efo").await;
     let mut reader = ShardReader::new(
         client.clone(),
@@ -245,8 +149,9 @@ async fn a_reader_resubscribes_without_losing_or_repeating_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_reader_follows_a_split_parent_first() {
-    let url = ferrokinesis(Duration::from_secs(2)).await;
-    let client = client(&url, Protocol::Cbor);
+    let emulator = Ferrokinesis::with_subscriptions_of(Duration::from_secs(2)).await;
+    let url = emulator.url.as_str();
+    let client = client(url, Protocol::Cbor);
     let (consumer, _) = stream_with_consumer(&client, "split").await;
     let mut describe = DescribeStreamSummaryInput::new();
     describe.stream_name = Some(name("split"));
@@ -397,15 +302,16 @@ async fn starting_positions(client: &Client, stream: &str, like_aws: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_starting_position() {
-    let url = ferrokinesis(Duration::from_secs(3)).await;
-    starting_positions(&client(&url, Protocol::Json), "positions-json", false).await;
-    starting_positions(&client(&url, Protocol::Cbor), "positions-cbor", false).await;
+    let emulator = Ferrokinesis::with_subscriptions_of(Duration::from_secs(3)).await;
+    let url = emulator.url.as_str();
+    starting_positions(&client(url, Protocol::Json), "positions-json", false).await;
+    starting_positions(&client(url, Protocol::Cbor), "positions-cbor", false).await;
     if let Some(local) = support::KinesisLocal::get() {
         for (protocol, stream) in [
             (Protocol::Cbor, "efo-positions-cbor"),
             (Protocol::Json, "efo-positions-json"),
         ] {
-            let local = tls_client(local, protocol);
+            let local = client(&local.tls_url, protocol);
             starting_positions(&local, stream, true).await;
         }
     }
@@ -441,15 +347,16 @@ async fn before_and_during(client: &Client, stream: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_put_before_and_during_a_subscription_arrive_once_in_order() {
     // Subscriptions of three seconds: the reader resubscribes while records arrive.
-    let url = ferrokinesis(Duration::from_secs(3)).await;
-    before_and_during(&client(&url, Protocol::Json), "during-json").await;
-    before_and_during(&client(&url, Protocol::Cbor), "during-cbor").await;
+    let emulator = Ferrokinesis::with_subscriptions_of(Duration::from_secs(3)).await;
+    let url = emulator.url.as_str();
+    before_and_during(&client(url, Protocol::Json), "during-json").await;
+    before_and_during(&client(url, Protocol::Cbor), "during-cbor").await;
     if let Some(local) = support::KinesisLocal::get() {
         for (protocol, stream) in [
             (Protocol::Json, "efo-during-json"),
             (Protocol::Cbor, "efo-during-cbor"),
         ] {
-            let local = tls_client(local, protocol);
+            let local = client(&local.tls_url, protocol);
             before_and_during(&local, stream).await;
         }
     }

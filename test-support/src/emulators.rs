@@ -1,8 +1,5 @@
-//! The emulators the test binaries run against: ferrokinesis in process, and kinesis-local
-//! (kinesis-mock compiled to JavaScript, from npm) in a node process of its own. Each binary
-//! uses part of it.
-
-#![allow(dead_code)]
+//! The emulators the tests run against: ferrokinesis in process, and kinesis-local
+//! (kinesis-mock compiled to JavaScript, from npm) in a node process of its own.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -11,19 +8,38 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// ferrokinesis on a loopback port, stopped when dropped.
-pub(crate) struct Ferrokinesis {
-    pub(crate) url: String,
+pub struct Ferrokinesis {
+    /// `http://127.0.0.1:<port>` (HTTP/1.1 and h2c).
+    pub url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Ferrokinesis {
-    pub(crate) async fn start() -> Self {
-        let options = ferrokinesis::store::StoreOptions {
+    /// ferrokinesis with streams created, deleted and updated within 50 ms.
+    pub async fn start() -> Self {
+        Self::start_with(ferrokinesis::store::StoreOptions {
             create_stream_ms: 50,
             delete_stream_ms: 50,
             update_stream_ms: 50,
             ..Default::default()
-        };
+        })
+        .await
+    }
+
+    /// ferrokinesis whose SubscribeToShard sessions last `session` (five minutes on AWS).
+    pub async fn with_subscriptions_of(session: Duration) -> Self {
+        Self::start_with(ferrokinesis::store::StoreOptions {
+            create_stream_ms: 20,
+            delete_stream_ms: 50,
+            update_stream_ms: 50,
+            subscribe_to_shard_session_ms: u64::try_from(session.as_millis()).unwrap(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// ferrokinesis with these options.
+    pub async fn start_with(options: ferrokinesis::store::StoreOptions) -> Self {
         let (app, _store) = ferrokinesis::create_app(options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -56,11 +72,11 @@ impl Drop for Ferrokinesis {
 }
 
 /// A running kinesis-local, shared by the tests of one test binary.
-pub(crate) struct KinesisLocal {
+pub struct KinesisLocal {
     /// `http://127.0.0.1:<port>` (HTTP/1.1).
-    pub(crate) plain_url: String,
+    pub plain_url: String,
     /// `https://127.0.0.1:<port>` (a self-signed certificate; HTTP/2 by ALPN).
-    pub(crate) tls_url: String,
+    pub tls_url: String,
     /// The node process is killed when this pipe closes, that is when the test binary exits.
     _lifeline: Mutex<std::process::ChildStdin>,
     /// The shell that holds node; it ends with the test binary.
@@ -100,7 +116,7 @@ impl KinesisLocal {
     /// missing. When node is present, kinesis-local is installed with npm if it is not yet
     /// (into `$KDS_KINESIS_LOCAL_DIR`, default `~/.cache/kds/kinesis-local`), and any failure
     /// to install or start it fails the test.
-    pub(crate) fn get() -> Option<&'static Self> {
+    pub fn get() -> Option<&'static Self> {
         static INSTANCE: OnceLock<Option<KinesisLocal>> = OnceLock::new();
         INSTANCE.get_or_init(Self::start).as_ref()
     }
