@@ -10,52 +10,20 @@
 
 use std::hint::black_box;
 
-use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kds_benches::anchor::{SerdeEvent, SerdeGetRecords, decode_serde_records, smithy_frames};
 use kds_benches::{get_records_body, put_records_request, subscribe_body};
 use kds_proto::eventstream::{
     Decoded, MessageDecoder, SubscribeToShardDecoder, SubscribeToShardItem, SubscribeToShardVisit,
 };
 use kds_proto::model::GetRecordsOutput;
 use kds_proto::{Protocol, Shape};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 const RECORD: usize = 1024;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-#[allow(dead_code)]
-struct SerdeRecord<'a> {
-    sequence_number: String,
-    approximate_arrival_timestamp: f64,
-    #[serde(borrow)]
-    data: &'a str,
-    partition_key: String,
-    encryption_type: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-#[allow(dead_code)]
-struct SerdeGetRecords<'a> {
-    #[serde(borrow)]
-    records: Vec<SerdeRecord<'a>>,
-    next_shard_iterator: Option<String>,
-    millis_behind_latest: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-#[allow(dead_code)]
-struct SerdeEvent<'a> {
-    #[serde(borrow)]
-    records: Vec<SerdeRecord<'a>>,
-    continuation_sequence_number: Option<String>,
-    millis_behind_latest: i64,
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -69,14 +37,6 @@ struct SerdeEntry {
 struct SerdePutRecords<'a> {
     records: Vec<SerdeEntry>,
     stream_name: &'a str,
-}
-
-/// Decodes each record's data as the baseline client would, keeping the bytes alive.
-fn decode_serde_records(records: &[SerdeRecord<'_>]) -> usize {
-    records
-        .iter()
-        .map(|r| black_box(STANDARD.decode(r.data).expect("valid base64")).len())
-        .sum()
 }
 
 fn get_records(c: &mut Criterion) {
@@ -154,19 +114,6 @@ fn put_records(c: &mut Criterion) {
         });
     });
     group.finish();
-}
-
-fn smithy_frames(body: &Bytes) -> Vec<aws_smithy_types::event_stream::Message> {
-    let mut decoder = MessageFrameDecoder::new();
-    let mut buf = body.clone();
-    let mut out = Vec::new();
-    while buf.has_remaining() {
-        match decoder.decode_frame(&mut buf).expect("valid frames") {
-            DecodedFrame::Complete(m) => out.push(m),
-            DecodedFrame::Incomplete => break,
-        }
-    }
-    out
 }
 
 /// Decodes a SubscribeToShard body into owned events; the number of records.

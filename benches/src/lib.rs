@@ -3,8 +3,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod anchor;
+pub mod paced;
+
 use bytes::Bytes;
-use kds_proto::eventstream::{HeaderValue, Message};
+use kds_proto::eventstream::SubscribeToShardItem;
 use kds_proto::model::{
     GetRecordsOutput, PutRecordsInput, PutRecordsRequestEntry, Record, SubscribeToShardEvent,
 };
@@ -108,17 +111,8 @@ pub fn closed_shard_subscription(
 }
 
 fn encode_event(event: &SubscribeToShardEvent, protocol: Protocol, out: &mut Vec<u8>) {
-    let content_type = match protocol {
-        Protocol::Cbor => "application/x-amz-cbor-1.1",
-        _ => "application/json",
-    };
-    Message::new(event.encode_body(protocol))
-        .with_header(":message-type", HeaderValue::String("event".into()))
-        .with_header(
-            ":event-type",
-            HeaderValue::String("SubscribeToShardEvent".into()),
-        )
-        .with_header(":content-type", HeaderValue::String(content_type.into()))
+    SubscribeToShardItem::Event(event.clone())
+        .to_message(protocol)
         .encode(out)
         .expect("small frames encode");
 }

@@ -9,7 +9,7 @@ use kds_proto::model::{GetRecordsInput, GetShardIteratorInput, Shard, StartingPo
 use kds_proto::types::{ShardIterator, Timestamp};
 use tokio::time::Instant;
 
-use crate::batches::{Batches, ReadBatches};
+use crate::batches::ReadBatches;
 use crate::client::Client;
 use crate::cursor::{Batch, Page, ShardCursor};
 use crate::error::Error;
@@ -91,22 +91,9 @@ impl PollingReader {
         self.fan_in.next_batch().await
     }
 
-    /// The reader as a [`Stream`](futures_core::Stream) of batches.
-    pub fn into_stream(self) -> Batches<Self> {
-        ReadBatches::into_stream(self)
-    }
-
     /// Shards being read now.
     pub fn running(&self) -> usize {
         self.fan_in.running()
-    }
-}
-
-impl ReadBatches for PollingReader {
-    type Error = Error;
-
-    fn next_batch(&mut self) -> impl Future<Output = Result<Option<Batch>, Error>> + Send {
-        self.fan_in.next_batch()
     }
 }
 
@@ -197,5 +184,13 @@ async fn poll(
             _ => return Ok(()),
         }
         tokio::time::sleep_until(started + config.interval).await;
+    }
+}
+
+impl ReadBatches for PollingReader {
+    type Error = Error;
+
+    fn next_batch(&mut self) -> impl Future<Output = Result<Option<Batch>, Error>> + Send {
+        self.fan_in.next_batch()
     }
 }

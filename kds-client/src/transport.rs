@@ -180,6 +180,9 @@ fn pool(
         .http2_only(config.version == HttpVersion::Http2)
         .http2_keep_alive_interval(config.keep_alive_interval)
         .http2_keep_alive_timeout(config.keep_alive_timeout)
+        // Room for a whole SubscribeToShard event in one DATA frame (16 KiB by default), so
+        // the event-stream decoder can slice it without copying it together first.
+        .http2_max_frame_size(256 * 1024)
         .build(connector.clone())
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use kds_client::credentials::Credentials;
 use kds_client::{Client, ErrorKind, HttpVersion, PollConfig, PollingReader, Protocol, StreamId};
-use kds_proto::ErrorClass;
 use kds_proto::model::{
     DeleteStreamInput, DeregisterStreamConsumerInput, DescribeStreamConsumerInput,
     DescribeStreamSummaryInput, GetRecordsInput, GetShardIteratorInput, ListShardsInput,
@@ -21,6 +20,7 @@ use kds_proto::types::{
     ConsumerName, ConsumerStatus, HashKey, PartitionKey, SequenceNumber, ShardId, ShardIterator,
     ShardIteratorType, Timestamp,
 };
+use kds_proto::{ErrorClass, ErrorCode};
 
 use kds_test_support::{
     Ferrokinesis, KinesisLocal, client_builder, create_stream, name, put_keyed, wait_active,
@@ -577,10 +577,7 @@ async fn resharding_consumers_and_deletion(
     let mut deleted = false;
     for _ in 0..300 {
         match client.send(&describe).await {
-            Err(e)
-                if e.service_error()
-                    .is_some_and(|s| s.code() == "ResourceNotFoundException") =>
-            {
+            Err(e) if e.error_code() == Some(ErrorCode::ResourceNotFound) => {
                 deleted = true;
                 break;
             }

@@ -109,7 +109,11 @@ async fn dropped_calls_and_failing_children_lookups_lose_no_record() {
     assert_eq!(proxy.unused_faults(), 0, "every ListShards fault was met");
     assert_eq!(outcome.data.len(), written.len(), "no record twice or lost");
     assert_eq!(sorted(outcome.data), sorted(written));
-    assert!(outcome.dropped > 10, "calls were dropped: {}", outcome.dropped);
+    assert!(
+        outcome.dropped > 10,
+        "calls were dropped: {}",
+        outcome.dropped
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

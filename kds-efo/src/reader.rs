@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use kds_client::{
-    Batch, Batches, ChildOf, Client, Next, Page, ReadBatches, RetryPolicy, ShardCursor, ShardEnd,
+    Batch, ChildOf, Client, Next, Page, ReadBatches, RetryPolicy, ShardCursor, ShardEnd,
 };
 use kds_proto::ErrorCode;
 use kds_proto::model::{StartingPosition, SubscribeToShardInput};
@@ -265,11 +265,6 @@ impl ShardReader {
     /// Where the next subscription would start.
     pub fn position(&self) -> &StartingPosition {
         self.cursor.position()
-    }
-
-    /// The reader as a [`Stream`](futures_core::Stream) of batches.
-    pub fn into_stream(self) -> Batches<Self> {
-        ReadBatches::into_stream(self)
     }
 
     /// The reader's cursor: to resume the shard later with [`from_cursor`](Self::from_cursor).

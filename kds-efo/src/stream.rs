@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kds_client::{
-    Batch, BatchSender, Batches, Client, FanIn, ReadBatches, ShardCursor, ShardDriver, StreamId,
+    Batch, BatchSender, Client, FanIn, ReadBatches, ShardCursor, ShardDriver, StreamId,
 };
 use kds_proto::model::{Shard, StartingPosition};
 use kds_proto::types::{ConsumerArn, ShardId};
@@ -54,22 +54,10 @@ impl StreamReader {
         config: ReaderConfig,
     ) -> Self {
         let end_at = config.end_at;
-        let driver = Subscriptions {
-            client: client.clone(),
-            consumer,
-            config,
-            connections: Vec::new(),
-            connection_of: HashMap::new(),
-            counters: Arc::default(),
-        };
+        let driver = Subscriptions::new(client.clone(), consumer, config);
         Self {
             fan_in: FanIn::new(client, stream, shards, start, end_at, driver),
         }
-    }
-
-    /// The reader as a [`Stream`](futures_core::Stream) of batches.
-    pub fn into_stream(self) -> Batches<Self> {
-        ReadBatches::into_stream(self)
     }
 
     /// Records the service delivered again after a resubscription (not after the last one
@@ -135,6 +123,17 @@ struct Subscriptions {
 }
 
 impl Subscriptions {
+    fn new(client: Client, consumer: ConsumerArn, config: ReaderConfig) -> Self {
+        Self {
+            client,
+            consumer,
+            config,
+            connections: Vec::new(),
+            connection_of: HashMap::new(),
+            counters: Arc::default(),
+        }
+    }
+
     /// A connection with room for one more subscription.
     fn connection_for(&mut self, shard: &ShardId) -> Client {
         let limit = self.config.subscriptions_per_connection.max(1);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use kds_client::credentials::Credentials;
 use kds_client::{Client, HttpVersion, Protocol};
 use kds_efo::{ConsumerConfig, Registration, ensure_consumer, release_consumer};
+use kds_proto::ErrorCode;
 use kds_proto::model::{
     CreateStreamInput, DescribeStreamConsumerInput, DescribeStreamSummaryInput,
 };
@@ -61,12 +62,7 @@ async fn lazy_eager_and_none_registration() {
             request.consumer_arn = Some(consumer);
             match client.send(&request).await {
                 Ok(_) => true,
-                Err(e)
-                    if e.service_error()
-                        .is_some_and(|s| s.code() == "ResourceNotFoundException") =>
-                {
-                    false
-                }
+                Err(e) if e.error_code() == Some(ErrorCode::ResourceNotFound) => false,
                 Err(e) => panic!("{e}"),
             }
         }

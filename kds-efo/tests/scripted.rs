@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kds_client::{HttpVersion, RetryPolicy, StreamId};
-use kds_efo::{ErrorKind, ReaderConfig, ShardReader, StreamReader};
+use kds_efo::{ErrorKind, ReadBatches, ReaderConfig, ShardReader, StreamReader};
 use kds_proto::model::{HashKeyRange, SequenceNumberRange, Shard, StartingPosition};
 use kds_proto::types::{HashKey, ShardId, ShardIteratorType, StreamName, Timestamp};
 use kds_test_support::scripted::{Answer, Script, Step, consumer, sequence};

@@ -70,7 +70,11 @@ impl SubscribeToShardItem {
     /// ```
     pub fn to_message(&self, protocol: Protocol) -> Message {
         let text = |value: &str| HeaderValue::String(value.to_owned().into());
-        let content_type = text(protocol.content_type());
+        // As the service labels event payloads: plain JSON, or CBOR 1.1.
+        let content_type = text(match protocol {
+            Protocol::Json => "application/json",
+            Protocol::Cbor => protocol.content_type(),
+        });
         match self {
             Self::InitialResponse => Message::new(encode_with(protocol, |w| {
                 w.begin_map(0);
