@@ -41,7 +41,7 @@ impl Unpacker {
     pub(crate) fn unpack(&mut self, record: Record) -> Vec<UserRecord> {
         let kinesis = KinesisRecord {
             data: record.data,
-            partition_key: bytes::Bytes::from(record.partition_key.into_string()),
+            partition_key: record.partition_key.into_bytes(),
             sequence_number: record.sequence_number.as_str().into(),
             approximate_arrival_timestamp: record
                 .approximate_arrival_timestamp

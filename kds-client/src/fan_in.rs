@@ -56,7 +56,7 @@ enum Start<F> {
     /// Reading, with the driver's future.
     Read(F),
     /// Its reading ended before (its children are still to be found).
-    Ended(ShardCursor),
+    Ended(Box<ShardCursor>),
 }
 
 /// Where a [`ShardDriver`] hands its batches.
@@ -187,12 +187,12 @@ impl<D: ShardDriver> FanIn<D> {
             };
             Start::Read(self.driver.read(cursor, out))
         } else {
-            Start::Ended(cursor)
+            Start::Ended(Box::new(cursor))
         };
         self.tasks.spawn(async move {
             let (mut cursor, result) = match start {
                 Start::Read(read) => read.await,
-                Start::Ended(cursor) => (cursor, Ok(())),
+                Start::Ended(cursor) => (*cursor, Ok(())),
             };
             let report = match result {
                 Err(error) => Report::Failed(cursor, error),

@@ -7,16 +7,53 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use md5::{Digest, Md5};
 
 use crate::error::{ValidationError, ValidationErrorKind};
 
-/// Declares a string newtype whose constructor runs `$check`.
+/// How a string newtype keeps its text: a `String` of its own, or a [`ByteString`] that may
+/// share the buffer of the response it was decoded from (no allocation per record).
+pub(crate) trait TextStorage: Sized {
+    fn from_string(value: String) -> Self;
+    fn text(&self) -> &str;
+    fn into_string(self) -> String;
+}
+
+impl TextStorage for String {
+    fn from_string(value: String) -> Self {
+        value
+    }
+    fn text(&self) -> &str {
+        self
+    }
+    fn into_string(self) -> String {
+        self
+    }
+}
+
+impl TextStorage for ByteString {
+    fn from_string(value: String) -> Self {
+        Self::from(value)
+    }
+    fn text(&self) -> &str {
+        self
+    }
+    fn into_string(self) -> String {
+        String::from(&*self)
+    }
+}
+
+/// Declares a string newtype, kept in `$storage`, whose constructor runs `$check`.
 macro_rules! checked_string {
     ($(#[$meta:meta])* $name:ident, $what:literal, $check:path) => {
+        checked_string!($(#[$meta])* $name, $what, $check, String);
+    };
+    ($(#[$meta:meta])* $name:ident, $what:literal, $check:path, $storage:ty) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, Hash)]
-        pub struct $name(String);
+        pub struct $name($storage);
 
         impl $name {
             #[doc = concat!("Checks `value` and wraps it as a ", $what, ".")]
@@ -27,41 +64,41 @@ macro_rules! checked_string {
             pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
                 let value = value.into();
                 $check(&value).map_err(|e| e.within($what))?;
-                Ok(Self(value))
+                Ok(Self(<$storage as TextStorage>::from_string(value)))
             }
 
             /// Wraps a value already checked by the same rule.
             #[allow(dead_code)]
             pub(crate) fn from_checked(value: String) -> Self {
-                Self(value)
+                Self(<$storage as TextStorage>::from_string(value))
             }
 
             /// The value as sent on the wire.
             pub fn as_str(&self) -> &str {
-                &self.0
+                self.0.text()
             }
 
             /// Unwraps the string.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.into_string()
             }
         }
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
-                &self.0
+                self.0.text()
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.0.text())
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.0, f)
+                fmt::Debug::fmt(self.0.text(), f)
             }
         }
 
@@ -91,7 +128,30 @@ macro_rules! checked_string {
 
         impl From<$name> for String {
             fn from(v: $name) -> String {
-                v.0
+                v.0.into_string()
+            }
+        }
+    };
+}
+
+/// Declares what a [`ByteString`]-backed newtype adds: construction from checked shared text,
+/// and the shared bytes themselves.
+macro_rules! shared_string {
+    ($name:ident) => {
+        impl $name {
+            /// Wraps shared text already checked by the same rule.
+            pub(crate) fn from_checked_shared(value: ByteString) -> Self {
+                Self(value)
+            }
+
+            /// The shared text.
+            pub(crate) fn into_shared(self) -> ByteString {
+                self.0
+            }
+
+            /// The value as shared bytes (no copy).
+            pub fn into_bytes(self) -> Bytes {
+                self.0.into_bytes()
             }
         }
     };
@@ -315,8 +375,10 @@ checked_string!(
     #[derive(PartialOrd, Ord)]
     PartitionKey,
     "PartitionKey",
-    check_partition_key
+    check_partition_key,
+    ByteString
 );
+shared_string!(PartitionKey);
 
 checked_string!(
     /// An opaque shard iterator, 1 to 512 characters. It expires five minutes after it is issued.
@@ -371,7 +433,7 @@ impl ConsumerArn {
 impl PartitionKey {
     /// The 128-bit hash key this partition key maps to: the MD5 of its UTF-8 bytes, big-endian.
     pub fn hash_key(&self) -> HashKey {
-        HashKey::from_partition_key(&self.0)
+        HashKey::from_partition_key(self.as_str())
     }
 }
 
@@ -382,16 +444,16 @@ checked_string!(
     /// (within one shard), which is what [`Ord`] implements.
     SequenceNumber,
     "SequenceNumber",
-    check_sequence_number
+    check_sequence_number,
+    ByteString
 );
+shared_string!(SequenceNumber);
 
 impl Ord for SequenceNumber {
     fn cmp(&self, other: &Self) -> Ordering {
         // Canonical decimals without leading zeros: the longer one is larger.
-        self.0
-            .len()
-            .cmp(&other.0.len())
-            .then_with(|| self.0.cmp(&other.0))
+        let (a, b) = (self.as_str(), other.as_str());
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
     }
 }
 

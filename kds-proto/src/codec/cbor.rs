@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 
 use bytes::{BufMut, Bytes};
+use bytestring::ByteString;
 
 use super::{BlobArena, MAX_DEPTH, Reader, RecordFields, Writer, float_timestamp_millis};
 use crate::error::{DecodeError, DecodeErrorKind};
@@ -381,6 +382,12 @@ impl CborReader {
         Some((start, end))
     }
 
+    /// A text string as a slice of the buffer: no copy.
+    fn shared_text(&mut self) -> Option<ByteString> {
+        let (start, end) = self.short_string(MAJOR_TEXT)?;
+        ByteString::try_from(self.buf.slice(start..end)).ok()
+    }
+
     fn short_text(&mut self) -> Option<&str> {
         let (start, end) = self.short_string(MAJOR_TEXT)?;
         std::str::from_utf8(&self.buf[start..end]).ok()
@@ -400,17 +407,15 @@ impl CborReader {
             let (start, end) = self.short_string(MAJOR_TEXT)?;
             match &self.buf[start..end] {
                 b"SequenceNumber" if !sequence_number => {
-                    let text = self.short_text()?;
-                    crate::types::check_sequence_number(text).ok()?;
-                    out.sequence_number.clear();
-                    out.sequence_number.push_str(text);
+                    let text = self.shared_text()?;
+                    crate::types::check_sequence_number(&text).ok()?;
+                    out.sequence_number = text;
                     sequence_number = true;
                 }
                 b"PartitionKey" if !partition_key => {
-                    let text = self.short_text()?;
-                    crate::types::check_partition_key(text).ok()?;
-                    out.partition_key.clear();
-                    out.partition_key.push_str(text);
+                    let text = self.shared_text()?;
+                    crate::types::check_partition_key(&text).ok()?;
+                    out.partition_key = text;
                     partition_key = true;
                 }
                 b"Data" if !data => {

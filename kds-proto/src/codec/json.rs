@@ -503,20 +503,17 @@ impl<'a> JsonReader<'a> {
                 b"SequenceNumber" if !sequence_number => {
                     let text = std::str::from_utf8(self.plain_str()?).ok()?;
                     crate::types::check_sequence_number(text).ok()?;
-                    out.sequence_number.clear();
-                    out.sequence_number.push_str(text);
+                    out.sequence_number = self.arena.copy_text(text, self.upcoming())?;
                     sequence_number = true;
                 }
                 b"PartitionKey" if !partition_key => {
                     let text = std::str::from_utf8(self.plain_str()?).ok()?;
                     crate::types::check_partition_key(text).ok()?;
-                    out.partition_key.clear();
-                    out.partition_key.push_str(text);
+                    out.partition_key = self.arena.copy_text(text, self.upcoming())?;
                     partition_key = true;
                 }
                 b"Data" if data.is_none() => {
-                    // Blobs still to come, from here on, size the arena's next buffer.
-                    let upcoming = (self.buf.len() - self.pos) / 4 * 3;
+                    let upcoming = self.upcoming();
                     data = Some((self.plain_str()?, upcoming));
                 }
                 b"ApproximateArrivalTimestamp" if out.approximate_arrival_timestamp.is_none() => {
@@ -538,6 +535,12 @@ impl<'a> JsonReader<'a> {
     }
 
     /// A string without escapes at the current position, consumed; `None` otherwise.
+    /// What blobs and strings still to come, from here on, need at most: sizes the arena's
+    /// next buffer.
+    fn upcoming(&self) -> usize {
+        (self.buf.len() - self.pos) / 4 * 3
+    }
+
     fn plain_str(&mut self) -> Option<&'a [u8]> {
         if *self.buf.get(self.pos)? != b'"' {
             return None;

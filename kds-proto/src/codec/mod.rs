@@ -11,6 +11,7 @@ pub(crate) mod json;
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::Timestamp;
@@ -128,8 +129,10 @@ pub(crate) trait Reader {
 /// The members of a `Record`, reused from record to record by the record visitors.
 #[derive(Default)]
 pub(crate) struct RecordFields {
-    pub(crate) sequence_number: String,
-    pub(crate) partition_key: String,
+    /// Checked; shares the response's buffer (CBOR) or the blob arena's (JSON).
+    pub(crate) sequence_number: ByteString,
+    /// Checked; shared as the sequence number is.
+    pub(crate) partition_key: ByteString,
     pub(crate) data: Bytes,
     pub(crate) approximate_arrival_timestamp: Option<Timestamp>,
     pub(crate) encryption_type: Option<crate::types::EncryptionType>,
@@ -298,6 +301,16 @@ impl BlobArena {
             .decode(text, base64_simd::Out::from_slice(&mut self.free[..]))
             .map_err(|_| invalid())?;
         Ok(self.free.split_to(len).freeze())
+    }
+
+    /// A copy of `text` in the arena (sized for `upcoming` bytes when a new buffer is needed),
+    /// shared like the blobs: no allocation per string.
+    pub(crate) fn copy_text(&mut self, text: &str, upcoming: usize) -> Option<ByteString> {
+        if self.free.capacity() < text.len() {
+            self.free = BytesMut::with_capacity(text.len().max(upcoming));
+        }
+        self.free.extend_from_slice(text.as_bytes());
+        ByteString::try_from(self.free.split_to(text.len()).freeze()).ok()
     }
 }
 

@@ -96,9 +96,9 @@ pub(super) fn record_fast<R: Reader>(r: &mut R) -> Option<Record> {
     }
     // Both strings were checked when they were read.
     let mut record = Record::new(
-        SequenceNumber::from_checked(fields.sequence_number),
+        SequenceNumber::from_checked_shared(fields.sequence_number),
         fields.data,
-        PartitionKey::from_checked(fields.partition_key),
+        PartitionKey::from_checked_shared(fields.partition_key),
     );
     record.approximate_arrival_timestamp = fields.approximate_arrival_timestamp;
     record.encryption_type = fields.encryption_type;
@@ -117,8 +117,8 @@ fn lend(s: &Scratch) -> RecordRef<'_> {
 
 /// Moves a record decoded by the general decoder into the reused buffers.
 fn fill(s: &mut Scratch, record: Record) {
-    s.sequence_number = record.sequence_number.into_string();
-    s.partition_key = record.partition_key.into_string();
+    s.sequence_number = record.sequence_number.into_shared();
+    s.partition_key = record.partition_key.into_shared();
     s.data = record.data;
     s.approximate_arrival_timestamp = record.approximate_arrival_timestamp;
     s.encryption_type = record.encryption_type;
