@@ -22,9 +22,9 @@ use crate::stream_id::StreamId;
 pub struct PollConfig {
     /// Records asked for per GetRecords call (`scan.shard.getrecords.maxrecordcount`, 10000).
     pub max_records: i32,
-    /// The time from one GetRecords call on a shard to the next
+    /// The time from a GetRecords answer on a shard to the next call
     /// (`scan.shard.getrecords.intervalmillis`, 200 ms: Kinesis allows five calls per second
-    /// per shard).
+    /// per shard, and measured from the answer no two calls reach it closer than this).
     pub interval: Duration,
     /// Read only what the stream held at this time (a bounded read): an open shard ends at
     /// its first record that arrived later, which is not delivered, or once it is caught up
@@ -140,7 +140,9 @@ async fn iterator(
     Ok(client.send(&request).await?.shard_iterator)
 }
 
-/// Polls until the cursor ends or the reader went away; calls start `config.interval` apart.
+/// Polls until the cursor ends or the reader went away. Each call waits `config.interval`
+/// after the previous answer arrived: the service saw that call before it answered, so no two
+/// calls reach it closer than the interval, whatever the network's delays.
 async fn poll(
     client: &Client,
     stream: &StreamId,
@@ -153,7 +155,6 @@ async fn poll(
         return Ok(());
     };
     loop {
-        let started = Instant::now();
         let mut request = GetRecordsInput::new(iterator);
         request.limit = Some(config.max_records);
         request.stream_arn = stream.arn().cloned();
@@ -167,13 +168,14 @@ async fn poll(
                         return Ok(());
                     }
                 }
-                tokio::time::sleep_until(started + config.interval).await;
+                tokio::time::sleep(config.interval).await;
                 continue;
             }
             Err(error) => return Err(error),
         };
+        let answered = Instant::now();
         let (page, next) = Page::from_get_records(output);
-        let step = cursor.advance(page, Instant::now().into_std());
+        let step = cursor.advance(page, answered.into_std());
         if let Some(batch) = step.into_batch(cursor.shard())
             && !out.send(batch).await
         {
@@ -183,7 +185,7 @@ async fn poll(
             Some(next) if cursor.end().is_none() => iterator = next,
             _ => return Ok(()),
         }
-        tokio::time::sleep_until(started + config.interval).await;
+        tokio::time::sleep_until(answered + config.interval).await;
     }
 }
 
