@@ -1,10 +1,10 @@
 //! A reader of the `AggregatedRecord` protobuf (proto2) that borrows from its input.
 //!
-//! It decodes what prost would decode from the schema in `kpl-aggregation.md` §1.2, with proto2
-//! semantics: unknown fields (groups included) are skipped, the last value of a repeated scalar
-//! wins, a known field with the wrong wire type or a missing `required` member fails the parse.
-//! Unlike a generated message it builds nothing per record but a few offsets, and it is checked
-//! against prost in the tests and the fuzz targets.
+//! It decodes what prost would decode from the KPL's schema (awslabs/amazon-kinesis-producer
+//! `aws/kinesis/protobuf/messages.proto`), with proto2 semantics: unknown fields (groups included)
+//! are skipped, the last value of a repeated scalar wins, a known field with the wrong wire type or
+//! a missing `required` member fails the parse. Unlike a generated message it builds nothing per
+//! record but a few offsets, and it is checked against prost in the tests and the fuzz targets.
 
 use prost::encoding::decode_varint;
 

@@ -1,5 +1,6 @@
-//! The aggregation format against the reference (`kpl-aggregation.md`): the golden vector, every
-//! row of the edge-case table (§4), and the aggregator's limits.
+//! The aggregation format against the reference (awslabs/amazon-kinesis-producer
+//! `aggregation-format.md`): the golden vector, the deaggregation edge cases, and the
+//! aggregator's limits.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,8 @@ use bytes::Bytes;
 use kds_agg::*;
 use md5::{Digest, Md5};
 
-/// §1.3: (pk-a, "hello"), (pk-b, "world", EHK 42), (pk-a, "!"), as the KPL libraries encode it.
+/// (pk-a, "hello"), (pk-b, "world", EHK 42), (pk-a, "!"), as the aggregators of
+/// awslabs/kinesis-aggregation (Python, Node.js) encode it.
 const GOLDEN: &str = "f3899ac20a04706b2d610a04706b2d62120234321a0908001a0568656c6c6f1a0b080110001a05776f726c641a0508001a0121cc58be436761fa6b8500be9a596a819a";
 
 fn golden_records() -> Vec<ProducerRecord> {
@@ -102,7 +104,7 @@ fn user_data_is_sliced_not_copied() {
     }
 }
 
-// ---- §4 edge cases, row by row ---------------------------------------------------------------
+// ---- deaggregation edge cases, row by row ------------------------------------------------------
 
 #[test]
 fn row_01_magic_and_digest_of_nothing_is_plain() {

@@ -31,8 +31,9 @@ type Step<R> =
     Pin<Box<dyn Future<Output = (Result<Option<Batch>, <R as ReadBatches>::Error>, R)> + Send>>;
 
 /// The batches of a reader ([`ReadBatches::into_stream`]): one `next_batch` call at a time.
-/// The stream ends after the reader's last batch, or after its first error (by then the
-/// reader's retries have run out).
+/// The stream ends after the reader's last batch, or after its first error: the reader is
+/// dropped then, even one whose next call would have resumed the failed shard (use the reader
+/// itself to go on after errors).
 #[must_use = "streams do nothing unless polled"]
 pub struct Batches<R: ReadBatches> {
     reader: Option<R>,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kds_proto::model::{
     ChildShard, GetRecordsOutput, Record, StartingPosition, SubscribeToShardEvent,
 };
-use kds_proto::types::{SequenceNumber, ShardId, ShardIterator, Timestamp};
+use kds_proto::types::{SequenceNumber, ShardId, ShardIterator, ShardIteratorType, Timestamp};
 
 use crate::lineage::ChildOf;
 
@@ -135,7 +135,8 @@ pub enum ShardEnd {
 /// 4. In a bounded read, an open shard ends once caught up: nothing new, 0 ms behind.
 ///
 /// Reading resumes after the last record delivered, or after an event's continuation when it
-/// delivered nothing.
+/// delivered nothing. Positions are detached copies ([`SequenceNumber::detach`]), so a cursor
+/// never keeps a response alive.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -173,6 +174,10 @@ pub struct ShardCursor {
     protocol_breaks: u64,
     last_records_at: Option<Instant>,
 }
+
+/// How long before its first request a shard started at LATEST resumes when it must, having
+/// delivered nothing: the local clock may run ahead of the service's.
+const LATEST_MARGIN_MILLIS: i64 = 1_000;
 
 impl ShardCursor {
     /// A cursor on `shard` from `start`. `closed`: the shard was closed when listed (it has an
@@ -213,6 +218,8 @@ impl ShardCursor {
         if self.end.is_some() {
             return step(Vec::new(), Next::Ended);
         }
+        // Whether the service sent no record at all (repeats count: they show there is more).
+        let sent_nothing = records.is_empty();
         if let Some(last) = &self.last_delivered {
             let before = records.len();
             records.retain(|r| &r.sequence_number > last);
@@ -227,8 +234,10 @@ impl ShardCursor {
             records.truncate(first_after);
         }
         if let Some(last) = records.last() {
-            self.last_delivered = Some(last.sequence_number.clone());
-            self.position = StartingPosition::after_sequence_number(last.sequence_number.clone());
+            // Detached: a position must not keep the whole response alive.
+            let last = last.sequence_number.detach();
+            self.position = StartingPosition::after_sequence_number(last.clone());
+            self.last_delivered = Some(last);
             self.delivered += records.len() as u64;
             self.last_records_at = Some(now);
         }
@@ -251,7 +260,7 @@ impl ShardCursor {
                 self.protocol_breaks += 1;
                 Next::Resubscribe
             }
-            Follows::Continuation(Some(_)) if !children.is_empty() && records.is_empty() => {
+            Follows::Continuation(Some(_)) if !children.is_empty() && sent_nothing => {
                 self.end = Some(ShardEnd::Closed(children));
                 Next::Ended
             }
@@ -261,17 +270,32 @@ impl ShardCursor {
                     .as_ref()
                     .is_none_or(|l| &continuation > l);
                 if records.is_empty() && newer {
-                    self.position = StartingPosition::after_sequence_number(continuation);
+                    self.position = StartingPosition::after_sequence_number(continuation.detach());
                 }
                 Next::Continue
             }
         };
-        let caught_up = records.is_empty() && millis_behind_latest == 0;
+        let caught_up = sent_nothing && millis_behind_latest == 0;
         if next == Next::Continue && caught_up && self.end_at.is_some() && !self.closed {
             self.end = Some(ShardEnd::EndTime);
             return step(records, Next::Ended);
         }
         step(records, next)
+    }
+
+    /// The position to send in the next request, made at `now`: [`position`](Self::position),
+    /// except that a shard started at LATEST is read from LATEST once. Every later request
+    /// (after an error, an expired iterator or a subscription that ended) starts at the time of
+    /// that first one (less a second for clock skew) until a record was delivered, so records
+    /// that arrived in between are not skipped.
+    pub fn request(&mut self, now: Timestamp) -> StartingPosition {
+        let position = self.position.clone();
+        if position.r#type == ShardIteratorType::Latest {
+            self.position = StartingPosition::at_timestamp(Timestamp::from_millis(
+                now.as_millis().saturating_sub(LATEST_MARGIN_MILLIS),
+            ));
+        }
+        position
     }
 
     /// Records that the service has no iterator for the shard (GetShardIterator answered none):
@@ -517,11 +541,26 @@ mod tests {
                 pages: &[
                     (P(&[1, 2], 0, &[2], F::Continuation(2)), &[1, 2], Continue),
                     (P(&[3], 0, &[2], F::Continuation(3)), &[3], Continue),
-                    (P(&[3], 0, &[2], F::Continuation(3)), &[], Ended),
+                    (P(&[], 0, &[2], F::Continuation(3)), &[], Ended),
                 ],
                 end: closed_with(&[2]),
                 resume_after: Some(3),
-                repeats: 1,
+                repeats: 0,
+                breaks: 0,
+            },
+            Case {
+                name: "children named on every event: repeats after an early resumption are not the end",
+                closed: true,
+                end_at_secs: None,
+                pages: &[
+                    (P(&[1, 2], 0, &[2], F::Continuation(2)), &[1, 2], Continue),
+                    (P(&[2], 0, &[2], F::Continuation(2)), &[], Continue),
+                    (P(&[2, 3], 0, &[2], F::Continuation(3)), &[3], Continue),
+                    (P(&[], 0, &[2], F::Continuation(3)), &[], Ended),
+                ],
+                end: closed_with(&[2]),
+                resume_after: Some(3),
+                repeats: 2,
                 breaks: 0,
             },
             Case {
@@ -635,6 +674,60 @@ mod tests {
         assert_eq!(cursor.end(), Some(&ShardEnd::Closed(found)));
         // The starting position is kept: nothing was delivered.
         assert_eq!(cursor.position().r#type, ShardIteratorType::Latest);
+    }
+
+    #[test]
+    fn latest_is_asked_once_then_resumes_at_the_time_of_that_request() {
+        let mut cursor = ShardCursor::new(
+            id(0),
+            StartingPosition::new(ShardIteratorType::Latest),
+            false,
+            None,
+        );
+        let first = Timestamp::from_millis(1_700_000_010_000);
+        assert_eq!(cursor.request(first).r#type, ShardIteratorType::Latest);
+        // A page without records, then a failure: the next request does not skip what arrived.
+        cursor.advance(page(&P(&[], 0, &[], F::Iterator)), Instant::now());
+        let again = cursor.request(Timestamp::from_millis(1_700_000_020_000));
+        assert_eq!(again.r#type, ShardIteratorType::AtTimestamp);
+        assert_eq!(
+            again.timestamp,
+            Some(Timestamp::from_millis(1_700_000_009_000))
+        );
+        // Once a record was delivered, reading resumes after it.
+        cursor.advance(page(&P(&[7], 0, &[], F::Iterator)), Instant::now());
+        let after = cursor.request(Timestamp::from_millis(1_700_000_030_000));
+        assert_eq!(after.r#type, ShardIteratorType::AfterSequenceNumber);
+        // Other starts are sent as they are.
+        let mut cursor = ShardCursor::new(
+            id(0),
+            StartingPosition::new(ShardIteratorType::TrimHorizon),
+            false,
+            None,
+        );
+        for _ in 0..2 {
+            assert_eq!(cursor.request(first).r#type, ShardIteratorType::TrimHorizon);
+        }
+    }
+
+    #[test]
+    fn positions_do_not_keep_the_response_alive() {
+        let mut cursor = ShardCursor::new(
+            id(0),
+            StartingPosition::new(ShardIteratorType::TrimHorizon),
+            false,
+            None,
+        );
+        let delivered = cursor
+            .advance(page(&P(&[4], 0, &[], F::Iterator)), Instant::now())
+            .records;
+        let kept = cursor.position().sequence_number.clone().unwrap();
+        assert_eq!(kept, delivered[0].sequence_number);
+        assert_ne!(
+            kept.into_bytes().as_ptr(),
+            delivered[0].sequence_number.clone().into_bytes().as_ptr(),
+            "the position is a copy of its own"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use kds_proto::types::ShardId;
 use kds_proto::{ErrorClass, ErrorCode, ServiceError};
 
 /// A failed call, or a client that could not be built.
@@ -10,6 +11,8 @@ pub struct Error(Box<Inner>);
 
 struct Inner {
     kind: ErrorKind,
+    /// The shard being read, for errors of the readers.
+    shard: Option<ShardId>,
     operation: Option<&'static str>,
     attempts: u32,
     message: String,
@@ -35,12 +38,17 @@ pub enum ErrorKind {
     Credentials,
     /// The client configuration is unusable (endpoint, region, TLS setup).
     Config,
+    /// A shard ended, but ListShards names no shard that follows it (yet).
+    Lineage,
+    /// A reader's task panicked (a bug in kds); its shard is not read further.
+    Panic,
 }
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self(Box::new(Inner {
             kind,
+            shard: None,
             operation: None,
             attempts: 0,
             message: message.into(),
@@ -86,6 +94,18 @@ impl Error {
         self
     }
 
+    /// Names the shard being read when the error happened.
+    #[must_use]
+    pub fn for_shard(mut self, shard: &ShardId) -> Self {
+        self.0.shard = Some(shard.clone());
+        self
+    }
+
+    /// The shard being read when the error happened (errors of the readers).
+    pub fn shard(&self) -> Option<&ShardId> {
+        self.0.shard.as_ref()
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
@@ -123,14 +143,14 @@ impl Error {
         self.0.service.as_ref().and_then(ServiceError::request_id)
     }
 
-    /// Whether calling again later may succeed: throttling, transient service errors, timeouts
-    /// and transport failures.
+    /// Whether calling again later may succeed: throttling, transient service errors, timeouts,
+    /// transport failures, and children of an ended shard not listed yet.
     pub fn is_retryable(&self) -> bool {
         match self.0.kind {
             ErrorKind::Service => self.0.service.as_ref().is_some_and(|s| {
                 matches!(s.class(), ErrorClass::Throttling | ErrorClass::Transient)
             }),
-            ErrorKind::Timeout | ErrorKind::Transport => true,
+            ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Lineage => true,
             _ => false,
         }
     }
@@ -138,6 +158,9 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(shard) = &self.0.shard {
+            write!(f, "{}: ", shard.as_str())?;
+        }
         if let Some(operation) = self.0.operation {
             write!(f, "{operation}: ")?;
         }
@@ -169,6 +192,7 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("kind", &self.0.kind)
+            .field("shard", &self.0.shard)
             .field("operation", &self.0.operation)
             .field("attempts", &self.0.attempts)
             .field("message", &self.0.message)

@@ -3,18 +3,19 @@
 //! read ([`ShardDriver`]): the polling reader and kds-efo's enhanced fan-out reader are both a
 //! [`FanIn`] over their own driver.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use kds_proto::model::{Shard, StartingPosition};
 use kds_proto::types::{ShardId, Timestamp};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use crate::client::Client;
 use crate::cursor::{Batch, ShardCursor, ShardEnd};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::lineage::{ChildOf, ShardLineage};
 use crate::stream_id::StreamId;
 
@@ -38,6 +39,24 @@ pub trait ShardDriver: Send + 'static {
     fn released(&mut self, shard: &ShardId) {
         let _ = shard;
     }
+}
+
+/// What a [`FanIn`] read.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Records of one shard (never empty).
+    Batch(Batch),
+    /// A shard was read to its end (after its last batch); the shards that follow it. A
+    /// [`FanIn`] that follows the lineage has started those whose parents have all ended.
+    ShardEnded {
+        /// The shard.
+        shard: ShardId,
+        /// Its children: one after a split, one (shared with a sibling) after a merge.
+        children: Vec<ChildOf>,
+    },
+    /// An open shard was read up to the end time of a bounded read.
+    ShardAtEndTime(ShardId),
 }
 
 /// What a shard's task reports.
@@ -80,41 +99,58 @@ impl<E> std::fmt::Debug for BatchSender<E> {
     }
 }
 
+/// Lookups of an ended shard's children before its read fails (and is resumed by the next
+/// call): about 25 s of waiting in all.
+const LOOKUPS: u32 = 8;
+
 /// Reads every shard of a stream through a [`ShardDriver`], following splits and merges.
 ///
-/// Built from a ListShards result and a starting position: shards whose parents are not listed
-/// start at once, the others once their parents have ended ([`ShardLineage`] says where each
-/// starts). Each shard is read by a task of its own that holds at most one batch the caller has
-/// not taken. A shard that ended without naming its children has them looked up with ListShards
-/// inside its task, retried with backoff while the failure is transient, so no child is lost.
+/// Built from a ListShards result and a starting position ([`new`](Self::new)): shards whose
+/// parents are not listed start at once, the others once their parents have ended
+/// ([`ShardLineage`] says where each starts). Or built empty ([`without_lineage`]
+/// (Self::without_lineage)), for callers that decide themselves which shard to read from where
+/// ([`start_shard`](Self::start_shard)). Each shard is read by a task of its own that holds at
+/// most one batch the caller has not taken. A shard that ended without naming its children has
+/// them looked up with ListShards inside its task, retried with backoff (a closed shard always
+/// has children, so an empty answer is retried too).
 ///
 /// # Errors do not end the read
 ///
-/// [`next_batch`](Self::next_batch) returns a shard's error once; calling it again resumes that
-/// shard from its last delivered record (or looks up its children again). Callers that stop at
-/// the first error simply drop the reader.
+/// [`next_event`](Self::next_event) returns a shard's error once; calling it again resumes that
+/// shard from its last delivered record (or looks up its children again), after a backoff that
+/// grows with the shard's failures in a row (from 100 ms to 30 s). Callers that stop at the
+/// first error simply drop the reader. A shard task that panics (a bug) is reported as an error
+/// once and not read further.
 ///
 /// # Cancel safety
 ///
-/// [`next_batch`](Self::next_batch) is cancel safe: its only await is the receipt of a report,
-/// and everything after a receipt runs without awaiting. Dropping its future (in `select!` or
-/// `timeout`) loses no batch and no child shard.
+/// [`next_event`](Self::next_event) and [`next_batch`](Self::next_batch) are cancel safe: they
+/// wait only for a report or a finished task (both cancel safe), and everything after either
+/// runs without awaiting. Dropping their futures (in `select!` or `timeout`) loses no batch and
+/// no child shard.
 pub struct FanIn<D: ShardDriver> {
     client: Client,
     stream: StreamId,
     end_at: Option<Timestamp>,
     driver: D,
-    lineage: ShardLineage,
+    /// Children are started by the lineage; `None`: by the caller.
+    lineage: Option<ShardLineage>,
     /// Shards closed when listed.
     closed: HashSet<ShardId>,
     /// Shard tasks running (a report still to come from each).
     running: usize,
-    /// Reads that failed, resumed at the next call.
-    failed: VecDeque<ShardCursor>,
+    /// Reads that failed, resumed at the next call, with the shard's failures in a row.
+    failed: VecDeque<(ShardCursor, u32)>,
+    /// Failures in a row of shards that failed and have not delivered since.
+    failures: HashMap<ShardId, u32>,
+    /// A shard task that panicked, to report.
+    panicked: Option<(ShardId, JoinError)>,
     reports: mpsc::Receiver<Report<D::Error>>,
     sender: mpsc::Sender<Report<D::Error>>,
     /// The shards' tasks, stopped when the reader is dropped.
     tasks: JoinSet<()>,
+    /// The shard each task reads.
+    task_shards: HashMap<tokio::task::Id, ShardId>,
 }
 
 impl<D: ShardDriver> std::fmt::Debug for FanIn<D> {
@@ -123,15 +159,15 @@ impl<D: ShardDriver> std::fmt::Debug for FanIn<D> {
             .field("stream", &self.stream)
             .field("running", &self.running)
             .field("failed", &self.failed.len())
-            .field("waiting", &self.lineage.waiting())
+            .field("waiting", &self.lineage.as_ref().map(ShardLineage::waiting))
             .finish_non_exhaustive()
     }
 }
 
 impl<D: ShardDriver> FanIn<D> {
-    /// Reads the `shards` of `stream` (a ListShards result) from `start` with `driver`; with
-    /// `end_at`, only what the stream held at that time (see [`ShardCursor`]). `client` looks
-    /// up children that a shard's end did not name.
+    /// Reads the `shards` of `stream` (a ListShards result) from `start` with `driver`,
+    /// following their lineage; with `end_at`, only what the stream held at that time (see
+    /// [`ShardCursor`]). `client` looks up children that a shard's end did not name.
     pub fn new(
         client: Client,
         stream: StreamId,
@@ -140,30 +176,47 @@ impl<D: ShardDriver> FanIn<D> {
         end_at: Option<Timestamp>,
         driver: D,
     ) -> Self {
-        let (sender, reports) = mpsc::channel(1);
         let (lineage, ready) = ShardLineage::new(shards, start);
-        let mut fan_in = Self {
+        let mut fan_in = Self::without_lineage(client, stream, end_at, driver);
+        fan_in.lineage = Some(lineage);
+        fan_in.closed = shards
+            .iter()
+            .filter(|s| s.is_closed())
+            .map(|s| s.shard_id.clone())
+            .collect();
+        for (shard, position) in ready {
+            let closed = fan_in.closed.contains(&shard);
+            fan_in.start_shard(shard, position, closed);
+        }
+        fan_in
+    }
+
+    /// A reader of `stream` that reads no shard until told to ([`start_shard`]
+    /// (Self::start_shard)), and starts no child by itself: [`Event::ShardEnded`] says which
+    /// shards follow an ended one.
+    pub fn without_lineage(
+        client: Client,
+        stream: StreamId,
+        end_at: Option<Timestamp>,
+        driver: D,
+    ) -> Self {
+        let (sender, reports) = mpsc::channel(1);
+        Self {
             client,
             stream,
             end_at,
             driver,
-            lineage,
-            closed: shards
-                .iter()
-                .filter(|s| s.is_closed())
-                .map(|s| s.shard_id.clone())
-                .collect(),
+            lineage: None,
+            closed: HashSet::new(),
             running: 0,
             failed: VecDeque::new(),
+            failures: HashMap::new(),
+            panicked: None,
             reports,
             sender,
             tasks: JoinSet::new(),
-        };
-        for (shard, position) in ready {
-            let closed = fan_in.closed.contains(&shard);
-            fan_in.start(ShardCursor::new(shard, position, closed, end_at));
+            task_shards: HashMap::new(),
         }
-        fan_in
     }
 
     /// The driver, for the counters it keeps.
@@ -171,15 +224,24 @@ impl<D: ShardDriver> FanIn<D> {
         &self.driver
     }
 
-    /// Shards being read now.
+    /// Shards being read now (failed ones waiting to resume included).
     pub fn running(&self) -> usize {
-        self.running
+        self.running + self.failed.len()
     }
 
-    fn start(&mut self, cursor: ShardCursor) {
+    /// Starts reading `shard` from `start`; `closed`: the shard was closed when listed (it
+    /// ends by itself, never for being caught up in a bounded read).
+    pub fn start_shard(&mut self, shard: ShardId, start: StartingPosition, closed: bool) {
+        self.spawn(ShardCursor::new(shard, start, closed, self.end_at), 0);
+    }
+
+    /// Starts a task that reads `cursor`'s shard, after a backoff for `failures` in a row.
+    fn spawn(&mut self, cursor: ShardCursor, failures: u32) {
         self.running += 1;
+        let shard = cursor.shard().clone();
         let sender = self.sender.clone();
         let (client, stream) = (self.client.clone(), self.stream.clone());
+        let wait = backoff(failures);
         // A cursor that already ended (its children lookup failed) only needs the lookup.
         let start = if cursor.end().is_none() {
             let out = BatchSender {
@@ -189,7 +251,8 @@ impl<D: ShardDriver> FanIn<D> {
         } else {
             Start::Ended(Box::new(cursor))
         };
-        self.tasks.spawn(async move {
+        let task = self.tasks.spawn(async move {
+            tokio::time::sleep(wait).await;
             let (mut cursor, result) = match start {
                 Start::Read(read) => read.await,
                 Start::Ended(cursor) => (*cursor, Ok(())),
@@ -209,88 +272,190 @@ impl<D: ShardDriver> FanIn<D> {
                                 cursor.set_children(children.clone());
                                 Report::Ended(cursor.shard().clone(), children)
                             }
-                            Err(error) => Report::Failed(cursor, error.into()),
+                            Err(error) => {
+                                let error = error.for_shard(cursor.shard());
+                                Report::Failed(cursor, error.into())
+                            }
                         }
                     }
                 },
             };
             let _ = sender.send(report).await;
         });
+        self.task_shards.insert(task.id(), shard);
     }
 
     /// A shard's task ended.
     fn stopped(&mut self, shard: &ShardId) {
         self.running -= 1;
         self.driver.released(shard);
-        // Reap finished tasks, so that a long read across many reshardings stays small.
-        while self.tasks.try_join_next().is_some() {}
     }
 
-    /// The next batch of any shard (never empty); `None` once every shard has ended (or
-    /// reached the end time) and no child is left to read.
+    /// A task finished: a panic is a shard read that ended without a report.
+    fn joined(&mut self, joined: Result<tokio::task::Id, JoinError>) {
+        let id = match &joined {
+            Ok(id) => *id,
+            Err(error) => error.id(),
+        };
+        let shard = self.task_shards.remove(&id);
+        if let (Err(error), Some(shard)) = (joined, shard)
+            && error.is_panic()
+        {
+            self.stopped(&shard);
+            self.panicked = Some((shard, error));
+        }
+    }
+
+    /// The next batch of any shard, or the end of a shard's reading; `None` once no shard is
+    /// being read (every shard has ended or reached the end time, and no child is left to
+    /// read).
     ///
     /// # Errors
     ///
     /// A shard's error once its driver's retries ran out, or a failed lookup of a shard's
-    /// children that retrying cannot mend (access denied, say). The next call resumes that
+    /// children ([`ErrorKind::Lineage`] when ListShards names none). The next call resumes that
     /// shard.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: see [`FanIn`].
-    pub async fn next_batch(&mut self) -> Result<Option<Batch>, D::Error> {
-        while let Some(cursor) = self.failed.pop_front() {
-            self.start(cursor);
+    pub async fn next_event(&mut self) -> Result<Option<Event>, D::Error> {
+        while let Some((cursor, failures)) = self.failed.pop_front() {
+            self.spawn(cursor, failures);
         }
         loop {
+            if let Some((shard, error)) = self.panicked.take() {
+                return Err(Error::new(
+                    ErrorKind::Panic,
+                    format!("its task panicked; the shard is not read further: {error}"),
+                )
+                .for_shard(&shard)
+                .into());
+            }
             if self.running == 0 {
                 return Ok(None);
             }
-            // The only await: `recv` is cancel safe, and what follows does not await.
-            let Some(report) = self.reports.recv().await else {
-                return Ok(None);
+            // The only awaits: a report or a finished task, both cancel safe; what follows
+            // does not await.
+            let (reports, tasks) = (&mut self.reports, &mut self.tasks);
+            let next = std::future::poll_fn(|cx| {
+                if let Poll::Ready(report) = reports.poll_recv(cx) {
+                    return Poll::Ready(Ok(report));
+                }
+                match tasks.poll_join_next_with_id(cx) {
+                    Poll::Ready(Some(joined)) => Poll::Ready(Err(joined.map(|(id, ())| id))),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            let report = match next {
+                Ok(Some(report)) => report,
+                // The reader holds a sender: the channel never closes while it exists.
+                Ok(None) => return Ok(None),
+                Err(joined) => {
+                    self.joined(joined);
+                    continue;
+                }
             };
-            match report {
-                Report::Batch(batch) => return Ok(Some(batch)),
-                Report::AtEndTime(shard) => self.stopped(&shard),
+            return Ok(Some(match report {
+                Report::Batch(batch) => {
+                    self.failures.remove(&batch.shard_id);
+                    Event::Batch(batch)
+                }
+                Report::AtEndTime(shard) => {
+                    self.stopped(&shard);
+                    self.failures.remove(&shard);
+                    Event::ShardAtEndTime(shard)
+                }
                 Report::Failed(cursor, error) => {
-                    self.stopped(&cursor.shard().clone());
-                    self.failed.push_back(cursor);
+                    let shard = cursor.shard().clone();
+                    self.stopped(&shard);
+                    let failures = self.failures.entry(shard).or_default();
+                    *failures += 1;
+                    self.failed.push_back((cursor, *failures));
                     return Err(error);
                 }
                 Report::Ended(shard, children) => {
                     self.stopped(&shard);
-                    for (child, position) in self.lineage.ended(&shard, children) {
-                        let closed = self.closed.contains(&child);
-                        self.start(ShardCursor::new(child, position, closed, self.end_at));
+                    self.failures.remove(&shard);
+                    if let Some(lineage) = &mut self.lineage {
+                        let ready = lineage.ended(&shard, children.clone());
+                        for (child, position) in ready {
+                            let closed = self.closed.contains(&child);
+                            self.start_shard(child, position, closed);
+                        }
                     }
+                    Event::ShardEnded { shard, children }
                 }
+            }));
+        }
+    }
+
+    /// The next batch of any shard (never empty); `None` once no shard is being read. Shard
+    /// ends are passed over ([`next_event`](Self::next_event) reports them).
+    ///
+    /// # Errors
+    ///
+    /// As [`next_event`](Self::next_event).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: see [`FanIn`].
+    pub async fn next_batch(&mut self) -> Result<Option<Batch>, D::Error> {
+        loop {
+            match self.next_event().await? {
+                Some(Event::Batch(batch)) => return Ok(Some(batch)),
+                Some(_) => {}
+                None => return Ok(None),
             }
         }
     }
 }
 
-/// The children of `shard`, from ListShards: transient failures are retried with backoff (up
-/// to a minute apart) for as long as the reader is there; others are returned.
+/// The wait before resuming a shard after `failures` failures in a row: none at first, then
+/// from 100 ms doubling to 30 s, with jitter.
+fn backoff(failures: u32) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    let cap = Duration::from_millis(100)
+        .saturating_mul(1 << (failures - 1).min(16))
+        .min(Duration::from_secs(30));
+    cap.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+/// The children of `shard`, from ListShards: transient failures, and answers that name no child
+/// yet, are retried with backoff [`LOOKUPS`] times while the reader is there; then the last
+/// error is returned.
 async fn look_up_children<E>(
     client: &Client,
     stream: &StreamId,
     shard: &ShardId,
     reader: &mpsc::Sender<Report<E>>,
 ) -> Result<Vec<ChildOf>, Error> {
-    let mut wait = Duration::from_millis(100);
+    let mut attempt = 0;
     loop {
-        match client.children_of(stream, shard).await {
-            Ok(children) => return Ok(children),
-            Err(error) if error.is_retryable() && !reader.is_closed() => {
-                tracing::warn!(
-                    shard = shard.as_str(),
-                    "looking up the children of an ended shard failed, retrying in {wait:?}: {error}"
-                );
-                tokio::time::sleep(wait.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
-                wait = (wait * 2).min(Duration::from_secs(60));
-            }
+        attempt += 1;
+        let error = match client.children_of(stream, shard).await {
+            Ok(children) if !children.is_empty() => return Ok(children),
+            Ok(_) => Error::new(
+                ErrorKind::Lineage,
+                format!(
+                    "{} ended, but ListShards names no shard that follows it",
+                    shard.as_str()
+                ),
+            ),
+            Err(error) if error.is_retryable() => error,
             Err(error) => return Err(error),
+        };
+        if attempt >= LOOKUPS || reader.is_closed() {
+            return Err(error);
         }
+        let wait = backoff(attempt);
+        tracing::warn!(
+            shard = shard.as_str(),
+            "looking up the children of an ended shard failed, retrying in {wait:?}: {error}"
+        );
+        tokio::time::sleep(wait).await;
     }
 }

@@ -64,7 +64,7 @@ pub use client::{Client, ClientBuilder, ResponseStream};
 pub use cursor::{Batch, Next, Page, ShardCursor, ShardEnd, Step};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind};
-pub use fan_in::{BatchSender, FanIn, ShardDriver};
+pub use fan_in::{BatchSender, Event, FanIn, ShardDriver};
 pub use kds_proto::Protocol;
 pub use lineage::{ChildOf, ShardLineage};
 pub use poll::{PollConfig, PollingReader};

@@ -24,7 +24,8 @@ pub struct PollConfig {
     pub max_records: i32,
     /// The time from a GetRecords answer on a shard to the next call
     /// (`scan.shard.getrecords.intervalmillis`, 200 ms: Kinesis allows five calls per second
-    /// per shard, and measured from the answer no two calls reach it closer than this).
+    /// per shard). Measured from the answer, the calls of the loop reach the service at least
+    /// this far apart; retries of a failed call follow the client's GetRecords policy.
     pub interval: Duration,
     /// Read only what the stream held at this time (a bounded read): an open shard ends at
     /// its first record that arrived later, which is not delivered, or once it is caught up
@@ -120,6 +121,7 @@ impl ShardDriver for Polling {
         );
         async move {
             let result = poll(&client, &stream, &config, &mut cursor, &out).await;
+            let result = result.map_err(|e| e.for_shard(cursor.shard()));
             (cursor, result)
         }
     }
@@ -130,19 +132,19 @@ impl ShardDriver for Polling {
 async fn iterator(
     client: &Client,
     stream: &StreamId,
-    cursor: &ShardCursor,
+    cursor: &mut ShardCursor,
 ) -> Result<Option<ShardIterator>, Error> {
-    let position = cursor.position();
+    let position = cursor.request(Timestamp::from(std::time::SystemTime::now()));
     let mut request = GetShardIteratorInput::new(cursor.shard().clone(), position.r#type.clone());
     stream.set(&mut request.stream_name, &mut request.stream_arn);
-    request.starting_sequence_number = position.sequence_number.clone();
+    request.starting_sequence_number = position.sequence_number;
     request.timestamp = position.timestamp;
     Ok(client.send(&request).await?.shard_iterator)
 }
 
 /// Polls until the cursor ends or the reader went away. Each call waits `config.interval`
-/// after the previous answer arrived: the service saw that call before it answered, so no two
-/// calls reach it closer than the interval, whatever the network's delays.
+/// after the previous answer arrived: the service saw that call before it answered, so two
+/// calls of the loop never reach it closer than the interval, whatever the network's delays.
 async fn poll(
     client: &Client,
     stream: &StreamId,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// How an operation is retried: at most `max_retries` retries after the first attempt, waiting
 /// a uniformly random time in `[0, min(max, base × exponential_constant^retry))` before each
-/// (full jitter, `flink-semantics.md` §3.2).
+/// (full jitter, as Flink's `FullJitterBackoff`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
@@ -27,7 +27,7 @@ impl RetryPolicy {
         exponential_constant: 1.0,
     };
 
-    /// The connector's defaults for `operation` (`flink-semantics.md` §3.2): GetRecords and
+    /// The connector's defaults for `operation` (Flink's `ConsumerConfigConstants`): GetRecords and
     /// GetShardIterator 3 retries from 300 ms to 1 s; ListShards 10 from 1 s to 5 s;
     /// DescribeStream(Summary) and DescribeStreamConsumer 50 from 2 s to 5 s;
     /// (De)RegisterStreamConsumer 10 from 500 ms to 2 s; SubscribeToShard 10 from 1 s to 2 s;

@@ -3,12 +3,14 @@
 //! GetRecords failing past its retries. Every record of a split and merged stream must still be
 //! read exactly once.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use kds_client::{Client, PollConfig, PollingReader, StreamId};
-use kds_proto::model::StartingPosition;
-use kds_proto::types::ShardIteratorType;
+use kds_proto::model::{GetShardIteratorInput, StartingPosition};
+use kds_proto::types::{SequenceNumber, ShardId, ShardIteratorType};
+use kds_proto::{Protocol, Shape};
 use kds_test_support::proxy::{Fault, Proxy};
 use kds_test_support::{
     client_builder, create_stream, fast_retries, merge_shards, name, put_keyed, shards, split_shard,
@@ -53,12 +55,16 @@ struct Outcome {
     data: Vec<Bytes>,
     dropped: usize,
     errors: Vec<String>,
+    /// For each error that named a shard: the shard, the last record it had delivered, and the
+    /// error.
+    failed: Vec<(ShardId, Option<SequenceNumber>, String)>,
+    /// The last record delivered by each shard.
+    last: HashMap<ShardId, SequenceNumber>,
 }
 
 /// Calls `next_batch` until the read ends (at most a minute), giving up on each call after a
 /// random wait of up to `patience` (dropping its future) and calling again after errors.
-async fn read_impatiently(reader: &mut PollingReader, patience: Duration) -> Outcome {
-    let mut outcome = Outcome::default();
+async fn read_impatiently(reader: &mut PollingReader, patience: Duration, outcome: &mut Outcome) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(
@@ -69,13 +75,22 @@ async fn read_impatiently(reader: &mut PollingReader, patience: Duration) -> Out
         match tokio::time::timeout(wait, reader.next_batch()).await {
             Err(_) => outcome.dropped += 1,
             Ok(Ok(Some(batch))) => {
-                assert!(!batch.records.is_empty());
+                let last = batch.records.last().expect("batches are never empty");
+                outcome
+                    .last
+                    .insert(batch.shard_id.clone(), last.sequence_number.clone());
                 outcome
                     .data
                     .extend(batch.records.into_iter().map(|r| r.data));
             }
-            Ok(Ok(None)) => return outcome,
+            Ok(Ok(None)) => return,
             Ok(Err(error)) => {
+                if let Some(shard) = error.shard() {
+                    let last = outcome.last.get(shard).cloned();
+                    outcome
+                        .failed
+                        .push((shard.clone(), last, error.to_string()));
+                }
                 outcome.errors.push(error.to_string());
                 assert!(outcome.errors.len() < 20, "{outcome:?}");
             }
@@ -99,12 +114,8 @@ async fn dropped_calls_and_failing_children_lookups_lose_no_record() {
         .build()
         .unwrap();
     let mut reader = reader(&client, &proxy.upstream, "resharded").await;
-    let outcome = read_impatiently(&mut reader, Duration::from_millis(15)).await;
-    assert!(
-        outcome.dropped > 10,
-        "calls were dropped: {}",
-        outcome.dropped
-    );
+    let mut outcome = Outcome::default();
+    read_impatiently(&mut reader, Duration::from_millis(15), &mut outcome).await;
     assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
     assert_eq!(proxy.unused_faults(), 0, "every ListShards fault was met");
     assert_eq!(outcome.data.len(), written.len(), "no record twice or lost");
@@ -116,35 +127,110 @@ async fn dropped_calls_and_failing_children_lookups_lose_no_record() {
     );
 }
 
+/// Which iterator of `shard` follows the failure `error`: the first is the shard's start, and
+/// each failed read of it takes one more.
+fn failed_reads_seen_of(
+    failed: &[(ShardId, Option<SequenceNumber>, String)],
+    shard: &ShardId,
+    error: &str,
+) -> usize {
+    let position = failed
+        .iter()
+        .filter(|(s, _, e)| s == shard && !e.contains("AccessDenied"))
+        .position(|(_, _, e)| e == error)
+        .unwrap();
+    position + 1
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_shard_and_a_refused_lookup_resume_on_the_next_call() {
+async fn a_failed_shard_and_a_refused_lookup_resume_on_the_next_call_where_they_stopped() {
     let proxy = Proxy::start().await;
     let written = resharded_stream(&proxy.upstream, "resumed").await;
     proxy.strip_child_shards(true);
-    // A lookup refused for good (until the next call), and GetRecords failing past its
-    // retries, twice.
-    proxy.script_for("ListShards", [Fault::Error(400, "AccessDeniedException")]);
-    proxy.script_for(
-        "GetRecords",
-        std::iter::repeat_n(Fault::Error(500, "InternalFailure"), 4),
-    );
     let client = client_builder(&proxy.url)
         .retry_policy("GetRecords", fast_retries(1))
         .retry_policy("ListShards", fast_retries(1))
         .build()
         .unwrap();
     let mut reader = reader(&client, &proxy.upstream, "resumed").await;
-    let outcome = read_impatiently(&mut reader, Duration::from_secs(5)).await;
-    assert_eq!(outcome.errors.len(), 3, "{:?}", outcome.errors);
-    assert!(
+    // Some records first, so that the failures come in the middle of shards.
+    let mut outcome = Outcome::default();
+    while outcome.data.len() < 100 {
+        let batch = reader.next_batch().await.unwrap().expect("more to read");
+        let last = batch.records.last().unwrap().sequence_number.clone();
+        outcome.last.insert(batch.shard_id.clone(), last);
         outcome
-            .errors
-            .iter()
-            .any(|e| e.contains("AccessDeniedException")),
-        "{:?}",
-        outcome.errors
+            .data
+            .extend(batch.records.into_iter().map(|r| r.data));
+    }
+    // A lookup refused for good (until the next call), and GetRecords failing past its
+    // retries: two attempts a call, so one or two shards fail.
+    proxy.script_for("ListShards", [Fault::Error(400, "AccessDeniedException")]);
+    proxy.script_for(
+        "GetRecords",
+        std::iter::repeat_n(Fault::Error(500, "InternalFailure"), 4),
+    );
+    read_impatiently(&mut reader, Duration::from_secs(5), &mut outcome).await;
+    let refused = outcome
+        .errors
+        .iter()
+        .filter(|e| e.contains("AccessDeniedException"))
+        .count();
+    let failed_reads = outcome
+        .errors
+        .iter()
+        .filter(|e| e.contains("InternalFailure"))
+        .count();
+    assert_eq!((refused, outcome.errors.len() - refused), (1, failed_reads));
+    assert!((1..=2).contains(&failed_reads), "{:?}", outcome.errors);
+    assert_eq!(
+        outcome.failed.len(),
+        outcome.errors.len(),
+        "errors name their shard"
     );
     assert_eq!(proxy.unused_faults(), 0);
     assert_eq!(outcome.data.len(), written.len(), "no record twice or lost");
     assert_eq!(sorted(outcome.data), sorted(written));
+    // A shard's first iterator is at its start; after a failed read, the next one is after
+    // the last record the shard had delivered (at its start if it had delivered none).
+    let mut iterators: HashMap<ShardId, Vec<GetShardIteratorInput>> = HashMap::new();
+    for body in proxy.bodies_of("GetShardIterator") {
+        let request = GetShardIteratorInput::decode_body(body, Protocol::Json).unwrap();
+        iterators
+            .entry(request.shard_id.clone())
+            .or_default()
+            .push(request);
+    }
+    let mut failed_reads_seen = 0;
+    for (shard, last, error) in &outcome.failed {
+        let requests = &iterators[shard];
+        assert_eq!(
+            requests[0].shard_iterator_type,
+            ShardIteratorType::TrimHorizon
+        );
+        if error.contains("AccessDenied") {
+            continue;
+        }
+        failed_reads_seen += 1;
+        let resumed = requests
+            .get(failed_reads_seen_of(&outcome.failed, shard, error))
+            .unwrap_or_else(|| panic!("{shard:?} resumed"));
+        match last {
+            Some(last) => {
+                assert_eq!(
+                    resumed.shard_iterator_type,
+                    ShardIteratorType::AfterSequenceNumber
+                );
+                assert_eq!(resumed.starting_sequence_number.as_ref(), Some(last));
+            }
+            None => assert_eq!(resumed.shard_iterator_type, ShardIteratorType::TrimHorizon),
+        }
+    }
+    assert_eq!(failed_reads_seen, failed_reads);
+    // Shards that never failed took one iterator each.
+    for (shard, requests) in &iterators {
+        if !outcome.failed.iter().any(|(s, ..)| s == shard) {
+            assert_eq!(requests.len(), 1, "{shard:?}: {requests:?}");
+        }
+    }
 }

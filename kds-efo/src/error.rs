@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use kds_proto::types::ShardId;
 use kds_proto::{ErrorCode, ServiceError};
 
 /// A subscription that could not be opened or broke off.
@@ -9,6 +10,8 @@ pub struct Error(Box<Inner>);
 
 struct Inner {
     kind: ErrorKind,
+    /// The shard being read, for errors of the readers.
+    shard: Option<ShardId>,
     message: String,
     service: Option<ServiceError>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -37,6 +40,7 @@ pub enum ErrorKind {
 impl Error {
     pub(crate) fn client(error: kds_client::Error) -> Self {
         Self(Box::new(Inner {
+            shard: None,
             kind: ErrorKind::Client,
             message: error.to_string(),
             service: error.service_error().cloned(),
@@ -46,6 +50,7 @@ impl Error {
 
     pub(crate) fn service(error: ServiceError) -> Self {
         Self(Box::new(Inner {
+            shard: None,
             kind: ErrorKind::Service,
             message: format!("the subscription ended with {error}"),
             service: Some(error),
@@ -55,6 +60,7 @@ impl Error {
 
     pub(crate) fn decode(error: kds_proto::DecodeError) -> Self {
         Self(Box::new(Inner {
+            shard: None,
             kind: ErrorKind::Decode,
             message: format!("the event stream is corrupt: {error}"),
             service: None,
@@ -64,6 +70,7 @@ impl Error {
 
     pub(crate) fn timeout(message: String) -> Self {
         Self(Box::new(Inner {
+            shard: None,
             kind: ErrorKind::Timeout,
             message,
             service: None,
@@ -73,11 +80,24 @@ impl Error {
 
     pub(crate) fn protocol(message: String) -> Self {
         Self(Box::new(Inner {
+            shard: None,
             kind: ErrorKind::Protocol,
             message,
             service: None,
             source: None,
         }))
+    }
+
+    /// Names the shard being read when the error happened.
+    #[must_use]
+    pub fn for_shard(mut self, shard: &ShardId) -> Self {
+        self.0.shard = Some(shard.clone());
+        self
+    }
+
+    /// The shard being read when the error happened (errors of the readers).
+    pub fn shard(&self) -> Option<&ShardId> {
+        self.0.shard.as_ref()
     }
 
     /// What went wrong.
@@ -133,6 +153,9 @@ impl From<kds_client::Error> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(shard) = &self.0.shard {
+            write!(f, "{}: ", shard.as_str())?;
+        }
         f.write_str(&self.0.message)
     }
 }
@@ -141,6 +164,7 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("kind", &self.0.kind)
+            .field("shard", &self.0.shard)
             .field("message", &self.0.message)
             .field("service", &self.0.service)
             .finish_non_exhaustive()

@@ -3,7 +3,7 @@
 //! is lost or repeated.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use kds_client::{
     Batch, ChildOf, Client, Next, Page, ReadBatches, RetryPolicy, ShardCursor, ShardEnd,
@@ -78,7 +78,11 @@ pub struct ShardReader {
 }
 
 impl ShardReader {
-    /// A reader of `shard` for `consumer`, starting at `start`.
+    /// A reader of `shard` for `consumer`, starting at `start`, treating the shard as open: an
+    /// event without a continuation that names no children is a protocol break. For a shard
+    /// closed when listed (it has an ending sequence number), use [`from_cursor`]
+    /// (Self::from_cursor) with `ShardCursor::new(shard, start, true, end_at)`: its last event
+    /// then ends it even when the service names no children.
     pub fn new(
         client: Client,
         consumer: ConsumerArn,
@@ -139,10 +143,11 @@ impl ShardReader {
             let subscription = match &mut self.subscription {
                 Some(subscription) => subscription,
                 None => {
+                    let position = self.cursor.request(Timestamp::from(SystemTime::now()));
                     let request = SubscribeToShardInput::new(
                         self.consumer.clone(),
                         self.cursor.shard().clone(),
-                        self.cursor.position().clone(),
+                        position,
                     );
                     match Subscription::open(&self.client, &request).await {
                         Ok(subscription) => {
@@ -215,7 +220,7 @@ impl ShardReader {
         if !(in_use || error.is_retryable()) || self.failures >= self.config.retry.max_retries {
             // Reading again starts a new round of retries.
             self.failures = 0;
-            return Err(error);
+            return Err(error.for_shard(self.cursor.shard()));
         }
         let wait = if in_use {
             self.config.resource_in_use_wait + Duration::from_millis(fastrand::u64(0..1000))

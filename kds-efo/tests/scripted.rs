@@ -534,11 +534,7 @@ async fn events_that_keep_breaking_the_protocol_give_up_like_errors() {
 async fn subscriptions_without_any_event_back_off_and_give_up_like_errors() {
     // A server that answers 200 with an empty body: no unbounded request rate.
     let script = Script::start(vec![Answer::Stream(Vec::new()); 10]).await;
-    let mut reader = script.reader_with(|config| {
-        config.retry.base = Duration::from_millis(50);
-        config.retry.max = Duration::from_millis(50);
-    });
-    let started = Instant::now();
+    let mut reader = script.reader();
     let err = tokio::time::timeout(Duration::from_secs(10), reader.next_batch())
         .await
         .expect("the reader gives up")
@@ -547,8 +543,6 @@ async fn subscriptions_without_any_event_back_off_and_give_up_like_errors() {
     assert!(err.to_string().contains("without any event"), "{err}");
     assert_eq!(script.starts().len(), 4, "the first try and three retries");
     assert_eq!(reader.empty_subscriptions(), 4);
-    // Three full-jitter backoffs of up to 50 ms each: the waits happened, at least in part.
-    assert!(started.elapsed() >= Duration::from_millis(10));
     assert_eq!(script.unused(), 6);
 
     // One empty subscription among good ones is counted and read past.

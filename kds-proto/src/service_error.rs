@@ -1,5 +1,6 @@
 //! Errors the service returns: decoded from a non-2xx response, an in-stream exception or a
-//! PutRecords entry, and classified for retry decisions (`protocol.md` §1.4).
+//! PutRecords entry, and classified for retry decisions (after smithy-rs's `THROTTLING_ERRORS`
+//! and `TRANSIENT_ERRORS` and the AWS Java SDK's `AwsErrorCode`).
 
 use std::fmt;
 

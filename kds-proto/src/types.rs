@@ -153,6 +153,14 @@ macro_rules! shared_string {
             pub fn into_bytes(self) -> Bytes {
                 self.0.into_bytes()
             }
+
+            /// A copy in a buffer of its own. A value decoded from a response shares that
+            /// response's buffer and keeps all of it alive; keep a detached copy instead when
+            /// the value outlives the records (a resume position, a checkpoint).
+            #[must_use]
+            pub fn detach(&self) -> Self {
+                Self(ByteString::from(String::from(&*self.0)))
+            }
         }
     };
 }

@@ -1,5 +1,5 @@
-//! The encoding variants the decoders must accept (`protocol.md` §3), golden vectors, and bad
-//! input with the error kind each gives.
+//! The encoding variants the decoders must accept, golden vectors, and bad input with the error
+//! kind each gives.
 
 use bytes::Bytes;
 use kds_proto::model::{
@@ -18,8 +18,8 @@ fn cbor<T: Shape>(hex_text: &str) -> Result<T, kds_proto::DecodeError> {
     T::decode_body(Bytes::from(hex::decode(compact).unwrap()), Protocol::Cbor)
 }
 
-/// `protocol.md` §3.2: PutRecord as the Java SDK writes it (indefinite map), StreamName "s1",
-/// PartitionKey "pk", Data "hi".
+/// PutRecord as the AWS Java SDK writes it (an indefinite map: Jackson's `CBORGenerator` opens
+/// objects that way), StreamName "s1", PartitionKey "pk", Data "hi".
 const JAVA_PUT_RECORD: &str =
     "bf6a53747265616d4e616d656273316c506172746974696f6e4b657962706b6444617461426869ff";
 

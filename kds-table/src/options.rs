@@ -1,7 +1,8 @@
 //! Validation of a table's `WITH (...)` options into typed configuration.
 //!
-//! The rules are those of the Flink connector (`flink-semantics.md` §1.3–1.5), with the error
-//! text naming the option as the user wrote it. Where Flink only warns or silently ignores
+//! The rules are those of the Flink connector (`AWSGeneralUtil.validateAwsConfiguration` and
+//! `KinesisConfigUtil.validateConsumerConfiguration` in apache/flink-connector-aws), with the
+//! error text naming the option as the user wrote it. Where Flink only warns or silently ignores
 //! (an unknown shard assigner, an unknown `sink.producer.*` key, a consumer ARN for another
 //! stream) the definition is refused instead, so nothing set is silently dropped.
 

@@ -1,5 +1,6 @@
-//! The acceptance cases of `flink-semantics.md` §1.6 (T*, S*, C*), with our error text, and the
-//! generated option reference.
+//! The acceptance cases of the Flink connector's tests (T*: `KinesisDynamicTableFactoryTest`,
+//! S*: `KinesisDynamicTableSinkFactoryTest`, C*: `KinesisConfigUtilTest`, in
+//! apache/flink-connector-aws), with our error text, and the generated option reference.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -772,8 +773,9 @@ fn option_reference_is_current() {
 
 #[test]
 fn every_seed_option_is_registered() {
-    // The option names of the connector's reference page (`shared/seed`), checked in here so
-    // the test does not depend on files outside the repository.
+    // The option names of the connector's reference page (apache/flink
+    // `docs/content/docs/connectors/table/kinesis.md`), checked in here so the test does not
+    // depend on files outside the repository.
     let seed = "connector stream format aws.region aws.endpoint aws.credentials.provider \
         aws.credentials.basic.accesskeyid aws.credentials.basic.secretkey aws.credentials.profile.path \
         aws.credentials.profile.name aws.credentials.role.arn aws.credentials.role.sessionName \

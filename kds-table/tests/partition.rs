@@ -1,4 +1,5 @@
-//! Partition keys of written rows (`flink-semantics.md` §2.2–2.3).
+//! Partition keys of written rows, as Flink's `RowDataFieldsKinesisPartitionKeyGenerator` and
+//! `KinesisPartitionKeyGeneratorFactory` make them.
 
 use std::sync::Arc;
 

@@ -66,8 +66,8 @@ struct Shared {
     strip_child_shards: AtomicBool,
     /// The operation of each request.
     requests: Mutex<Vec<String>>,
-    /// The body of each request.
-    bodies: Mutex<Vec<Bytes>>,
+    /// The operation and body of each request, in the order the bodies arrived.
+    bodies: Mutex<Vec<(String, Bytes)>>,
     /// The `X-Amz-Date` of each request.
     dates: Mutex<Vec<String>>,
     /// Connections accepted.
@@ -175,7 +175,18 @@ impl Proxy {
 
     /// The body of every request so far.
     pub fn bodies(&self) -> Vec<Bytes> {
-        self.shared.bodies.lock().unwrap().clone()
+        let bodies = self.shared.bodies.lock().unwrap();
+        bodies.iter().map(|(_, body)| body.clone()).collect()
+    }
+
+    /// The body of every request of `operation` so far.
+    pub fn bodies_of(&self, operation: &str) -> Vec<Bytes> {
+        let bodies = self.shared.bodies.lock().unwrap();
+        bodies
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, body)| body.clone())
+            .collect()
     }
 
     /// The `X-Amz-Date` of every request so far.
@@ -242,7 +253,10 @@ async fn handle(
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
-    bodies.lock().unwrap().push(body.clone());
+    bodies
+        .lock()
+        .unwrap()
+        .push((operation.clone(), body.clone()));
     let send = |body: Bytes| {
         let mut upstream_request = http::Request::builder()
             .method(parts.method.clone())

@@ -1,10 +1,10 @@
 //! CBOR 1.1 bodies (`application/x-amz-cbor-1.1`): a pull reader over [`Bytes`] and a writer.
 //!
-//! The reader accepts everything `protocol.md` §3.2 lists: definite and indefinite maps, arrays,
-//! byte and text strings; any tag (unwrapped and ignored); integers of every width; half, single
-//! and double floats; `undefined` as absent; blobs as byte strings (sliced from the body without
-//! copying) or as base64 text. Timestamps are epoch milliseconds when integral, with or without
-//! tag 1. Every length is checked against the bytes that remain before it is used.
+//! The reader accepts definite and indefinite maps, arrays, byte and text strings; any tag
+//! (unwrapped and ignored); integers of every width; half, single and double floats; `undefined` as
+//! absent; blobs as byte strings (sliced from the body without copying) or as base64 text.
+//! Timestamps are epoch milliseconds when integral, with or without tag 1. Every length is checked
+//! against the bytes that remain before it is used.
 //!
 //! The writer emits definite lengths and minimal integers, blobs as byte strings and timestamps
 //! as tag 1 + integer milliseconds, as the AWS Java SDK does.
@@ -32,7 +32,8 @@ const FALSE: u8 = 0xF4;
 const TRUE: u8 = 0xF5;
 const NULL: u8 = 0xF6;
 const UNDEFINED: u8 = 0xF7;
-/// Tag 1: epoch-based date/time. Kinesis puts milliseconds in it (`protocol.md` §3.2).
+/// Tag 1: epoch-based date/time, in seconds by RFC 8949 §3.4.2. Kinesis puts milliseconds in it,
+/// as the AWS Java SDK's `SdkCborGenerator` does.
 const TAG_EPOCH: u8 = 0xC1;
 
 /// The argument of an item head: a number, or "indefinite length".
@@ -752,7 +753,7 @@ mod tests {
 
     #[test]
     fn timestamp_is_tag_one_and_millis() {
-        // protocol.md §3.2: 1718000000123 ms is c1 1b 0000019000c79c7b.
+        // 1718000000123 ms is c1 1b 0000019000c79c7b.
         let mut w = CborWriter::new();
         w.timestamp(Timestamp::from_millis(1_718_000_000_123));
         assert_eq!(hex::encode(w.into_inner()), "c11b0000019000c79c7b");

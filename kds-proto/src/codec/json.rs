@@ -357,7 +357,7 @@ impl Reader for JsonReader<'_> {
         let start = self.offset();
         let text = self.read_str_bytes()?;
         // Blobs take at most 3/4 of the bytes that remain: one arena holds them all.
-        let upcoming = (self.buf.len() - self.pos) / 4 * 3;
+        let upcoming = self.upcoming();
         self.arena
             .decode_base64(&text, upcoming)
             .map_err(|e| e.shift_offset(start + 1))
@@ -389,7 +389,7 @@ impl Reader for JsonReader<'_> {
     }
 
     fn read_timestamp(&mut self) -> Result<Timestamp, DecodeError> {
-        // Epoch seconds with a fraction (protocol.md §3.1); millis = floor(seconds * 1000).
+        // Epoch seconds with a fraction, as awsJson1_1 sends them; millis = floor(seconds * 1000).
         let (negative, mantissa, exponent, start) = self.decimal()?;
         decimal_to_i64_floor(negative, mantissa, exponent.saturating_add(3))
             .map(Timestamp::from_millis)
@@ -534,13 +534,13 @@ impl<'a> JsonReader<'a> {
         Some(())
     }
 
-    /// A string without escapes at the current position, consumed; `None` otherwise.
     /// What blobs and strings still to come, from here on, need at most: sizes the arena's
     /// next buffer.
     fn upcoming(&self) -> usize {
         (self.buf.len() - self.pos) / 4 * 3
     }
 
+    /// A string without escapes at the current position, consumed; `None` otherwise.
     fn plain_str(&mut self) -> Option<&'a [u8]> {
         if *self.buf.get(self.pos)? != b'"' {
             return None;

@@ -1,9 +1,9 @@
 //! The two body encodings, behind one pull-reader and one writer interface.
 //!
 //! Every shape is written once against [`Reader`] and [`Writer`] (by the `shape!` macro in
-//! `model`), and the JSON 1.1 and CBOR 1.1 implementations below supply the encoding rules of
-//! `protocol.md` §3: blobs are base64 text in JSON and byte strings in CBOR, timestamps are
-//! fractional epoch seconds in JSON and tag-1 epoch milliseconds in CBOR.
+//! `model`), and the JSON 1.1 and CBOR 1.1 implementations below supply the encoding rules:
+//! blobs are base64 text in JSON and byte strings in CBOR, timestamps are fractional epoch
+//! seconds in JSON and tag-1 epoch milliseconds in CBOR.
 
 pub(crate) mod cbor;
 pub(crate) mod json;
@@ -479,7 +479,7 @@ pub(crate) fn decimal_to_i64_floor(negative: bool, mantissa: u128, exponent: i32
 }
 
 /// Milliseconds from a float timestamp whose unit is unknown: magnitudes below 1e11 are seconds
-/// (1e11 s is the year 5138), larger ones milliseconds (`protocol.md` §3.2).
+/// (1e11 s is the year 5138), larger ones milliseconds.
 pub(crate) fn float_timestamp_millis(value: f64) -> Option<i64> {
     if !value.is_finite() {
         return None;
