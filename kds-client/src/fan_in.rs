@@ -107,12 +107,12 @@ const LOOKUPS: u32 = 8;
 ///
 /// Built from a ListShards result and a starting position ([`new`](Self::new)): shards whose
 /// parents are not listed start at once, the others once their parents have ended
-/// ([`ShardLineage`] says where each starts). Or built empty ([`without_lineage`]
-/// (Self::without_lineage)), for callers that decide themselves which shard to read from where
-/// ([`start_shard`](Self::start_shard)). Each shard is read by a task of its own that holds at
-/// most one batch the caller has not taken. A shard that ended without naming its children has
-/// them looked up with ListShards inside its task, retried with backoff (a closed shard always
-/// has children, so an empty answer is retried too).
+/// ([`ShardLineage`] says where each starts). Or built empty
+/// ([`without_lineage`](Self::without_lineage)), for callers that decide themselves which shard
+/// to read from where ([`start_shard`](Self::start_shard)). Each shard is read by a task of its
+/// own that holds at most one batch the caller has not taken. A shard that ended without naming
+/// its children has them looked up with ListShards inside its task, retried with backoff (a
+/// closed shard always has children, so an empty answer is retried too).
 ///
 /// # Errors do not end the read
 ///
@@ -191,9 +191,9 @@ impl<D: ShardDriver> FanIn<D> {
         fan_in
     }
 
-    /// A reader of `stream` that reads no shard until told to ([`start_shard`]
-    /// (Self::start_shard)), and starts no child by itself: [`Event::ShardEnded`] says which
-    /// shards follow an ended one.
+    /// A reader of `stream` that reads no shard until told to
+    /// ([`start_shard`](Self::start_shard)), and starts no child by itself:
+    /// [`Event::ShardEnded`] says which shards follow an ended one.
     pub fn without_lineage(
         client: Client,
         stream: StreamId,

@@ -80,9 +80,9 @@ pub struct ShardReader {
 impl ShardReader {
     /// A reader of `shard` for `consumer`, starting at `start`, treating the shard as open: an
     /// event without a continuation that names no children is a protocol break. For a shard
-    /// closed when listed (it has an ending sequence number), use [`from_cursor`]
-    /// (Self::from_cursor) with `ShardCursor::new(shard, start, true, end_at)`: its last event
-    /// then ends it even when the service names no children.
+    /// closed when listed (it has an ending sequence number), use
+    /// [`from_cursor`](Self::from_cursor) with `ShardCursor::new(shard, start, true, end_at)`:
+    /// its last event then ends it even when the service names no children.
     pub fn new(
         client: Client,
         consumer: ConsumerArn,
