@@ -53,7 +53,7 @@ impl Default for PollConfig {
 /// GetShardIterator policies and then returned, and the next call resumes the shard.
 #[derive(Debug)]
 pub struct PollingReader {
-    fan_in: FanIn<Polling>,
+    fan_in: FanIn<PollingDriver>,
 }
 
 impl PollingReader {
@@ -68,11 +68,7 @@ impl PollingReader {
         config: PollConfig,
     ) -> Self {
         let end_at = config.end_at;
-        let driver = Polling {
-            client: client.clone(),
-            stream: stream.clone(),
-            config,
-        };
+        let driver = PollingDriver::new(client.clone(), stream.clone(), config);
         Self {
             fan_in: FanIn::new(client, stream, shards, start, end_at, driver),
         }
@@ -98,15 +94,28 @@ impl PollingReader {
     }
 }
 
-/// Reads one shard with GetRecords.
+/// Reads a shard with GetShardIterator and GetRecords: the [`ShardDriver`] of
+/// [`PollingReader`], for a [`FanIn`] of one's own (one that places shards itself, say).
 #[derive(Debug)]
-struct Polling {
+pub struct PollingDriver {
     client: Client,
     stream: StreamId,
     config: PollConfig,
 }
 
-impl ShardDriver for Polling {
+impl PollingDriver {
+    /// Reads shards of `stream` with `client`, as `config` says (its `end_at` is the
+    /// [`FanIn`]'s to apply: pass the same one there).
+    pub fn new(client: Client, stream: StreamId, config: PollConfig) -> Self {
+        Self {
+            client,
+            stream,
+            config,
+        }
+    }
+}
+
+impl ShardDriver for PollingDriver {
     type Error = Error;
 
     fn read(

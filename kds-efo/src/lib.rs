@@ -54,5 +54,5 @@ pub use consumer::{ConsumerConfig, Registration, ensure_consumer, release_consum
 pub use error::{Error, ErrorKind};
 pub use kds_client::{Batch, Batches, ReadBatches};
 pub use reader::{ReaderConfig, ShardReader};
-pub use stream::StreamReader;
+pub use stream::{FanOutDriver, StreamReader};
 pub use subscription::Subscription;

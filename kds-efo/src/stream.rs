@@ -1,7 +1,7 @@
 //! Every shard of a stream, read through enhanced fan-out: a [`FanIn`] whose driver keeps each
 //! shard subscribed with a [`ShardReader`], children started once all their parents have been
 //! read to the end (parents before children, so a key's records stay in order across
-//! resharding). Subscriptions are spread over connections of their own, at most
+//! resharding). FanOutDriver are spread over connections of their own, at most
 //! [`ReaderConfig::subscriptions_per_connection`] on each.
 
 use std::collections::HashMap;
@@ -37,7 +37,7 @@ struct Counters {
 /// why [`next_batch`](Self::next_batch) is cancel safe and how errors resume).
 #[derive(Debug)]
 pub struct StreamReader {
-    fan_in: FanIn<Subscriptions>,
+    fan_in: FanIn<FanOutDriver>,
 }
 
 impl StreamReader {
@@ -54,7 +54,7 @@ impl StreamReader {
         config: ReaderConfig,
     ) -> Self {
         let end_at = config.end_at;
-        let driver = Subscriptions::new(client.clone(), consumer, config);
+        let driver = FanOutDriver::new(client.clone(), consumer, config);
         Self {
             fan_in: FanIn::new(client, stream, shards, start, end_at, driver),
         }
@@ -63,27 +63,23 @@ impl StreamReader {
     /// Records the service delivered again after a resubscription (not after the last one
     /// returned), dropped, over all shards so far (see [`ShardReader::repeats_dropped`]).
     pub fn repeats_dropped(&self) -> u64 {
-        self.counters().repeats_dropped.load(Ordering::Relaxed)
+        self.fan_in.driver().repeats_dropped()
     }
 
     /// Events that broke the protocol, over all shards so far (see
     /// [`ShardReader::protocol_breaks`]).
     pub fn protocol_breaks(&self) -> u64 {
-        self.counters().protocol_breaks.load(Ordering::Relaxed)
+        self.fan_in.driver().protocol_breaks()
     }
 
     /// Subscriptions that ended without any event, over all shards so far.
     pub fn empty_subscriptions(&self) -> u64 {
-        self.counters().empty_subscriptions.load(Ordering::Relaxed)
-    }
-
-    fn counters(&self) -> &Counters {
-        &self.fan_in.driver().counters
+        self.fan_in.driver().empty_subscriptions()
     }
 
     /// How many connections (clients of their own) the subscriptions are spread over.
     pub fn connections(&self) -> usize {
-        self.fan_in.driver().connections.len()
+        self.fan_in.driver().connections()
     }
 
     /// The next batch of any shard; `None` once every shard has ended and no child is left.
@@ -108,9 +104,10 @@ impl ReadBatches for StreamReader {
     }
 }
 
-/// Keeps shards subscribed, spread over connections.
+/// Keeps shards subscribed, spread over connections: the [`ShardDriver`] of [`StreamReader`],
+/// for a [`FanIn`] of one's own (one that places shards itself, say).
 #[derive(Debug)]
-struct Subscriptions {
+pub struct FanOutDriver {
     client: Client,
     consumer: ConsumerArn,
     config: ReaderConfig,
@@ -122,8 +119,10 @@ struct Subscriptions {
     counters: Arc<Counters>,
 }
 
-impl Subscriptions {
-    fn new(client: Client, consumer: ConsumerArn, config: ReaderConfig) -> Self {
+impl FanOutDriver {
+    /// Subscribes shards for `consumer` with connections of its own made from `client`, as
+    /// `config` says (its `end_at` is the [`FanIn`]'s to apply: pass the same one there).
+    pub fn new(client: Client, consumer: ConsumerArn, config: ReaderConfig) -> Self {
         Self {
             client,
             consumer,
@@ -132,6 +131,26 @@ impl Subscriptions {
             connection_of: HashMap::new(),
             counters: Arc::default(),
         }
+    }
+
+    /// Records the service sent again after resubscriptions, dropped, over all shards.
+    pub fn repeats_dropped(&self) -> u64 {
+        self.counters.repeats_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events that broke the protocol, over all shards.
+    pub fn protocol_breaks(&self) -> u64 {
+        self.counters.protocol_breaks.load(Ordering::Relaxed)
+    }
+
+    /// Subscriptions that ended without any event, over all shards.
+    pub fn empty_subscriptions(&self) -> u64 {
+        self.counters.empty_subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// How many connections the subscriptions are spread over.
+    pub fn connections(&self) -> usize {
+        self.connections.len()
     }
 
     /// A connection with room for one more subscription.
@@ -157,7 +176,7 @@ impl Subscriptions {
     }
 }
 
-impl ShardDriver for Subscriptions {
+impl ShardDriver for FanOutDriver {
     type Error = Error;
 
     fn read(

@@ -480,10 +480,25 @@ impl TableDefinition {
     ///
     /// `InvalidDefinition` when the format cannot be set up for the columns.
     pub fn decoder(&self) -> Result<RowDecoder, Error> {
-        let schema = Arc::new(self.arrow_schema());
-        let physical = Arc::new(self.physical_schema());
+        let all: Vec<usize> = (0..self.arrow_schema().fields().len()).collect();
+        self.projected_decoder(&all)
+    }
+
+    /// A decoder of only the columns `projection` names (indexes into
+    /// [`arrow_schema`](Self::arrow_schema)), in that order. With `json` and `raw`, the columns
+    /// the projection leaves out are not decoded at all; `csv` and `avro` read every field of a
+    /// record (their layouts are positional) and keep the projected ones.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidDefinition` when an index is out of range or named twice, or the format cannot
+    /// be set up for the columns.
+    pub fn projected_decoder(&self, projection: &[usize]) -> Result<RowDecoder, Error> {
+        let full = self.arrow_schema();
+        let physical_full = self.physical_schema();
+        // Each arrow column: metadata, or the index of its physical column.
         let mut physical_index = 0;
-        let columns = self
+        let sources: Vec<ColumnSource> = self
             .table
             .columns
             .iter()
@@ -504,6 +519,62 @@ impl TableDefinition {
                 }
             })
             .collect();
+        let mut seen = vec![false; sources.len()];
+        for &i in projection {
+            if i >= sources.len() || std::mem::replace(&mut seen[i], true) {
+                return Err(Error::new(
+                    ErrorKind::InvalidDefinition,
+                    None,
+                    format!(
+                        "projection {projection:?} names column {i} out of range or twice (the table has {} columns)",
+                        sources.len()
+                    ),
+                ));
+            }
+        }
+        // JSON and raw read only the physical columns projected; the others read them all.
+        let narrow = matches!(
+            self.options.format,
+            FormatOptions::Json { .. } | FormatOptions::Raw { .. }
+        );
+        let read: Vec<usize> = if narrow {
+            let mut read: Vec<usize> = projection
+                .iter()
+                .filter_map(|&i| match sources[i] {
+                    ColumnSource::Physical(p) => Some(p),
+                    ColumnSource::Metadata(_) => None,
+                })
+                .collect();
+            // No physical column read (`count(*)`, metadata only): one is read anyway, so that
+            // records that do not parse are refused or skipped as with any projection, and the
+            // rows are counted.
+            if read.is_empty() && !physical_full.fields().is_empty() {
+                read.push(0);
+            }
+            read
+        } else {
+            (0..physical_full.fields().len()).collect()
+        };
+        let physical = Arc::new(
+            physical_full
+                .project(&read)
+                .map_err(|e| Error::new(ErrorKind::InvalidDefinition, None, e.to_string()))?,
+        );
+        let columns = projection
+            .iter()
+            .map(|&i| match sources[i] {
+                ColumnSource::Physical(p) => ColumnSource::Physical(
+                    read.iter()
+                        .position(|&r| r == p)
+                        .expect("every projected physical column is read"),
+                ),
+                ColumnSource::Metadata(key) => ColumnSource::Metadata(key),
+            })
+            .collect();
+        let schema = Arc::new(
+            full.project(projection)
+                .map_err(|e| Error::new(ErrorKind::InvalidDefinition, None, e.to_string()))?,
+        );
         let (reader, ignore_parse_errors): (Box<dyn RowReader>, bool) = match &self.options.format {
             FormatOptions::Json {
                 ignore_parse_errors,

@@ -1,0 +1,946 @@
+//! The running table's source: the shards this reader owns, read by polling or enhanced fan-out,
+//! KPL aggregates opened (keeping only the user records of each shard's hash key range), rows
+//! decoded with the table's format, and positions committed to a lease store only for rows the
+//! consumer acknowledged.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arrow_array::RecordBatch;
+use kds_agg::{Deaggregator, HashRangeFilter, KinesisRecord};
+use kds_client::{Batch, Client, Event, FanIn, PollConfig, PollingDriver, StreamId};
+use kds_efo::{ConsumerConfig, FanOutDriver, ReaderConfig, Registration};
+use kds_proto::model::{DescribeStreamSummaryInput, ListShardsInput, Shard, StartingPosition};
+use kds_proto::types::{ConsumerArn, ConsumerName, SequenceNumber, ShardId, StreamName, Timestamp};
+use kds_table::{
+    EfoConsumer, ReaderKind, RowDecoder, SourceRecord, StartPosition, TableDefinition,
+};
+
+use crate::assign::ShardAssigner;
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, ErrorKind};
+use crate::lease::{Lease, LeaseStore};
+use crate::watermark::{WatermarkSpec, Watermarks};
+
+/// How a [`TableSource`] runs.
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    /// This reader's index among [`subtasks`](Self::subtasks): it reads the shards the
+    /// table's `scan.shard-assigner` gives it (Flink's subtask index).
+    pub subtask: usize,
+    /// How many readers share the table (Flink's parallelism).
+    pub subtasks: usize,
+    /// The columns of [`TableDefinition::arrow_schema`] to produce, in this order; `None`: all.
+    /// Columns left out are not decoded (see [`TableDefinition::projected_decoder`]).
+    pub projection: Option<Vec<usize>>,
+    /// Read only what the stream held when the source opened, then end
+    /// ([`TableSource::next`] returns `None`).
+    pub bounded: bool,
+    /// The owner written into the leases this reader holds.
+    pub owner: String,
+    /// How often [`TableSource::next`] commits acknowledged positions by itself.
+    pub commit_interval: Duration,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            subtask: 0,
+            subtasks: 1,
+            projection: None,
+            bounded: false,
+            owner: format!("kds-{}-{:08x}", std::process::id(), fastrand::u32(..)),
+            commit_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Acknowledges a [`SourceBatch`]: once every batch of a shard up to one is acknowledged, the
+/// shard's position after it may be committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AckToken(u64);
+
+/// Rows of one shard.
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct SourceBatch {
+    /// The rows, in the shard's order (never empty).
+    pub rows: RecordBatch,
+    /// The shard they come from.
+    pub shard_id: ShardId,
+    /// To acknowledge them with ([`TableSource::ack`]) once they are safe downstream.
+    pub token: AckToken,
+    /// The source's event-time watermark after these rows, in epoch milliseconds: every row
+    /// still to come has an event time above it, except late ones (`None`: the table declares
+    /// no watermark, or no shard has one yet).
+    pub watermark: Option<i64>,
+}
+
+/// What a source did so far.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Kinesis records read.
+    pub kinesis_records: u64,
+    /// Rows handed out.
+    pub rows: u64,
+    /// User records of KPL aggregates that belong to another shard's hash key range, dropped.
+    pub filtered: u64,
+    /// Records that did not decode and were skipped (the table ignores parse errors).
+    pub skipped: u64,
+    /// User records delivered before a restore and skipped after it (inside an aggregate).
+    pub redelivery_skipped: u64,
+    /// Commits written to the lease store.
+    pub commits: u64,
+}
+
+/// Where a shard's reading stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Not read yet: a parent has not been read to its end.
+    Waiting,
+    Reading,
+    /// Read to its end (acknowledgements may be pending).
+    Ended,
+    /// Read up to the end time of a bounded read.
+    AtEndTime,
+}
+
+/// One owned shard.
+#[derive(Debug)]
+struct ShardState {
+    /// The lease as last stored.
+    lease: Lease,
+    phase: Phase,
+    hash_range: (u128, u128),
+    /// Closed when listed.
+    closed: bool,
+    /// User records of this Kinesis record up to this sub-sequence number were delivered
+    /// before a restore.
+    skip: Option<(SequenceNumber, u64)>,
+    /// Batches handed out and not acknowledged as a prefix: token, the checkpoint after the
+    /// batch, acknowledged.
+    unacked: VecDeque<(u64, Checkpoint, bool)>,
+    /// The checkpoint of the acknowledged prefix, when it moved past the lease's.
+    acked: Option<Checkpoint>,
+}
+
+impl ShardState {
+    /// The position this shard has reached as far as acknowledgements go.
+    fn acked_checkpoint(&self) -> &Checkpoint {
+        self.acked.as_ref().unwrap_or(&self.lease.checkpoint)
+    }
+
+    /// Moves `acked` over the acknowledged prefix.
+    fn settle(&mut self) {
+        while let Some((_, _, true)) = self.unacked.front() {
+            let (_, checkpoint, _) = self.unacked.pop_front().expect("a front");
+            self.acked = Some(checkpoint);
+        }
+    }
+}
+
+/// The readers a source uses.
+#[derive(Debug)]
+enum Reader {
+    Polling(FanIn<PollingDriver>),
+    FanOut(FanIn<FanOutDriver>),
+}
+
+impl Reader {
+    fn start_shard(&mut self, shard: ShardId, position: StartingPosition, closed: bool) {
+        match self {
+            Self::Polling(fan_in) => fan_in.start_shard(shard, position, closed),
+            Self::FanOut(fan_in) => fan_in.start_shard(shard, position, closed),
+        }
+    }
+
+    async fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        match self {
+            Self::Polling(fan_in) => fan_in.next_event().await.map_err(Error::read),
+            Self::FanOut(fan_in) => fan_in.next_event().await.map_err(Error::read_efo),
+        }
+    }
+
+    fn running(&self) -> usize {
+        match self {
+            Self::Polling(fan_in) => fan_in.running(),
+            Self::FanOut(fan_in) => fan_in.running(),
+        }
+    }
+}
+
+/// The source of a Kinesis table: its rows as Arrow record batches, with positions that are
+/// committed only after the consumer acknowledged the rows before them.
+///
+/// # What it guarantees
+///
+/// - **No gap.** A shard's committed position never passes a row that was not acknowledged. A
+///   LATEST start is stored as the time reading first began (never as LATEST), so a restore
+///   reads everything written since. A shard restored inside a KPL aggregate resumes at that
+///   record and skips the user records it had delivered (counted in
+///   [`SourceStats::redelivery_skipped`]); after a plain record it resumes after it.
+/// - **Parents first.** A shard's children are read once it has been read to its end; a child's
+///   position is committed only after its parents' ends are (so a restore never reads a child
+///   ahead of an unfinished parent). Children of a shard start at TRIM_HORIZON, or at the start
+///   time when the table starts at a time (or at LATEST).
+/// - **At least once.** After a restore, rows delivered but not committed come again; nothing
+///   committed does.
+///
+/// # Acknowledging and committing
+///
+/// Every [`SourceBatch`] carries an [`AckToken`]; [`ack`](Self::ack) it once the rows are safe
+/// downstream (written to a sink that flushed, printed and flushed). [`commit`](Self::commit)
+/// writes the acknowledged positions to the lease store; [`next`](Self::next) also commits by
+/// itself every [`SourceConfig::commit_interval`].
+#[derive(Debug)]
+pub struct TableSource {
+    stream: StreamId,
+    stream_name: String,
+    client: Client,
+    store: Arc<dyn LeaseStore>,
+    config: SourceConfig,
+    assigner: ShardAssigner,
+    reader: Reader,
+    decoder: RowDecoder,
+    /// Columns of the decoded batches to hand out (when the watermark column was decoded only
+    /// for the watermark); `None`: all.
+    output: Option<Vec<usize>>,
+    watermark: Option<(WatermarkSpec, usize, Watermarks)>,
+    /// Where shards found after the first listing start.
+    later_start: Checkpoint,
+    shards: HashMap<ShardId, ShardState>,
+    /// Leases of shards this reader does not own, as last listed.
+    foreign: HashMap<ShardId, Checkpoint>,
+    /// Which shard each outstanding token belongs to.
+    tokens: HashMap<u64, ShardId>,
+    next_token: u64,
+    ignore_parse_errors: bool,
+    next_commit: Instant,
+    discovery_interval: Duration,
+    next_discovery: Instant,
+    /// The enhanced fan-out consumer to release on close.
+    consumer: Option<(ConsumerArn, Registration)>,
+    stats: SourceStats,
+}
+
+/// Milliseconds since the epoch, now.
+fn now_millis() -> i64 {
+    Timestamp::from(SystemTime::now()).as_millis()
+}
+
+impl TableSource {
+    /// Opens the table `definition` reads: lists the stream's shards, takes (or creates) the
+    /// leases of the shards this reader owns in `store`, registers the enhanced fan-out
+    /// consumer when the table says so, and starts reading every shard whose parents are done.
+    /// `client` talks to Kinesis (see its builder for endpoint, region and credentials).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Definition`] when the table cannot be read as defined (a projection out of
+    /// range, an unsupported watermark expression or assigner); [`ErrorKind::Read`] when the
+    /// stream cannot be listed or the consumer registered; [`ErrorKind::Store`] and
+    /// [`ErrorKind::LeaseLost`] from the lease store.
+    pub async fn open(
+        definition: &TableDefinition,
+        client: Client,
+        store: Arc<dyn LeaseStore>,
+        config: SourceConfig,
+    ) -> Result<Self, Error> {
+        let options = &definition.options;
+        let stream_name = StreamName::new(options.stream.clone()).map_err(|e| {
+            Error::new(
+                ErrorKind::Definition,
+                format!("stream `{}`", options.stream),
+            )
+            .with_source(e)
+        })?;
+        let stream = StreamId::Name(stream_name.clone());
+        if config.subtasks == 0 || config.subtask >= config.subtasks {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "subtask {} of {} does not exist",
+                    config.subtask, config.subtasks
+                ),
+            ));
+        }
+        let assigner = ShardAssigner::named(&options.source.shard_assigner)?;
+        let schema = definition.arrow_schema();
+        let mut decoded: Vec<usize> = config
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..schema.fields().len()).collect());
+        let mut output = None;
+        let watermark = match &definition.table.watermark {
+            None => None,
+            Some(declared) => {
+                let spec = WatermarkSpec::parse(&declared.column, &declared.expression)?;
+                let index = spec.index_in(&schema)?;
+                let position = match decoded.iter().position(|&i| i == index) {
+                    Some(position) => position,
+                    None => {
+                        // Decoded for the watermark only.
+                        output = Some((0..decoded.len()).collect());
+                        decoded.push(index);
+                        decoded.len() - 1
+                    }
+                };
+                let marks = Watermarks::new(spec.delay_millis, options.source.shard_idle_interval);
+                Some((spec, position, marks))
+            }
+        };
+        let decoder = definition
+            .projected_decoder(&decoded)
+            .map_err(Error::table)?;
+        let start = match options.source.start {
+            // Pinned: a restore reads what arrived since reading first began.
+            StartPosition::Latest => Checkpoint::AtTimestamp {
+                millis: now_millis(),
+            },
+            StartPosition::TrimHorizon => Checkpoint::TrimHorizon,
+            StartPosition::AtTimestamp(millis) => Checkpoint::AtTimestamp { millis },
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Definition,
+                    "the table's start position is not one this source knows",
+                ));
+            }
+        };
+        let later_start = match start {
+            Checkpoint::AtTimestamp { millis } => Checkpoint::AtTimestamp { millis },
+            _ => Checkpoint::TrimHorizon,
+        };
+        let end_at = config.bounded.then(|| Timestamp::from(SystemTime::now()));
+        let (reader, consumer) = match &options.source.reader {
+            ReaderKind::Polling => {
+                let mut poll = PollConfig::default();
+                poll.max_records = i32::try_from(options.source.get_records_max_count)
+                    .unwrap_or(10_000)
+                    .clamp(1, 10_000);
+                poll.interval = options.source.get_records_interval;
+                poll.end_at = end_at;
+                let driver = PollingDriver::new(client.clone(), stream.clone(), poll);
+                (
+                    Reader::Polling(FanIn::without_lineage(
+                        client.clone(),
+                        stream.clone(),
+                        end_at,
+                        driver,
+                    )),
+                    None,
+                )
+            }
+            ReaderKind::EnhancedFanOut(consumer) => {
+                let registration = registration(consumer)?;
+                let mut describe = DescribeStreamSummaryInput::new();
+                describe.stream_name = Some(stream_name.clone());
+                let summary = client.send(&describe).await.map_err(Error::read)?;
+                let stream_arn = summary.stream_description_summary.stream_arn;
+                let mut consumer_config = ConsumerConfig::default();
+                consumer_config.register_timeout = options.source.register_consumer_timeout;
+                consumer_config.deregister_timeout = options.source.deregister_consumer_timeout;
+                let arn =
+                    kds_efo::ensure_consumer(&client, &stream_arn, &registration, &consumer_config)
+                        .await
+                        .map_err(Error::read_efo)?;
+                let mut reader = ReaderConfig::default();
+                reader.end_at = end_at;
+                let backoff = options.source.subscribe_to_shard;
+                reader.retry = kds_client::RetryPolicy {
+                    max_retries: backoff.max_retries,
+                    base: backoff.base,
+                    max: backoff.max,
+                    exponential_constant: backoff.exponential_constant,
+                };
+                let driver = FanOutDriver::new(client.clone(), arn.clone(), reader);
+                (
+                    Reader::FanOut(FanIn::without_lineage(
+                        client.clone(),
+                        stream.clone(),
+                        end_at,
+                        driver,
+                    )),
+                    Some((arn, registration)),
+                )
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Definition,
+                    "the table's reader is not one this source knows",
+                ));
+            }
+        };
+        let ignore_parse_errors = matches!(
+            options.format,
+            kds_table::FormatOptions::Json {
+                ignore_parse_errors: true,
+                ..
+            } | kds_table::FormatOptions::Csv {
+                ignore_parse_errors: true,
+                ..
+            }
+        );
+        let now = Instant::now();
+        let mut source = Self {
+            stream,
+            stream_name: options.stream.clone(),
+            client,
+            store,
+            assigner,
+            reader,
+            decoder,
+            output,
+            watermark,
+            later_start,
+            shards: HashMap::new(),
+            foreign: HashMap::new(),
+            tokens: HashMap::new(),
+            next_token: 0,
+            ignore_parse_errors,
+            next_commit: now + config.commit_interval,
+            discovery_interval: options.source.shard_discovery_interval,
+            next_discovery: now + options.source.shard_discovery_interval,
+            consumer,
+            stats: SourceStats::default(),
+            config,
+        };
+        let listed = source.list_shards().await?;
+        source.take_shards(&listed, &start).await?;
+        source.start_ready();
+        Ok(source)
+    }
+
+    /// The schema of the batches handed out.
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        match &self.output {
+            None => Arc::clone(self.decoder.schema()),
+            Some(columns) => Arc::new(
+                self.decoder
+                    .schema()
+                    .project(columns)
+                    .expect("output columns are decoded columns"),
+            ),
+        }
+    }
+
+    /// What the source did so far.
+    pub fn stats(&self) -> SourceStats {
+        let mut stats = self.stats;
+        stats.skipped = self.decoder.skipped();
+        stats
+    }
+
+    /// The shards this reader owns and has not finished (waiting for a parent, or reading).
+    pub fn open_shards(&self) -> usize {
+        self.shards
+            .values()
+            .filter(|s| matches!(s.phase, Phase::Waiting | Phase::Reading))
+            .count()
+    }
+
+    async fn list_shards(&self) -> Result<Vec<Shard>, Error> {
+        let mut list = ListShardsInput::new();
+        self.stream.set(&mut list.stream_name, &mut list.stream_arn);
+        self.client
+            .list_all_shards(&list)
+            .await
+            .map_err(Error::read)
+    }
+
+    /// Whether this reader owns `shard`.
+    fn owns(&self, shard: &Shard) -> bool {
+        let range = &shard.hash_key_range;
+        self.assigner.subtask(
+            &self.stream_name,
+            shard.shard_id.as_str(),
+            (range.starting_hash_key.0, range.ending_hash_key.0),
+            self.config.subtasks,
+        ) == self.config.subtask
+    }
+
+    /// Takes the leases of the `listed` shards this reader owns, creating the missing ones:
+    /// shards without a listed parent start at `start`, the others as children do.
+    async fn take_shards(&mut self, listed: &[Shard], start: &Checkpoint) -> Result<(), Error> {
+        let stored: HashMap<ShardId, Lease> = self
+            .store
+            .list()
+            .await?
+            .into_iter()
+            .map(|l| (l.shard_id.clone(), l))
+            .collect();
+        let known: HashSet<&ShardId> = listed.iter().map(|s| &s.shard_id).collect();
+        let mut take = Vec::new();
+        for shard in listed {
+            if self.shards.contains_key(&shard.shard_id) {
+                continue;
+            }
+            if !self.owns(shard) {
+                if let Some(lease) = stored.get(&shard.shard_id) {
+                    self.foreign
+                        .insert(shard.shard_id.clone(), lease.checkpoint.clone());
+                }
+                continue;
+            }
+            let parents: Vec<ShardId> = [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+            let lease = match stored.get(&shard.shard_id) {
+                Some(lease) => lease.clone(),
+                None => {
+                    let checkpoint = if parents.iter().any(|p| known.contains(p)) {
+                        self.later_start.clone()
+                    } else {
+                        start.clone()
+                    };
+                    let range = &shard.hash_key_range;
+                    let lease = Lease::new(shard.shard_id.clone(), checkpoint, parents)
+                        .with_hash_range(range.starting_hash_key.0, range.ending_hash_key.0);
+                    self.store.create(lease.clone()).await?;
+                    lease
+                }
+            };
+            let range = &shard.hash_key_range;
+            self.shards.insert(
+                shard.shard_id.clone(),
+                ShardState {
+                    phase: Phase::Waiting,
+                    hash_range: (range.starting_hash_key.0, range.ending_hash_key.0),
+                    closed: shard.is_closed(),
+                    skip: None,
+                    unacked: VecDeque::new(),
+                    acked: None,
+                    lease: lease.clone(),
+                },
+            );
+            if lease.owner.as_deref() != Some(self.config.owner.as_str()) {
+                let mut owned = lease;
+                owned.owner = Some(self.config.owner.clone());
+                take.push(owned);
+            }
+        }
+        if !take.is_empty() {
+            for lease in self.store.update(take).await? {
+                if let Some(state) = self.shards.get_mut(&lease.shard_id) {
+                    state.lease = lease;
+                }
+            }
+        }
+        for state in self.shards.values_mut() {
+            if state.phase == Phase::Waiting && state.lease.checkpoint.is_shard_end() {
+                state.phase = Phase::Ended;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every parent of `shard` has been read to its end.
+    fn parents_done(&self, lease: &Lease) -> bool {
+        lease
+            .parents
+            .iter()
+            .all(|parent| match self.shards.get(parent) {
+                Some(state) => state.phase == Phase::Ended,
+                // Another reader's shard: done when its lease says so; unknown shards (past
+                // retention, never leased) are not waited for.
+                None => self
+                    .foreign
+                    .get(parent)
+                    .is_none_or(Checkpoint::is_shard_end),
+            })
+    }
+
+    /// Starts every waiting shard whose parents are done.
+    fn start_ready(&mut self) {
+        let ready: Vec<ShardId> = self
+            .shards
+            .iter()
+            .filter(|(_, s)| s.phase == Phase::Waiting && self.parents_done(&s.lease))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for shard in ready {
+            let state = self.shards.get_mut(&shard).expect("listed above");
+            let Some(resume) = state.acked_checkpoint().resume() else {
+                state.phase = Phase::Ended;
+                continue;
+            };
+            state.phase = Phase::Reading;
+            state.skip = resume.skip;
+            let closed = state.closed;
+            self.reader.start_shard(shard, resume.position, closed);
+        }
+    }
+
+    /// The next rows of any shard; `None` once a bounded source has read everything it will.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Read`] when reading a shard failed past its retries (the next call resumes
+    /// it), [`ErrorKind::Decode`] for a record that does not decode (unless the table ignores
+    /// parse errors), and the lease store's errors when committing.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe while it waits for records; a commit or a look for new shards that is
+    /// dropped halfway is done again later.
+    pub async fn next(&mut self) -> Result<Option<SourceBatch>, Error> {
+        loop {
+            let now = Instant::now();
+            if now >= self.next_commit {
+                self.next_commit = now + self.config.commit_interval;
+                self.commit().await?;
+            }
+            if !self.config.bounded && now >= self.next_discovery {
+                self.next_discovery = now + self.discovery_interval;
+                self.discover().await?;
+            }
+            let until = if self.config.bounded {
+                self.next_commit
+            } else {
+                self.next_commit.min(self.next_discovery)
+            };
+            let wait = until.saturating_duration_since(Instant::now());
+            if self.reader.running() == 0 {
+                if self.config.bounded {
+                    self.commit().await?;
+                    return Ok(None);
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let event = match tokio::time::timeout(wait, self.reader.next_event()).await {
+                Err(_) => continue,
+                Ok(event) => event?,
+            };
+            match event {
+                None => {}
+                Some(Event::Batch(batch)) => {
+                    if let Some(out) = self.rows_of(batch)? {
+                        return Ok(Some(out));
+                    }
+                }
+                Some(Event::ShardEnded { shard, children }) => {
+                    self.shard_ended(&shard, &children).await?;
+                }
+                Some(Event::ShardAtEndTime(shard)) => {
+                    if let Some(state) = self.shards.get_mut(&shard) {
+                        state.phase = Phase::AtEndTime;
+                    }
+                    if let Some((_, _, marks)) = &mut self.watermark {
+                        marks.ended(&shard);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// A shard was read to its end: its end is acknowledged after its last batch, and its
+    /// children this reader owns get leases and start when their other parents are done.
+    async fn shard_ended(
+        &mut self,
+        shard: &ShardId,
+        children: &[kds_client::ChildOf],
+    ) -> Result<(), Error> {
+        if let Some(state) = self.shards.get_mut(shard) {
+            state.phase = Phase::Ended;
+            let token = self.next_token;
+            self.next_token += 1;
+            state.unacked.push_back((token, Checkpoint::ShardEnd, true));
+            state.settle();
+        }
+        if let Some((_, _, marks)) = &mut self.watermark {
+            marks.ended(shard);
+        }
+        if !children.is_empty() {
+            // The children's shard records (hash ranges) come from ListShards.
+            let listed = self.list_shards().await?;
+            let wanted: HashSet<&ShardId> = children.iter().map(|c| &c.shard_id).collect();
+            let new: Vec<Shard> = listed
+                .into_iter()
+                .filter(|s| wanted.contains(&s.shard_id))
+                .collect();
+            let later = self.later_start.clone();
+            self.take_shards_with_start(&new, &later).await?;
+        }
+        self.start_ready();
+        Ok(())
+    }
+
+    async fn take_shards_with_start(
+        &mut self,
+        shards: &[Shard],
+        start: &Checkpoint,
+    ) -> Result<(), Error> {
+        self.take_shards(shards, start).await
+    }
+
+    /// Looks for shards this reader has not seen (a split or merge elsewhere, a resized
+    /// stream) and for the progress of other readers' shards.
+    async fn discover(&mut self) -> Result<(), Error> {
+        let listed = self.list_shards().await?;
+        let later = self.later_start.clone();
+        self.take_shards(&listed, &later).await?;
+        self.start_ready();
+        Ok(())
+    }
+
+    /// The rows of a batch; `None` when none is left (all filtered, skipped or repeated), the
+    /// batch then counts as acknowledged.
+    fn rows_of(&mut self, batch: Batch) -> Result<Option<SourceBatch>, Error> {
+        let Batch {
+            shard_id, records, ..
+        } = batch;
+        let Some(state) = self.shards.get_mut(&shard_id) else {
+            return Ok(None);
+        };
+        self.stats.kinesis_records += records.len() as u64;
+        let deaggregator = Deaggregator::new().with_hash_range(
+            state.hash_range.0..=state.hash_range.1,
+            HashRangeFilter::PerRecord,
+        );
+        let kinesis: Vec<KinesisRecord> = records
+            .into_iter()
+            .map(|r| {
+                let mut record =
+                    KinesisRecord::new(r.data, String::new(), r.sequence_number.as_str());
+                record.partition_key = r.partition_key.into_bytes();
+                record.approximate_arrival_timestamp =
+                    r.approximate_arrival_timestamp.map(Timestamp::as_millis);
+                record
+            })
+            .collect();
+        let skip = state.skip.take();
+        let mut users = Vec::with_capacity(kinesis.len());
+        let mut last = None;
+        for record in &kinesis {
+            let before = users.len();
+            let visited = deaggregator.visit(record, |user| users.push(user));
+            let visited = match visited {
+                Ok(visited) => visited,
+                Err(error) if self.ignore_parse_errors => {
+                    tracing::warn!(
+                        shard = shard_id.as_str(),
+                        "skipping a malformed aggregate: {error}"
+                    );
+                    self.stats.skipped += 1;
+                    users.truncate(before);
+                    last = Some(Checkpoint::Record {
+                        sequence_number: sequence(record)?,
+                        sub_sequence_number: None,
+                    });
+                    continue;
+                }
+                Err(error) => {
+                    return Err(Error::new(
+                        ErrorKind::Decode,
+                        format!(
+                            "the aggregate at sequence number {}",
+                            record.sequence_number
+                        ),
+                    )
+                    .with_source(error)
+                    .for_shard(&shard_id));
+                }
+            };
+            self.stats.filtered += visited.filtered as u64;
+            // Delivered before the restore: the user records up to the stored one.
+            if let Some((at, upto)) = &skip
+                && at.as_str() == &*record.sequence_number
+            {
+                let kept_from = users[before..]
+                    .iter()
+                    .position(|u| u.sub_sequence_number > *upto)
+                    .map_or(users.len(), |i| before + i);
+                self.stats.redelivery_skipped += (kept_from - before) as u64;
+                users.drain(before..kept_from);
+            }
+            let sub = visited
+                .plain
+                .is_none()
+                .then(|| (visited.delivered + visited.filtered).saturating_sub(1) as u64);
+            last = Some(Checkpoint::Record {
+                sequence_number: sequence(record)?,
+                sub_sequence_number: sub,
+            });
+        }
+        let keys: Vec<Cow<'_, str>> = users.iter().map(|u| u.partition_key_lossy()).collect();
+        let rows: Vec<SourceRecord<'_>> = users
+            .iter()
+            .zip(&keys)
+            .map(|(user, key)| SourceRecord {
+                shard_id: shard_id.as_str(),
+                sequence_number: &user.record.sequence_number,
+                sub_sequence_number: user.aggregated.then_some(user.sub_sequence_number),
+                partition_key: key,
+                arrival_millis: user.record.approximate_arrival_timestamp.unwrap_or(0),
+                data: user.data,
+            })
+            .collect();
+        let decoded = self.decoder.decode(&rows).map_err(Error::table)?;
+        let token = self.next_token;
+        self.next_token += 1;
+        let state = self.shards.get_mut(&shard_id).expect("looked up above");
+        let Some(checkpoint) = last else {
+            return Ok(None);
+        };
+        if decoded.num_rows() == 0 {
+            state.unacked.push_back((token, checkpoint, true));
+            state.settle();
+            return Ok(None);
+        }
+        state.unacked.push_back((token, checkpoint, false));
+        self.tokens.insert(token, shard_id.clone());
+        let now = Instant::now();
+        let watermark = match &mut self.watermark {
+            None => None,
+            Some((spec, index, marks)) => {
+                let max = spec.max_event_time(&decoded, *index)?;
+                marks.observe(&shard_id, max, now);
+                marks.current(now)
+            }
+        };
+        let rows = match &self.output {
+            None => decoded,
+            Some(columns) => decoded
+                .project(columns)
+                .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))?,
+        };
+        self.stats.rows += rows.num_rows() as u64;
+        Ok(Some(SourceBatch {
+            rows,
+            shard_id,
+            token: AckToken(token),
+            watermark,
+        }))
+    }
+
+    /// Acknowledges the rows of `token`: the shard's position after them may be committed once
+    /// the rows before them are acknowledged too.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] for a token this source did not hand out, or one acknowledged before.
+    pub fn ack(&mut self, token: AckToken) -> Result<(), Error> {
+        let shard = self.tokens.remove(&token.0).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "token {} was not handed out by this source, or was acknowledged before",
+                    token.0
+                ),
+            )
+        })?;
+        if let Some(state) = self.shards.get_mut(&shard) {
+            if let Some(entry) = state.unacked.iter_mut().find(|(t, ..)| *t == token.0) {
+                entry.2 = true;
+            }
+            state.settle();
+        }
+        Ok(())
+    }
+
+    /// Writes every acknowledged position that moved to the lease store. A child's position is
+    /// written only once its parents' ends are (in the same write or before).
+    ///
+    /// # Errors
+    ///
+    /// The lease store's: [`ErrorKind::LeaseLost`] when another worker took a shard (this
+    /// reader must stop reading it), [`ErrorKind::Store`] when the store failed (nothing was
+    /// lost: the next commit writes the positions again).
+    pub async fn commit(&mut self) -> Result<(), Error> {
+        let ended: HashSet<ShardId> = self
+            .shards
+            .iter()
+            .filter(|(_, s)| s.acked_checkpoint().is_shard_end())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut updates: Vec<Lease> = Vec::new();
+        for state in self.shards.values() {
+            let Some(checkpoint) = &state.acked else {
+                continue;
+            };
+            if checkpoint == &state.lease.checkpoint {
+                continue;
+            }
+            let parents_ended = state.lease.parents.iter().all(|p| {
+                ended.contains(p)
+                    || (!self.shards.contains_key(p)
+                        && self.foreign.get(p).is_none_or(Checkpoint::is_shard_end))
+            });
+            if !checkpoint.is_shard_end() && !parents_ended {
+                continue;
+            }
+            let mut lease = state.lease.clone();
+            lease.checkpoint = checkpoint.clone();
+            updates.push(lease);
+        }
+        if updates.is_empty() {
+            return Ok(());
+        }
+        // Ends first, for stores that write one lease at a time.
+        updates.sort_by_key(|l| !l.checkpoint.is_shard_end());
+        for lease in self.store.update(updates).await? {
+            if let Some(state) = self.shards.get_mut(&lease.shard_id) {
+                if state.acked.as_ref() == Some(&lease.checkpoint) {
+                    state.acked = None;
+                }
+                state.lease = lease;
+            }
+        }
+        self.stats.commits += 1;
+        Ok(())
+    }
+
+    /// Commits what was acknowledged and releases the enhanced fan-out consumer if this source
+    /// registered it (`LAZY`).
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Self::commit), and [`ErrorKind::Read`] when the consumer could not be
+    /// deregistered (it stays registered, and billed).
+    pub async fn close(mut self) -> Result<SourceStats, Error> {
+        self.commit().await?;
+        if let Some((arn, registration)) = &self.consumer {
+            kds_efo::release_consumer(&self.client, arn, registration, &ConsumerConfig::default())
+                .await
+                .map_err(Error::read_efo)?;
+        }
+        Ok(self.stats())
+    }
+}
+
+/// The registration of an enhanced fan-out consumer as the table declares it.
+fn registration(consumer: &EfoConsumer) -> Result<Registration, Error> {
+    let name = |name: &str| {
+        ConsumerName::new(name).map_err(|e| {
+            Error::new(ErrorKind::Definition, format!("consumer name `{name}`")).with_source(e)
+        })
+    };
+    Ok(match consumer {
+        EfoConsumer::Lazy(n) => Registration::Lazy(name(n)?),
+        EfoConsumer::Eager(n) => Registration::Eager(name(n)?),
+        EfoConsumer::None(arn) => {
+            Registration::None(ConsumerArn::new(arn.clone()).map_err(|e| {
+                Error::new(ErrorKind::Definition, format!("consumer ARN `{arn}`")).with_source(e)
+            })?)
+        }
+        _ => {
+            return Err(Error::new(
+                ErrorKind::Definition,
+                "the table's consumer registration is not one this source knows",
+            ));
+        }
+    })
+}
+
+/// The sequence number of a Kinesis record, detached from the response.
+fn sequence(record: &KinesisRecord) -> Result<SequenceNumber, Error> {
+    SequenceNumber::new(&*record.sequence_number)
+        .map_err(|e| Error::new(ErrorKind::Decode, "a record's sequence number").with_source(e))
+}
