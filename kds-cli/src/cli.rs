@@ -129,15 +129,36 @@ pub(crate) enum InputFormat {
 
 #[derive(Debug, Args)]
 pub(crate) struct TailArgs {
-    /// The stream to read.
-    pub(crate) stream: String,
+    /// The stream to read (not with --table, whose stream it is).
+    #[arg(required_unless_present = "table", conflicts_with = "table")]
+    pub(crate) stream: Option<String>,
+    /// Prints rows of the table a Flink `CREATE TABLE … WITH ('connector' = 'kinesis', …)`
+    /// statement in FILE declares, decoded with its format; its options say where and how to
+    /// read (the connection flags override its endpoint and region).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) table: Option<PathBuf>,
+    /// With --table: keeps the table's read positions in DIR (a lease file per table and
+    /// subtask, one process at a time), so a later run goes on where this one stopped, every
+    /// printed row committed. Without it, positions are kept in memory.
+    #[arg(long, value_name = "DIR", requires = "table")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// With --table: reads as subtask I of N (the shards the table's `scan.shard-assigner`
+    /// gives it).
+    #[arg(long, value_name = "I/N", requires = "table", value_parser = parse_subtask)]
+    pub(crate) subtask: Option<(usize, usize)>,
     /// Where to start: trim-horizon, latest, at-timestamp:TIME (ISO-8601 or epoch seconds), or
     /// at-sequence:NUMBER (that record's shard only, from that record on).
-    #[arg(long, value_name = "POSITION", default_value = "latest", value_parser = parse_start)]
+    #[arg(
+        long,
+        value_name = "POSITION",
+        default_value = "latest",
+        value_parser = parse_start,
+        conflicts_with = "table"
+    )]
     pub(crate) from: Start,
     /// Reads by enhanced fan-out as this consumer (registered if missing and then deregistered
     /// when kds stops), instead of polling.
-    #[arg(long, value_name = "CONSUMER")]
+    #[arg(long, value_name = "CONSUMER", conflicts_with = "table")]
     pub(crate) efo: Option<String>,
     /// Stops after this many records.
     #[arg(long, value_name = "N")]
@@ -149,8 +170,18 @@ pub(crate) struct TailArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub(crate) output: OutputFormat,
     /// Prints KPL aggregates as they are instead of their user records.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "table")]
     pub(crate) no_deaggregate: bool,
+}
+
+fn parse_subtask(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+    match parsed {
+        Some((i, n)) if i < n => Ok((i, n)),
+        _ => Err(format!("expected I/N with I below N, got `{text}`")),
+    }
 }
 
 /// How `kds tail` prints records.

@@ -99,7 +99,7 @@ impl Connection {
 }
 
 /// Whether `url` names this machine (an emulator such as `kds local`).
-fn is_loopback(url: &str) -> bool {
+pub(crate) fn is_loopback(url: &str) -> bool {
     let Ok(endpoint) = Endpoint::parse(url) else {
         return false;
     };
@@ -114,13 +114,13 @@ fn is_loopback(url: &str) -> bool {
 /// A provider's credentials; for a loopback endpoint, placeholder keys when the provider has
 /// none (emulators do not check signatures, so `kds local` works without AWS credentials).
 #[derive(Debug)]
-struct OrPlaceholder<P> {
+pub(crate) struct OrPlaceholder<P> {
     inner: P,
     loopback: bool,
 }
 
 impl<P> OrPlaceholder<P> {
-    fn new(inner: P, loopback: bool) -> Self {
+    pub(crate) fn new(inner: P, loopback: bool) -> Self {
         Self { inner, loopback }
     }
 }

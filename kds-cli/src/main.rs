@@ -20,6 +20,7 @@ mod interrupt;
 mod local;
 mod put;
 mod read;
+mod table;
 mod tail;
 mod writer;
 

@@ -166,10 +166,16 @@ pub(crate) async fn run(connection: &Connection, args: &TailArgs) -> Result<(), 
     if args.limit == Some(0) {
         return Ok(());
     }
+    if let Some(table) = &args.table {
+        return crate::table::tail(connection, args, table).await;
+    }
+    let Some(stream) = &args.stream else {
+        return Err(Failure::usage("name a stream, or a table with --table"));
+    };
     // Records that arrive after this moment are not read with --no-follow.
     let started = Timestamp::from(SystemTime::now());
     let client = connection.client(args.efo.is_some()).await?;
-    let stream = find_stream(&client, &args.stream).await?;
+    let stream = find_stream(&client, stream).await?;
     let mut stop = pin!(interrupted());
     let consumer = match &args.efo {
         Some(name) => {

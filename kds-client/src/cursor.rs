@@ -124,14 +124,17 @@ pub enum ShardEnd {
 /// its [`Next`] says. The rules, in order:
 ///
 /// 1. Records not after the last one delivered are repeats (a service that resumed early) and
-///    are dropped and counted.
+///    are dropped and counted; so are records before the requested start (after an
+///    AFTER_SEQUENCE_NUMBER, before an AT_SEQUENCE_NUMBER or an AT_TIMESTAMP), which a service
+///    that ignores the position sends.
 /// 2. In a bounded read (`end_at`), the first record that arrived after the end time and all
 ///    after it are not delivered, and the shard ends there.
 /// 3. A GetRecords page without a next iterator ends the shard, with the children it names.
 ///    An event without a continuation ends it when it names children, or when the shard was
 ///    closed when listed; otherwise it breaks the protocol ([`Next::Resubscribe`]). An event
-///    that names children but delivers nothing new also ends it (ferrokinesis names the
-///    children on every event of a closed shard).
+///    that sends nothing and names children ends it too (ferrokinesis names the children on
+///    every event of a closed shard), and so does one that sends nothing, 0 ms behind, on a shard
+///    closed when listed (kinesis-local never sends the last event of a closed shard).
 /// 4. In a bounded read, an open shard ends once caught up: nothing new, 0 ms behind.
 ///
 /// Reading resumes after the last record delivered, or after an event's continuation when it
@@ -173,6 +176,19 @@ pub struct ShardCursor {
     repeats_dropped: u64,
     protocol_breaks: u64,
     last_records_at: Option<Instant>,
+    /// Until the first record is delivered: records before the requested start, which a service
+    /// that ignores the position sends, are dropped (ferrokinesis resumes subscriptions at the
+    /// shard's start).
+    floor: Option<Floor>,
+}
+
+/// The requested start, for records before it.
+#[derive(Clone, Debug)]
+enum Floor {
+    /// AT_SEQUENCE_NUMBER: records before this one.
+    AtSequence(SequenceNumber),
+    /// AT_TIMESTAMP: records that arrived before this time.
+    AtTimestamp(Timestamp),
 }
 
 /// How long before its first request a shard started at LATEST resumes when it must, having
@@ -188,10 +204,22 @@ impl ShardCursor {
         closed: bool,
         end_at: Option<Timestamp>,
     ) -> Self {
+        // AFTER_SEQUENCE_NUMBER: as if that record had been delivered.
+        let last_delivered = match start.r#type {
+            ShardIteratorType::AfterSequenceNumber => start.sequence_number.clone(),
+            _ => None,
+        };
+        let floor = match start.r#type {
+            ShardIteratorType::AtSequenceNumber => {
+                start.sequence_number.clone().map(Floor::AtSequence)
+            }
+            ShardIteratorType::AtTimestamp => start.timestamp.map(Floor::AtTimestamp),
+            _ => None,
+        };
         Self {
             shard,
             position: start,
-            last_delivered: None,
+            last_delivered,
             closed,
             end_at,
             end: None,
@@ -199,6 +227,7 @@ impl ShardCursor {
             repeats_dropped: 0,
             protocol_breaks: 0,
             last_records_at: None,
+            floor,
         }
     }
 
@@ -220,11 +249,26 @@ impl ShardCursor {
         }
         // Whether the service sent no record at all (repeats count: they show there is more).
         let sent_nothing = records.is_empty();
+        let before = records.len();
         if let Some(last) = &self.last_delivered {
-            let before = records.len();
             records.retain(|r| &r.sequence_number > last);
-            self.repeats_dropped += (before - records.len()) as u64;
         }
+        if let Some(floor) = &self.floor {
+            // Only a prefix can lie before the start: the first record at or after it ends the
+            // check.
+            let first_wanted = records.iter().position(|r| match floor {
+                Floor::AtSequence(at) => &r.sequence_number >= at,
+                Floor::AtTimestamp(at) => r.approximate_arrival_timestamp.is_none_or(|t| &t >= at),
+            });
+            match first_wanted {
+                Some(first) => {
+                    records.drain(..first);
+                    self.floor = None;
+                }
+                None => records.clear(),
+            }
+        }
+        self.repeats_dropped += (before - records.len()) as u64;
         let past_end = self.end_at.and_then(|end| {
             records
                 .iter()
@@ -260,7 +304,12 @@ impl ShardCursor {
                 self.protocol_breaks += 1;
                 Next::Resubscribe
             }
-            Follows::Continuation(Some(_)) if !children.is_empty() && sent_nothing => {
+            // Nothing more to read: named children, or a shard closed when listed that is
+            // caught up (kinesis-local never sends a closed shard's last event).
+            Follows::Continuation(Some(_))
+                if sent_nothing
+                    && (!children.is_empty() || (self.closed && millis_behind_latest == 0)) =>
+            {
                 self.end = Some(ShardEnd::Closed(children));
                 Next::Ended
             }
@@ -564,6 +613,33 @@ mod tests {
                 breaks: 0,
             },
             Case {
+                name: "a shard closed when listed ends once an event is caught up",
+                closed: true,
+                end_at_secs: None,
+                pages: &[
+                    (P(&[1, 2], 0, &[], F::Continuation(2)), &[1, 2], Continue),
+                    (P(&[], 40, &[], F::Continuation(2)), &[], Continue),
+                    (P(&[], 0, &[], F::Continuation(2)), &[], Ended),
+                ],
+                end: closed_with(&[]),
+                resume_after: Some(2),
+                repeats: 0,
+                breaks: 0,
+            },
+            Case {
+                name: "an open shard caught up reads on",
+                closed: false,
+                end_at_secs: None,
+                pages: &[
+                    (P(&[1], 0, &[], F::Continuation(1)), &[1], Continue),
+                    (P(&[], 0, &[], F::Continuation(1)), &[], Continue),
+                ],
+                end: None,
+                resume_after: Some(1),
+                repeats: 0,
+                breaks: 0,
+            },
+            Case {
                 name: "a bounded read stops before the first record that arrived after the end",
                 closed: false,
                 end_at_secs: Some(3),
@@ -708,6 +784,55 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(cursor.request(first).r#type, ShardIteratorType::TrimHorizon);
         }
+    }
+
+    #[test]
+    fn records_before_the_requested_start_are_dropped() {
+        let delivered = |start: StartingPosition, pages: &[P]| {
+            let mut cursor = ShardCursor::new(id(0), start, false, None);
+            let got: Vec<Vec<u64>> = pages
+                .iter()
+                .map(|p| {
+                    cursor
+                        .advance(page(p), Instant::now())
+                        .records
+                        .iter()
+                        .map(|r| r.sequence_number.as_str().parse().unwrap())
+                        .collect()
+                })
+                .collect();
+            (got, cursor.repeats_dropped())
+        };
+        // A service that ignores the position starts at the shard's start.
+        let from_start = [
+            P(&[1, 2, 3], 0, &[], F::Continuation(3)),
+            P(&[4, 5], 0, &[], F::Continuation(5)),
+        ];
+        assert_eq!(
+            delivered(StartingPosition::after_sequence_number(seq(3)), &from_start),
+            (vec![vec![], vec![4, 5]], 3)
+        );
+        assert_eq!(
+            delivered(StartingPosition::at_sequence_number(seq(2)), &from_start),
+            (vec![vec![2, 3], vec![4, 5]], 1)
+        );
+        // Record n arrived n seconds after the epoch: AT_TIMESTAMP 4.5 s keeps 5 on.
+        let at = StartingPosition::at_timestamp(Timestamp::from_millis(4_500));
+        assert_eq!(delivered(at, &from_start), (vec![vec![], vec![5]], 4));
+        // Only a prefix: once a record at or after the start came, later ones are all kept,
+        // whatever their arrival times.
+        let at = StartingPosition::at_timestamp(Timestamp::from_millis(2_000));
+        let pages = [
+            P(&[1, 2], 0, &[], F::Continuation(2)),
+            P(&[3], 0, &[], F::Continuation(3)),
+        ];
+        assert_eq!(delivered(at, &pages), (vec![vec![2], vec![3]], 1));
+        // A service that honours the position loses nothing to the check.
+        let honest = [P(&[4, 5], 0, &[], F::Continuation(5))];
+        assert_eq!(
+            delivered(StartingPosition::after_sequence_number(seq(3)), &honest),
+            (vec![vec![4, 5]], 0)
+        );
     }
 
     #[test]

@@ -44,16 +44,20 @@
 
 mod assign;
 mod checkpoint;
+mod connect;
 mod error;
 mod file_store;
 mod lease;
+mod rows;
 mod source;
 mod watermark;
 
 pub use assign::{ShardAssigner, java_string_hash};
 pub use checkpoint::{Checkpoint, Resume};
+pub use connect::{client_builder, credentials_provider};
 pub use error::{Error, ErrorKind};
 pub use file_store::FileLeaseStore;
 pub use lease::{Lease, LeaseStore, MemoryLeaseStore, StoreFuture};
+pub use rows::{Assembled, AssemblerStats, RowAssembler};
 pub use source::{AckToken, SourceBatch, SourceConfig, SourceStats, TableSource};
 pub use watermark::WatermarkSpec;

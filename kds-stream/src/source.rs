@@ -3,25 +3,22 @@
 //! decoded with the table's format, and positions committed to a lease store only for rows the
 //! consumer acknowledged.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arrow_array::RecordBatch;
-use kds_agg::{Deaggregator, HashRangeFilter, KinesisRecord};
 use kds_client::{Batch, Client, Event, FanIn, PollConfig, PollingDriver, StreamId};
 use kds_efo::{ConsumerConfig, FanOutDriver, ReaderConfig, Registration};
 use kds_proto::model::{DescribeStreamSummaryInput, ListShardsInput, Shard, StartingPosition};
 use kds_proto::types::{ConsumerArn, ConsumerName, SequenceNumber, ShardId, StreamName, Timestamp};
-use kds_table::{
-    EfoConsumer, ReaderKind, RowDecoder, SourceRecord, StartPosition, TableDefinition,
-};
+use kds_table::{EfoConsumer, ReaderKind, StartPosition, TableDefinition};
 
 use crate::assign::ShardAssigner;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, ErrorKind};
 use crate::lease::{Lease, LeaseStore};
+use crate::rows::RowAssembler;
 use crate::watermark::{WatermarkSpec, Watermarks};
 
 /// How a [`TableSource`] runs.
@@ -205,7 +202,7 @@ pub struct TableSource {
     config: SourceConfig,
     assigner: ShardAssigner,
     reader: Reader,
-    decoder: RowDecoder,
+    assembler: RowAssembler,
     /// Columns of the decoded batches to hand out (when the watermark column was decoded only
     /// for the watermark); `None`: all.
     output: Option<Vec<usize>>,
@@ -218,7 +215,6 @@ pub struct TableSource {
     /// Which shard each outstanding token belongs to.
     tokens: HashMap<u64, ShardId>,
     next_token: u64,
-    ignore_parse_errors: bool,
     next_commit: Instant,
     discovery_interval: Duration,
     next_discovery: Instant,
@@ -392,7 +388,7 @@ impl TableSource {
             store,
             assigner,
             reader,
-            decoder,
+            assembler: RowAssembler::new(decoder, ignore_parse_errors),
             output,
             watermark,
             later_start,
@@ -400,7 +396,6 @@ impl TableSource {
             foreign: HashMap::new(),
             tokens: HashMap::new(),
             next_token: 0,
-            ignore_parse_errors,
             next_commit: now + config.commit_interval,
             discovery_interval: options.source.shard_discovery_interval,
             next_discovery: now + options.source.shard_discovery_interval,
@@ -417,9 +412,9 @@ impl TableSource {
     /// The schema of the batches handed out.
     pub fn schema(&self) -> arrow_schema::SchemaRef {
         match &self.output {
-            None => Arc::clone(self.decoder.schema()),
+            None => Arc::clone(self.assembler.schema()),
             Some(columns) => Arc::new(
-                self.decoder
+                self.assembler
                     .schema()
                     .project(columns)
                     .expect("output columns are decoded columns"),
@@ -429,8 +424,12 @@ impl TableSource {
 
     /// What the source did so far.
     pub fn stats(&self) -> SourceStats {
+        let assembled = self.assembler.stats();
         let mut stats = self.stats;
-        stats.skipped = self.decoder.skipped();
+        stats.kinesis_records = assembled.kinesis_records;
+        stats.filtered = assembled.filtered;
+        stats.skipped = assembled.skipped;
+        stats.redelivery_skipped = assembled.redelivery_skipped;
         stats
     }
 
@@ -699,96 +698,16 @@ impl TableSource {
         let Some(state) = self.shards.get_mut(&shard_id) else {
             return Ok(None);
         };
-        self.stats.kinesis_records += records.len() as u64;
-        let deaggregator = Deaggregator::new().with_hash_range(
-            state.hash_range.0..=state.hash_range.1,
-            HashRangeFilter::PerRecord,
-        );
-        let kinesis: Vec<KinesisRecord> = records
-            .into_iter()
-            .map(|r| {
-                let mut record =
-                    KinesisRecord::new(r.data, String::new(), r.sequence_number.as_str());
-                record.partition_key = r.partition_key.into_bytes();
-                record.approximate_arrival_timestamp =
-                    r.approximate_arrival_timestamp.map(Timestamp::as_millis);
-                record
-            })
-            .collect();
         let skip = state.skip.take();
-        let mut users = Vec::with_capacity(kinesis.len());
-        let mut last = None;
-        for record in &kinesis {
-            let before = users.len();
-            let visited = deaggregator.visit(record, |user| users.push(user));
-            let visited = match visited {
-                Ok(visited) => visited,
-                Err(error) if self.ignore_parse_errors => {
-                    tracing::warn!(
-                        shard = shard_id.as_str(),
-                        "skipping a malformed aggregate: {error}"
-                    );
-                    self.stats.skipped += 1;
-                    users.truncate(before);
-                    last = Some(Checkpoint::Record {
-                        sequence_number: sequence(record)?,
-                        sub_sequence_number: None,
-                    });
-                    continue;
-                }
-                Err(error) => {
-                    return Err(Error::new(
-                        ErrorKind::Decode,
-                        format!(
-                            "the aggregate at sequence number {}",
-                            record.sequence_number
-                        ),
-                    )
-                    .with_source(error)
-                    .for_shard(&shard_id));
-                }
-            };
-            self.stats.filtered += visited.filtered as u64;
-            // Delivered before the restore: the user records up to the stored one.
-            if let Some((at, upto)) = &skip
-                && at.as_str() == &*record.sequence_number
-            {
-                let kept_from = users[before..]
-                    .iter()
-                    .position(|u| u.sub_sequence_number > *upto)
-                    .map_or(users.len(), |i| before + i);
-                self.stats.redelivery_skipped += (kept_from - before) as u64;
-                users.drain(before..kept_from);
-            }
-            let sub = visited
-                .plain
-                .is_none()
-                .then(|| (visited.delivered + visited.filtered).saturating_sub(1) as u64);
-            last = Some(Checkpoint::Record {
-                sequence_number: sequence(record)?,
-                sub_sequence_number: sub,
-            });
-        }
-        let keys: Vec<Cow<'_, str>> = users.iter().map(|u| u.partition_key_lossy()).collect();
-        let rows: Vec<SourceRecord<'_>> = users
-            .iter()
-            .zip(&keys)
-            .map(|(user, key)| SourceRecord {
-                shard_id: shard_id.as_str(),
-                sequence_number: &user.record.sequence_number,
-                sub_sequence_number: user.aggregated.then_some(user.sub_sequence_number),
-                partition_key: key,
-                arrival_millis: user.record.approximate_arrival_timestamp.unwrap_or(0),
-                data: user.data,
-            })
-            .collect();
-        let decoded = self.decoder.decode(&rows).map_err(Error::table)?;
-        let token = self.next_token;
-        self.next_token += 1;
-        let state = self.shards.get_mut(&shard_id).expect("looked up above");
-        let Some(checkpoint) = last else {
+        let assembled =
+            self.assembler
+                .assemble(&shard_id, state.hash_range, records, skip.as_ref())?;
+        let Some(checkpoint) = assembled.checkpoint else {
             return Ok(None);
         };
+        let decoded = assembled.rows;
+        let token = self.next_token;
+        self.next_token += 1;
         if decoded.num_rows() == 0 {
             state.unacked.push_back((token, checkpoint, true));
             state.settle();
@@ -937,10 +856,4 @@ fn registration(consumer: &EfoConsumer) -> Result<Registration, Error> {
             ));
         }
     })
-}
-
-/// The sequence number of a Kinesis record, detached from the response.
-fn sequence(record: &KinesisRecord) -> Result<SequenceNumber, Error> {
-    SequenceNumber::new(&*record.sequence_number)
-        .map_err(|e| Error::new(ErrorKind::Decode, "a record's sequence number").with_source(e))
 }

@@ -1,0 +1,187 @@
+//! `kds tail --table FILE`: the rows of a table declared with Flink's `CREATE TABLE`, decoded
+//! with its format and printed as they are read. A batch is acknowledged once it is printed and
+//! flushed, so with `--state-dir` a later run goes on after the last row printed, and a run that
+//! is killed prints again at most what it had not committed.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use kds_client::credentials;
+use kds_stream::{FileLeaseStore, LeaseStore, MemoryLeaseStore, SourceConfig, TableSource};
+use kds_table::TableDefinition;
+
+use crate::cli::{Connection, OutputFormat, Protocol, TailArgs};
+use crate::connect::{OrPlaceholder, is_loopback};
+use crate::failure::Failure;
+use crate::interrupt::interrupted;
+
+impl From<kds_stream::Error> for Failure {
+    fn from(error: kds_stream::Error) -> Self {
+        Self::new(error.to_string())
+    }
+}
+
+/// Runs `kds tail --table FILE`.
+pub(crate) async fn tail(
+    connection: &Connection,
+    args: &TailArgs,
+    path: &Path,
+) -> Result<(), Failure> {
+    let sql = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let table = TableDefinition::parse(&sql, &[])
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    if args.limit == Some(0) {
+        return Ok(());
+    }
+    for (key, value) in &connection.properties {
+        credentials::set_property(key.clone(), value.clone());
+    }
+    let mut builder =
+        kds_stream::client_builder(&table)
+            .await
+            .protocol(match connection.protocol {
+                Protocol::Json => kds_client::Protocol::Json,
+                Protocol::Cbor => kds_client::Protocol::Cbor,
+            });
+    let endpoint = connection
+        .endpoint
+        .clone()
+        .or_else(|| table.options.aws.endpoint.clone());
+    if let Some(endpoint) = &connection.endpoint {
+        builder = builder.endpoint(endpoint.clone());
+    }
+    if let Some(region) = &connection.region {
+        builder = builder.region(region.clone());
+    }
+    if connection.no_verify_tls {
+        builder = builder.trust_all_certificates(true);
+    }
+    // As for the other commands: a loopback endpoint without configured credentials is signed
+    // with placeholder keys.
+    if endpoint.as_deref().is_some_and(is_loopback)
+        && matches!(table.options.aws.credentials, kds_table::Credentials::Auto)
+    {
+        let region = table
+            .options
+            .aws
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".into());
+        let chain = credentials::aws::default_chain(&credentials::aws::Sts::new(region)).await;
+        builder = builder.credentials(OrPlaceholder::new(chain, true));
+    }
+    let client = builder.build().map_err(|e| Failure::usage(e.to_string()))?;
+    let (subtask, subtasks) = args.subtask.unwrap_or((0, 1));
+    let store: Arc<dyn LeaseStore> = match &args.state_dir {
+        Some(dir) => Arc::new(FileLeaseStore::open(
+            dir,
+            &format!("{}-{subtask}-of-{subtasks}", table.table.name),
+        )?),
+        None => Arc::new(MemoryLeaseStore::new()),
+    };
+    let mut config = SourceConfig::default();
+    config.bounded = args.no_follow;
+    // Printed rows are committed within a quarter of a second: a killed run prints again at
+    // most what it printed in that time.
+    config.commit_interval = Duration::from_millis(250);
+    config.subtask = subtask;
+    config.subtasks = subtasks;
+    let mut stop = pin!(interrupted());
+    let opened = tokio::select! {
+        opened = TableSource::open(&table, client, store, config) => opened,
+        () = stop.as_mut() => return Ok(()),
+    };
+    let mut source = opened?;
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+    let limit = args.limit.unwrap_or(u64::MAX);
+    let mut printed = 0u64;
+    let result = loop {
+        let next = tokio::select! {
+            next = source.next() => next,
+            () = stop.as_mut() => break Ok(()),
+        };
+        let batch = match next {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(Failure::from(error)),
+        };
+        let left = usize::try_from(limit - printed).unwrap_or(usize::MAX);
+        let whole = batch.rows.num_rows() <= left;
+        let rows = if whole {
+            batch.rows
+        } else {
+            batch.rows.slice(0, left)
+        };
+        let written = print(&mut out, &rows, args.output).and_then(|()| out.flush());
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(()),
+            Err(e) => break Err(Failure::new(format!("writing to standard output: {e}"))),
+        }
+        // Printed and flushed: its position may be committed. A batch cut by --limit is not
+        // acknowledged, so a later run prints its rest.
+        if whole {
+            source.ack(batch.token)?;
+        }
+        printed += rows.num_rows() as u64;
+        if printed >= limit {
+            break Ok(());
+        }
+    };
+    let stats = source.close().await;
+    let stats = match (result, stats) {
+        (Err(failure), _) => return Err(failure),
+        (Ok(()), Err(error)) => return Err(error.into()),
+        (Ok(()), Ok(stats)) => stats,
+    };
+    if stats.skipped > 0 {
+        eprintln!(
+            "kds tail: {} records did not decode in the table's format and were skipped",
+            stats.skipped
+        );
+    }
+    if stats.filtered > 0 {
+        eprintln!(
+            "kds tail: {} user records of KPL aggregates belonged to another shard's hash key \
+             range and were left out",
+            stats.filtered
+        );
+    }
+    Ok(())
+}
+
+/// Prints `rows`: one JSON object per row, or the values separated by tabs.
+fn print(out: &mut impl Write, rows: &RecordBatch, format: OutputFormat) -> io::Result<()> {
+    match format {
+        OutputFormat::Jsonl => {
+            let mut writer = arrow_json::LineDelimitedWriter::new(&mut *out);
+            writer.write(rows).map_err(io::Error::other)?;
+            writer.finish().map_err(io::Error::other)
+        }
+        OutputFormat::Text => {
+            let options = FormatOptions::default().with_null("NULL");
+            let columns = rows
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(io::Error::other)?;
+            for row in 0..rows.num_rows() {
+                for (i, column) in columns.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b"\t")?;
+                    }
+                    write!(out, "{}", column.value(row))?;
+                }
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+    }
+}
