@@ -95,18 +95,24 @@ fn stream(c: &mut Criterion) {
     for (wire, protocol) in [("cbor", Protocol::Cbor), ("json", Protocol::Json)] {
         let bodies = pages(protocol);
         let schema = Arc::new(definition(false).physical_schema());
+        // The parts: each record's data, lent, copied into one buffer that arrow-json decodes
+        // at once (faster than feeding arrow-json record by record).
         group.bench_function(format!("{wire}/parts: lent decode + arrow-json"), |b| {
+            let mut lines = Vec::with_capacity(PER_PAGE * 1100);
             b.iter(|| {
                 let mut rows = 0;
                 for body in &bodies {
+                    lines.clear();
+                    GetRecordsOutput::visit_records(body.clone(), protocol, |r| {
+                        lines.extend_from_slice(r.data);
+                        lines.push(b'\n');
+                    })
+                    .expect("a page");
                     let mut decoder = ReaderBuilder::new(Arc::clone(&schema))
                         .with_batch_size(PER_PAGE)
                         .build_decoder()
                         .expect("a decoder");
-                    GetRecordsOutput::visit_records(body.clone(), protocol, |r| {
-                        decoder.decode(r.data).expect("a row");
-                    })
-                    .expect("a page");
+                    decoder.decode(&lines).expect("rows");
                     rows += decoder.flush().expect("rows").expect("a batch").num_rows();
                 }
                 black_box(rows)
