@@ -81,7 +81,10 @@ pub(crate) async fn tail(
     let store: Arc<dyn LeaseStore> = match &args.state_dir {
         Some(dir) => Arc::new(FileLeaseStore::open(
             dir,
-            &format!("{}-{subtask}-of-{subtasks}", table.table.name),
+            &format!(
+                "{}-{}-{subtask}-of-{subtasks}",
+                table.table.name, table.options.stream
+            ),
         )?),
         None => Arc::new(MemoryLeaseStore::new()),
     };
@@ -125,7 +128,7 @@ pub(crate) async fn tail(
             Err(e) => break Err(Failure::new(format!("writing to standard output: {e}"))),
         }
         // Printed and flushed: its position may be committed. A batch cut by --limit is not
-        // acknowledged, so a later run prints its rest.
+        // acknowledged, so a later run prints it again, whole.
         if whole {
             source.ack(batch.token)?;
         }

@@ -153,8 +153,9 @@ fn rows(path: &Path) -> Vec<Row> {
 }
 
 /// The committed position of each shard in the lease file: `None` for a shard at its end.
-fn committed(state: &Path) -> HashMap<String, Option<(SequenceNumber, i64)>> {
-    let Ok(text) = std::fs::read_to_string(state.join("events-0-of-1.leases.json")) else {
+fn committed(state: &Path, stream: &str) -> HashMap<String, Option<(SequenceNumber, i64)>> {
+    let file = state.join(format!("events-{stream}-0-of-1.leases.json"));
+    let Ok(text) = std::fs::read_to_string(file) else {
         return HashMap::new();
     };
     let document: Value = serde_json::from_str(&text).unwrap();
@@ -256,7 +257,7 @@ fn killed_and_restarted(
         let status = child.wait().unwrap();
         assert!(!status.success(), "run {run} was killed, not finished");
         runs.push(out);
-        commits.push(committed(&state));
+        commits.push(committed(&state, &stream));
     }
     runtime.block_on(writer).unwrap();
     assert!(written.load(Ordering::SeqCst));
@@ -439,5 +440,5 @@ fn a_latest_start_killed_before_its_first_record_reads_what_came_in_between() {
 
 /// Whether the lease file is still missing.
 fn leases_missing(state: &Path) -> bool {
-    !state.join("events-0-of-1.leases.json").exists()
+    !state.join("events-latest-0-of-1.leases.json").exists()
 }

@@ -27,7 +27,7 @@ pub enum ErrorKind {
     /// A lease changed under its owner (its counter moved): another worker took the shard, or
     /// a write raced. The shard must not be read or checkpointed further by this owner.
     LeaseLost,
-    /// Reading the stream failed once retrying could not help ([`Error::source`] has the
+    /// Reading the stream failed once retrying could not help (`std::error::Error::source` gives the
     /// client's or enhanced fan-out's error).
     Read,
     /// Writing the stream failed.

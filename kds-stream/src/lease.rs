@@ -112,6 +112,11 @@ pub(crate) fn apply_updates(
             return Err(lost(&update.shard_id, update.counter, stored));
         }
     }
+    if let Some(full) = updates.iter().find(|l| l.counter == u64::MAX) {
+        return Err(
+            Error::store("the lease counter is at its largest value").for_shard(&full.shard_id)
+        );
+    }
     Ok(updates
         .into_iter()
         .map(|mut lease| {

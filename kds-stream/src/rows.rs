@@ -42,7 +42,7 @@ pub struct Assembled {
     pub checkpoint: Option<Checkpoint>,
 }
 
-/// Turns Kinesis records into rows of a table (see the [module](self)).
+/// Turns Kinesis records into rows of a table (see the [crate docs](crate)).
 #[derive(Debug)]
 pub struct RowAssembler {
     decoder: RowDecoder,
@@ -164,7 +164,7 @@ impl RowAssembler {
         let decoded = self.decoder.decode(&rows).map_err(Error::table)?;
         let checkpoint = match last {
             Some((record, sub_sequence_number)) => Some(Checkpoint::Record {
-                sequence_number: sequence(record)?,
+                sequence_number: sequence(record).map_err(|e| e.for_shard(shard))?,
                 sub_sequence_number,
             }),
             None => None,
@@ -178,6 +178,11 @@ impl RowAssembler {
 
 /// The sequence number of a Kinesis record, in a buffer of its own.
 fn sequence(record: &KinesisRecord) -> Result<SequenceNumber, Error> {
-    SequenceNumber::new(&*record.sequence_number)
-        .map_err(|e| Error::new(ErrorKind::Decode, "a record's sequence number").with_source(e))
+    SequenceNumber::new(&*record.sequence_number).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("sequence number `{}`", record.sequence_number),
+        )
+        .with_source(e)
+    })
 }

@@ -182,8 +182,12 @@ impl Reader {
 ///   [`SourceStats::redelivery_skipped`]); after a plain record it resumes after it.
 /// - **Parents first.** A shard's children are read once it has been read to its end; a child's
 ///   position is committed only after its parents' ends are (so a restore never reads a child
-///   ahead of an unfinished parent). Children of a shard start at TRIM_HORIZON, or at the start
-///   time when the table starts at a time (or at LATEST).
+///   ahead of an unfinished parent). A parent another reader owns is waited for when its lease
+///   is in the same store; readers with stores of their own (subtasks with a file each) do not
+///   see each other's parents and do not wait for them, as Flink's legacy source never does.
+/// - **Where shards start.** On a first start (an empty store) every shard starts at the
+///   table's start position; shards leased later start at TRIM_HORIZON, since everything in
+///   them was written after the first start.
 /// - **At least once.** After a restore, rows delivered but not committed come again; nothing
 ///   committed does.
 ///
@@ -207,11 +211,21 @@ pub struct TableSource {
     /// for the watermark); `None`: all.
     output: Option<Vec<usize>>,
     watermark: Option<(WatermarkSpec, usize, Watermarks)>,
-    /// Where shards found after the first listing start.
-    later_start: Checkpoint,
+    /// Where shards start when the store held no lease at all when the source opened (a first
+    /// start); shards leased later start at TRIM_HORIZON: their records all came after the
+    /// first start.
+    start: Checkpoint,
+    /// The store held no lease when the source opened, and the first listing is not taken yet.
+    fresh: bool,
     shards: HashMap<ShardId, ShardState>,
-    /// Leases of shards this reader does not own, as last listed.
-    foreign: HashMap<ShardId, Checkpoint>,
+    /// Listed shards this reader does not own, with their lease's checkpoint when the store
+    /// has one.
+    foreign: HashMap<ShardId, Option<Checkpoint>>,
+    /// Shards whose rows stopped: a record that does not decode, or a lease another worker
+    /// took. Their batches are dropped and their positions not committed further.
+    stopped: HashSet<ShardId>,
+    /// Children of ended shards still to lease (ListShards failed or did not list them yet).
+    pending_children: Vec<ShardId>,
     /// Which shard each outstanding token belongs to.
     tokens: HashMap<u64, ShardId>,
     next_token: u64,
@@ -276,6 +290,19 @@ impl TableSource {
             Some(declared) => {
                 let spec = WatermarkSpec::parse(&declared.column, &declared.expression)?;
                 let index = spec.index_in(&schema)?;
+                if !matches!(
+                    schema.field(index).data_type(),
+                    arrow_schema::DataType::Timestamp(..)
+                ) {
+                    return Err(Error::new(
+                        ErrorKind::Definition,
+                        format!(
+                            "watermark column `{}` has type {}, not a timestamp",
+                            spec.column,
+                            schema.field(index).data_type()
+                        ),
+                    ));
+                }
                 let position = match decoded.iter().position(|&i| i == index) {
                     Some(position) => position,
                     None => {
@@ -305,10 +332,6 @@ impl TableSource {
                     "the table's start position is not one this source knows",
                 ));
             }
-        };
-        let later_start = match start {
-            Checkpoint::AtTimestamp { millis } => Checkpoint::AtTimestamp { millis },
-            _ => Checkpoint::TrimHorizon,
         };
         let end_at = config.bounded.then(|| Timestamp::from(SystemTime::now()));
         let (reader, consumer) = match &options.source.reader {
@@ -391,9 +414,12 @@ impl TableSource {
             assembler: RowAssembler::new(decoder, ignore_parse_errors),
             output,
             watermark,
-            later_start,
+            start,
+            fresh: true,
             shards: HashMap::new(),
             foreign: HashMap::new(),
+            stopped: HashSet::new(),
+            pending_children: Vec::new(),
             tokens: HashMap::new(),
             next_token: 0,
             next_commit: now + config.commit_interval,
@@ -404,7 +430,7 @@ impl TableSource {
             config,
         };
         let listed = source.list_shards().await?;
-        source.take_shards(&listed, &start).await?;
+        source.take_shards(&listed).await?;
         source.start_ready();
         Ok(source)
     }
@@ -461,27 +487,31 @@ impl TableSource {
         ) == self.config.subtask
     }
 
-    /// Takes the leases of the `listed` shards this reader owns, creating the missing ones:
-    /// shards without a listed parent start at `start`, the others as children do.
-    async fn take_shards(&mut self, listed: &[Shard], start: &Checkpoint) -> Result<(), Error> {
-        let stored: HashMap<ShardId, Lease> = self
+    /// Takes the leases of the `listed` shards this reader owns, creating the missing ones: at
+    /// the table's start on a first start (an empty store), else at TRIM_HORIZON (a shard that
+    /// appeared since holds only records written since).
+    async fn take_shards(&mut self, listed: &[Shard]) -> Result<(), Error> {
+        let mut stored: HashMap<ShardId, Lease> = self
             .store
             .list()
             .await?
             .into_iter()
             .map(|l| (l.shard_id.clone(), l))
             .collect();
-        let known: HashSet<&ShardId> = listed.iter().map(|s| &s.shard_id).collect();
+        let start = if self.fresh && stored.is_empty() {
+            self.start.clone()
+        } else {
+            Checkpoint::TrimHorizon
+        };
+        self.fresh = false;
         let mut take = Vec::new();
         for shard in listed {
-            if self.shards.contains_key(&shard.shard_id) {
+            if self.shards.contains_key(&shard.shard_id) || self.stopped.contains(&shard.shard_id) {
                 continue;
             }
             if !self.owns(shard) {
-                if let Some(lease) = stored.get(&shard.shard_id) {
-                    self.foreign
-                        .insert(shard.shard_id.clone(), lease.checkpoint.clone());
-                }
+                let checkpoint = stored.get(&shard.shard_id).map(|l| l.checkpoint.clone());
+                self.foreign.insert(shard.shard_id.clone(), checkpoint);
                 continue;
             }
             let parents: Vec<ShardId> = [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
@@ -492,16 +522,25 @@ impl TableSource {
             let lease = match stored.get(&shard.shard_id) {
                 Some(lease) => lease.clone(),
                 None => {
-                    let checkpoint = if parents.iter().any(|p| known.contains(p)) {
-                        self.later_start.clone()
-                    } else {
-                        start.clone()
-                    };
                     let range = &shard.hash_key_range;
-                    let lease = Lease::new(shard.shard_id.clone(), checkpoint, parents)
+                    let lease = Lease::new(shard.shard_id.clone(), start.clone(), parents)
                         .with_hash_range(range.starting_hash_key.0, range.ending_hash_key.0);
-                    self.store.create(lease.clone()).await?;
-                    lease
+                    if self.store.create(lease.clone()).await? {
+                        lease
+                    } else {
+                        // Created meanwhile by someone else: theirs stands.
+                        stored = self
+                            .store
+                            .list()
+                            .await?
+                            .into_iter()
+                            .map(|l| (l.shard_id.clone(), l))
+                            .collect();
+                        match stored.get(&shard.shard_id) {
+                            Some(lease) => lease.clone(),
+                            None => continue,
+                        }
+                    }
                 }
             };
             let range = &shard.hash_key_range;
@@ -545,12 +584,13 @@ impl TableSource {
             .iter()
             .all(|parent| match self.shards.get(parent) {
                 Some(state) => state.phase == Phase::Ended,
-                // Another reader's shard: done when its lease says so; unknown shards (past
-                // retention, never leased) are not waited for.
-                None => self
-                    .foreign
-                    .get(parent)
-                    .is_none_or(Checkpoint::is_shard_end),
+                // Another reader's shard: done when its lease says so. A parent without a
+                // lease this store can see (past retention, or read by a reader with a store of
+                // its own) is not waited for.
+                None => match self.foreign.get(parent) {
+                    Some(Some(checkpoint)) => checkpoint.is_shard_end(),
+                    _ => true,
+                },
             })
     }
 
@@ -580,8 +620,10 @@ impl TableSource {
     /// # Errors
     ///
     /// [`ErrorKind::Read`] when reading a shard failed past its retries (the next call resumes
-    /// it), [`ErrorKind::Decode`] for a record that does not decode (unless the table ignores
-    /// parse errors), and the lease store's errors when committing.
+    /// it); [`ErrorKind::Decode`] for a record that does not decode (unless the table ignores
+    /// parse errors): that shard stops, its later rows are not handed out and its position is
+    /// not committed past the failed batch, so a restored source meets the record again; the
+    /// lease store's errors when committing ([`commit`](Self::commit)).
     ///
     /// # Cancel safety
     ///
@@ -594,18 +636,14 @@ impl TableSource {
                 self.next_commit = now + self.config.commit_interval;
                 self.commit().await?;
             }
-            if !self.config.bounded && now >= self.next_discovery {
+            if now >= self.next_discovery || !self.pending_children.is_empty() {
                 self.next_discovery = now + self.discovery_interval;
                 self.discover().await?;
             }
-            let until = if self.config.bounded {
-                self.next_commit
-            } else {
-                self.next_commit.min(self.next_discovery)
-            };
+            let until = self.next_commit.min(self.next_discovery);
             let wait = until.saturating_duration_since(Instant::now());
             if self.reader.running() == 0 {
-                if self.config.bounded {
+                if self.config.bounded && self.pending_children.is_empty() {
                     self.commit().await?;
                     return Ok(None);
                 }
@@ -619,8 +657,16 @@ impl TableSource {
             match event {
                 None => {}
                 Some(Event::Batch(batch)) => {
-                    if let Some(out) = self.rows_of(batch)? {
-                        return Ok(Some(out));
+                    let shard = batch.shard_id.clone();
+                    match self.rows_of(batch) {
+                        Ok(Some(out)) => return Ok(Some(out)),
+                        Ok(None) => {}
+                        Err(error) => {
+                            // The batch's rows are lost to this source: the shard stops here,
+                            // and a restore meets the same record again.
+                            self.stopped.insert(shard.clone());
+                            return Err(error);
+                        }
                     }
                 }
                 Some(Event::ShardEnded { shard, children }) => {
@@ -656,35 +702,21 @@ impl TableSource {
         if let Some((_, _, marks)) = &mut self.watermark {
             marks.ended(shard);
         }
-        if !children.is_empty() {
-            // The children's shard records (hash ranges) come from ListShards.
-            let listed = self.list_shards().await?;
-            let wanted: HashSet<&ShardId> = children.iter().map(|c| &c.shard_id).collect();
-            let new: Vec<Shard> = listed
-                .into_iter()
-                .filter(|s| wanted.contains(&s.shard_id))
-                .collect();
-            let later = self.later_start.clone();
-            self.take_shards_with_start(&new, &later).await?;
-        }
+        // The children's shard records (hash ranges) come from ListShards, at the next look.
+        self.pending_children
+            .extend(children.iter().map(|c| c.shard_id.clone()));
         self.start_ready();
         Ok(())
     }
 
-    async fn take_shards_with_start(
-        &mut self,
-        shards: &[Shard],
-        start: &Checkpoint,
-    ) -> Result<(), Error> {
-        self.take_shards(shards, start).await
-    }
-
-    /// Looks for shards this reader has not seen (a split or merge elsewhere, a resized
-    /// stream) and for the progress of other readers' shards.
+    /// Looks for shards this reader has not seen (children of ended shards, a split or merge
+    /// elsewhere, a resized stream) and for the progress of other readers' shards.
     async fn discover(&mut self) -> Result<(), Error> {
         let listed = self.list_shards().await?;
-        let later = self.later_start.clone();
-        self.take_shards(&listed, &later).await?;
+        self.take_shards(&listed).await?;
+        let listed: HashSet<&ShardId> = listed.iter().map(|s| &s.shard_id).collect();
+        // Children not listed yet are looked for again.
+        self.pending_children.retain(|c| !listed.contains(c));
         self.start_ready();
         Ok(())
     }
@@ -695,6 +727,9 @@ impl TableSource {
         let Batch {
             shard_id, records, ..
         } = batch;
+        if self.stopped.contains(&shard_id) {
+            return Ok(None);
+        }
         let Some(state) = self.shards.get_mut(&shard_id) else {
             return Ok(None);
         };
@@ -713,8 +748,6 @@ impl TableSource {
             state.settle();
             return Ok(None);
         }
-        state.unacked.push_back((token, checkpoint, false));
-        self.tokens.insert(token, shard_id.clone());
         let now = Instant::now();
         let watermark = match &mut self.watermark {
             None => None,
@@ -724,6 +757,9 @@ impl TableSource {
                 marks.current(now)
             }
         };
+        let state = self.shards.get_mut(&shard_id).expect("looked up above");
+        state.unacked.push_back((token, checkpoint, false));
+        self.tokens.insert(token, shard_id.clone());
         let rows = match &self.output {
             None => decoded,
             Some(columns) => decoded
@@ -770,8 +806,9 @@ impl TableSource {
     /// # Errors
     ///
     /// The lease store's: [`ErrorKind::LeaseLost`] when another worker took a shard (this
-    /// reader must stop reading it), [`ErrorKind::Store`] when the store failed (nothing was
-    /// lost: the next commit writes the positions again).
+    /// source stops reading and committing it; the next commit writes the others),
+    /// [`ErrorKind::Store`] when the store failed (nothing was lost: the next commit writes the
+    /// positions again).
     pub async fn commit(&mut self) -> Result<(), Error> {
         let ended: HashSet<ShardId> = self
             .shards
@@ -790,7 +827,10 @@ impl TableSource {
             let parents_ended = state.lease.parents.iter().all(|p| {
                 ended.contains(p)
                     || (!self.shards.contains_key(p)
-                        && self.foreign.get(p).is_none_or(Checkpoint::is_shard_end))
+                        && match self.foreign.get(p) {
+                            Some(Some(checkpoint)) => checkpoint.is_shard_end(),
+                            _ => true,
+                        })
             });
             if !checkpoint.is_shard_end() && !parents_ended {
                 continue;
@@ -804,7 +844,23 @@ impl TableSource {
         }
         // Ends first, for stores that write one lease at a time.
         updates.sort_by_key(|l| !l.checkpoint.is_shard_end());
-        for lease in self.store.update(updates).await? {
+        let stored = match self.store.update(updates).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                if error.kind() == ErrorKind::LeaseLost
+                    && let Some(shard) = error.shard()
+                {
+                    // Another worker holds the shard now: this source reads and commits it no
+                    // more, and the next commit writes the others.
+                    let shard = shard.clone();
+                    self.shards.remove(&shard);
+                    self.tokens.retain(|_, s| s != &shard);
+                    self.stopped.insert(shard);
+                }
+                return Err(error);
+            }
+        };
+        for lease in stored {
             if let Some(state) = self.shards.get_mut(&lease.shard_id) {
                 if state.acked.as_ref() == Some(&lease.checkpoint) {
                     state.acked = None;

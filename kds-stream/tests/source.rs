@@ -219,7 +219,13 @@ async fn a_restore_repeats_only_what_was_not_committed() {
     let client = client(&emulator.url);
     create_stream(&client, "events", 1).await;
     put_rows(&client, "events", 0, 200, 1).await;
-    let table = table(&emulator.url, "events", "TRIM_HORIZON", "");
+    // Batches of 50 rows: one acknowledged, three not.
+    let table = table(
+        &emulator.url,
+        "events",
+        "TRIM_HORIZON",
+        ", 'scan.shard.getrecords.maxrecordcount' = '50'",
+    );
     let store = Arc::new(MemoryLeaseStore::new());
     let mut config = config(false);
     // Commits only when told.
@@ -239,6 +245,7 @@ async fn a_restore_repeats_only_what_was_not_committed() {
             unacked.extend(rows_of(&batch.rows));
         }
     }
+    assert_eq!((first.len(), unacked.len()), (50, 150));
     source.commit().await.unwrap();
     drop(source); // a crash: nothing more is written
     put_rows(&client, "events", 200, 50, 1).await;
@@ -483,4 +490,99 @@ async fn projections_decode_only_their_columns_and_watermarks_follow_arrival() {
         watermark <= started && watermark > started - 60_000,
         "{watermark} is a second behind the arrivals, before {started}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_of_a_split_between_runs_are_read_from_their_start() {
+    let emulator = Ferrokinesis::start().await;
+    let client = client(&emulator.url);
+    create_stream(&client, "events", 1).await;
+    let table = table(&emulator.url, "events", "LATEST", "");
+    let store = Arc::new(MemoryLeaseStore::new());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut source = TableSource::open(&table, client.clone(), store.clone(), config(false))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put_rows(&client, "events", 0, 20, 1).await;
+    let rows = read(&mut source, 20).await;
+    assert_eq!(ids(&rows), all(0..20));
+    source.commit().await.unwrap();
+    drop(source);
+    // Between the runs: a split, and rows written to the children before the next run opens.
+    let parent = shards(&client, "events").await.remove(0).shard_id;
+    split_shard(&client, "events", &parent).await;
+    put_rows(&client, "events", 20, 60, 1).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut source = TableSource::open(&table, client, store, config(true))
+        .await
+        .unwrap();
+    let rows = read(&mut source, usize::MAX).await;
+    assert_eq!(
+        ids(&rows),
+        all(20..80),
+        "the children's rows written before this run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_does_not_decode_stops_its_shard_before_it() {
+    let emulator = Ferrokinesis::start().await;
+    let client = client(&emulator.url);
+    create_stream(&client, "events", 1).await;
+    put_rows(&client, "events", 0, 10, 1).await;
+    let mut bad = PutRecordsInput::new(vec![PutRecordsRequestEntry::new(
+        Bytes::from_static(b"not json"),
+        PartitionKey::new("k").unwrap(),
+    )]);
+    bad.stream_name = Some(name("events"));
+    client.send(&bad).await.unwrap();
+    put_rows(&client, "events", 10, 10, 1).await;
+    let table = table(
+        &emulator.url,
+        "events",
+        "TRIM_HORIZON",
+        ", 'scan.shard.getrecords.maxrecordcount' = '5'",
+    );
+    let store = Arc::new(MemoryLeaseStore::new());
+    let mut last_good = String::new();
+    for run in 0..2 {
+        let mut source = TableSource::open(&table, client.clone(), store.clone(), config(true))
+            .await
+            .unwrap();
+        let mut rows = Vec::new();
+        let error = loop {
+            match source.next().await {
+                Ok(Some(batch)) => {
+                    rows.extend(rows_of(&batch.rows));
+                    source.ack(batch.token).unwrap();
+                }
+                Ok(None) => panic!("the bad record was passed over"),
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(error.kind(), kds_stream::ErrorKind::Decode, "{error}");
+        assert!(
+            error.to_string().contains("shardId-000000000000"),
+            "{error}"
+        );
+        // The restored run meets the same record first.
+        if run == 0 {
+            assert_eq!(ids(&rows), all(0..10));
+            last_good = rows[9].seq.clone();
+        } else {
+            assert!(rows.is_empty(), "{rows:?}");
+        }
+        // Reading on: nothing more of that shard, and its position stays before the record.
+        assert!(source.next().await.unwrap().is_none());
+        source.commit().await.unwrap();
+        let lease = store.list().await.unwrap().remove(0);
+        let Checkpoint::Record {
+            sequence_number, ..
+        } = lease.checkpoint
+        else {
+            panic!("{lease:?}");
+        };
+        assert_eq!(sequence_number.as_str(), last_good);
+    }
 }
