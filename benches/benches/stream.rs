@@ -3,6 +3,11 @@
 //! filter → rows of a JSON table (`RowAssembler`), against kds-proto's lent record decode feeding
 //! arrow-json's decoder record by record (the least any reader of these bytes must do).
 //!
+//! And its rows-to-records path: Arrow record batches → rows encoded by the table's format and
+//! keyed by its partitioner → PutRecords requests cut by the sink's queue → request bodies
+//! (`RowEncoder` + `PutQueue`), against arrow-json's line writer, the rows split into entries
+//! keyed by their column, and kds-proto's PutRecords encode on the same batches.
+//!
 //! Input: 40 distinct GetRecords responses of 500 records (20 000 records, about 24 MB of JSON
 //! or 21 MB of CBOR: more than the caches hold), each record a JSON row of about 1 KiB (an id,
 //! two short strings, a double, a timestamp and a long text). Throughput is records.
@@ -14,10 +19,11 @@ use arrow_json::reader::ReaderBuilder;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kds_proto::model::{GetRecordsOutput, Record};
+use kds_proto::model::{PutRecordsInput, PutRecordsRequestEntry};
 use kds_proto::types::{PartitionKey, SequenceNumber, ShardId, ShardIterator, Timestamp};
 use kds_proto::{Protocol, Shape};
-use kds_stream::RowAssembler;
-use kds_table::TableDefinition;
+use kds_stream::{PutQueue, RowAssembler, WriterConfig};
+use kds_table::{Partitioners, TableDefinition};
 
 const PAGES: usize = 40;
 const PER_PAGE: usize = 500;
@@ -140,5 +146,112 @@ fn stream(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stream);
+/// The sink's table: the same columns, keyed by customer.
+fn sink_definition() -> TableDefinition {
+    TableDefinition::parse(
+        "CREATE TABLE orders (id BIGINT, customer STRING, status STRING, amount DOUBLE,
+           placed TIMESTAMP(3), note STRING) PARTITIONED BY (customer)
+         WITH ('connector' = 'kinesis', 'stream' = 'orders', 'aws.region' = 'us-east-1',
+               'format' = 'json')",
+        &[],
+    )
+    .expect("valid table")
+}
+
+fn sink(c: &mut Criterion) {
+    let definition = sink_definition();
+    let schema = Arc::new(definition.physical_schema());
+    // The rows of the 40 pages, as 40 batches of 500.
+    let batches: Vec<arrow_array::RecordBatch> = (0..PAGES)
+        .map(|p| {
+            let mut lines = Vec::new();
+            for i in 0..PER_PAGE {
+                lines.extend_from_slice(&row((p * PER_PAGE + i) as u64));
+                lines.push(b'\n');
+            }
+            let mut decoder = ReaderBuilder::new(Arc::clone(&schema))
+                .with_batch_size(PER_PAGE)
+                .build_decoder()
+                .expect("a decoder");
+            decoder.decode(&lines).expect("rows");
+            decoder.flush().expect("rows").expect("a batch")
+        })
+        .collect();
+    let mut group = c.benchmark_group("rows_to_put_records");
+    group.throughput(Throughput::Elements((PAGES * PER_PAGE) as u64));
+    group.sample_size(20);
+    group.bench_function(
+        "json/parts: arrow-json writer + entries + PutRecords encode",
+        |b| {
+            b.iter(|| {
+                let mut bytes = 0;
+                for batch in &batches {
+                    let mut out = Vec::with_capacity(PER_PAGE * 1100);
+                    let mut writer = arrow_json::LineDelimitedWriter::new(&mut out);
+                    writer.write(batch).expect("rows");
+                    writer.finish().expect("rows");
+                    drop(writer);
+                    let out = Bytes::from(out);
+                    let customers = batch
+                        .column(1)
+                        .as_any()
+                        .downcast_ref::<arrow_array::StringArray>()
+                        .expect("strings");
+                    let mut start = 0;
+                    let mut entries = Vec::with_capacity(PER_PAGE);
+                    for (i, end) in memchr_newlines(&out).into_iter().enumerate() {
+                        entries.push(PutRecordsRequestEntry::new(
+                            out.slice(start..end),
+                            PartitionKey::new(customers.value(i)).expect("valid"),
+                        ));
+                        start = end + 1;
+                    }
+                    bytes += PutRecordsInput::new(entries)
+                        .encode_body(Protocol::Json)
+                        .len();
+                }
+                black_box(bytes)
+            });
+        },
+    );
+    let mut encoder = definition
+        .encoder(&Partitioners::new(), 0)
+        .expect("an encoder");
+    let mut config = WriterConfig::default();
+    config.max_in_flight = usize::MAX / 2;
+    group.bench_function("json/kds: RowEncoder + PutQueue + PutRecords encode", |b| {
+        b.iter(|| {
+            let mut bytes = 0;
+            let mut queue = PutQueue::new(&config);
+            let now = std::time::Instant::now();
+            for batch in &batches {
+                for record in encoder.encode(batch).expect("records") {
+                    let entry = PutRecordsRequestEntry::new(
+                        record.data,
+                        PartitionKey::new(record.partition_key).expect("valid"),
+                    );
+                    queue.push(entry, (), now);
+                }
+                while let Some(request) = queue.next_request(now, false) {
+                    bytes += PutRecordsInput::new(request.entries)
+                        .encode_body(Protocol::Json)
+                        .len();
+                }
+            }
+            black_box(bytes)
+        });
+    });
+    group.finish();
+}
+
+/// Where each line of `text` ends.
+fn memchr_newlines(text: &[u8]) -> Vec<usize> {
+    text.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i)
+        .collect()
+}
+
+criterion_group!(benches, stream, sink);
 criterion_main!(benches);

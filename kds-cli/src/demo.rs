@@ -138,7 +138,7 @@ fn index_of(data: &[u8]) -> Option<usize> {
 
 async fn write(client: &Client, stream: &StreamInfo, total: usize) -> Result<Written, Failure> {
     let progress = bar(total, "writing");
-    let mut writer = Writer::new(client.clone(), stream, true, LINGER)?;
+    let mut writer = Writer::open(client.clone(), stream, true, LINGER, 50).await?;
     let mut random = fastrand::Rng::with_seed(7);
     let (mut bytes, mut aggregated) = (0, 0);
     for index in 0..total {

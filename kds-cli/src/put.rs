@@ -73,7 +73,8 @@ pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), F
         client = connection.client_with(false, stream.limits).await?;
     }
     let linger = std::time::Duration::from_millis(args.max_buffered_ms);
-    let mut writer = Writer::new(client, &stream, args.aggregate, linger)?;
+    // One request at a time: each key's records keep their order unless one is retried.
+    let mut writer = Writer::open(client, &stream, args.aggregate, linger, 1).await?;
     let keys = match (&args.partition_key, &args.key_field) {
         (Some(key), _) => Keys::Fixed(key),
         (None, Some(field)) => Keys::Field(field),

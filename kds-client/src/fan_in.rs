@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kds_proto::model::{Shard, StartingPosition};
 use kds_proto::types::{ShardId, Timestamp};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 
 use crate::client::Client;
@@ -81,12 +81,18 @@ enum Start<F> {
 /// Where a [`ShardDriver`] hands its batches.
 pub struct BatchSender<E> {
     reports: mpsc::Sender<Report<E>>,
+    /// Open unless the caller paused the shard ([`FanIn::pause`]).
+    gate: watch::Receiver<bool>,
 }
 
 impl<E> BatchSender<E> {
-    /// Hands on a batch once the reader has room for it; `false` when the reader went away
-    /// (the driver then stops).
+    /// Hands on a batch once the shard is not paused and the reader has room for it; `false`
+    /// when the reader went away (the driver then stops).
     pub async fn send(&self, batch: Batch) -> bool {
+        let mut gate = self.gate.clone();
+        if gate.wait_for(|open| *open).await.is_err() {
+            return false;
+        }
         self.reports.send(Report::Batch(batch)).await.is_ok()
     }
 }
@@ -151,6 +157,8 @@ pub struct FanIn<D: ShardDriver> {
     tasks: JoinSet<()>,
     /// The shard each task reads.
     task_shards: HashMap<tokio::task::Id, ShardId>,
+    /// Whether each shard being read may hand on batches (see [`pause`](Self::pause)).
+    gates: HashMap<ShardId, watch::Sender<bool>>,
 }
 
 impl<D: ShardDriver> std::fmt::Debug for FanIn<D> {
@@ -216,6 +224,7 @@ impl<D: ShardDriver> FanIn<D> {
             sender,
             tasks: JoinSet::new(),
             task_shards: HashMap::new(),
+            gates: HashMap::new(),
         }
     }
 
@@ -235,6 +244,22 @@ impl<D: ShardDriver> FanIn<D> {
         self.spawn(ShardCursor::new(shard, start, closed, self.end_at), 0);
     }
 
+    /// Pauses `shard`: its task hands on no further batch (a batch already handed on still
+    /// arrives) until [`resume`](Self::resume), so a paused shard holds at most one batch in
+    /// memory. The pause outlasts failures and resumed reads of the shard.
+    pub fn pause(&mut self, shard: &ShardId) {
+        if let Some(gate) = self.gates.get(shard) {
+            gate.send_replace(false);
+        }
+    }
+
+    /// Lets a paused `shard` hand on batches again.
+    pub fn resume(&mut self, shard: &ShardId) {
+        if let Some(gate) = self.gates.get(shard) {
+            gate.send_replace(true);
+        }
+    }
+
     /// Starts a task that reads `cursor`'s shard, after a backoff for `failures` in a row.
     fn spawn(&mut self, cursor: ShardCursor, failures: u32) {
         self.running += 1;
@@ -244,8 +269,14 @@ impl<D: ShardDriver> FanIn<D> {
         let wait = backoff(failures);
         // A cursor that already ended (its children lookup failed) only needs the lookup.
         let start = if cursor.end().is_none() {
+            let gate = self
+                .gates
+                .entry(shard.clone())
+                .or_insert_with(|| watch::channel(true).0)
+                .subscribe();
             let out = BatchSender {
                 reports: sender.clone(),
+                gate,
             };
             Start::Read(self.driver.read(cursor, out))
         } else {
@@ -364,6 +395,7 @@ impl<D: ShardDriver> FanIn<D> {
                 }
                 Report::AtEndTime(shard) => {
                     self.stopped(&shard);
+                    self.gates.remove(&shard);
                     self.failures.remove(&shard);
                     Event::ShardAtEndTime(shard)
                 }
@@ -377,6 +409,7 @@ impl<D: ShardDriver> FanIn<D> {
                 }
                 Report::Ended(shard, children) => {
                     self.stopped(&shard);
+                    self.gates.remove(&shard);
                     self.failures.remove(&shard);
                     if let Some(lineage) = &mut self.lineage {
                         let ready = lineage.ended(&shard, children.clone());

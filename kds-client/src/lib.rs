@@ -67,7 +67,7 @@ pub use error::{Error, ErrorKind};
 pub use fan_in::{BatchSender, Event, FanIn, ShardDriver};
 pub use kds_proto::Protocol;
 pub use lineage::{ChildOf, ShardLineage};
-pub use poll::{PollConfig, PollingDriver, PollingReader};
+pub use poll::{PollConfig, PollingDriver, PollingReader, adapted_max_records};
 pub use put::{PutOrdering, PutRecordsOutcome};
 pub use retry::RetryPolicy;
 pub use stream_id::StreamId;

@@ -32,6 +32,11 @@ pub struct PollConfig {
     /// (a response without records, 0 ms behind). Closed shards end, and their children are
     /// read, as usual. `None` (the default): wait for new records forever.
     pub end_at: Option<Timestamp>,
+    /// Adapt the records asked for to the shard's read limit of 2 MiB/s
+    /// (`scan.shard.adaptivereads`, off): after each page with records, the next call asks
+    /// for as many records of the page's average size as the time since the previous answer
+    /// allows at that rate (see [`adapted_max_records`]).
+    pub adaptive: bool,
 }
 
 impl Default for PollConfig {
@@ -40,8 +45,31 @@ impl Default for PollConfig {
             max_records: 10_000,
             interval: Duration::from_millis(200),
             end_at: None,
+            adaptive: false,
         }
     }
+}
+
+/// The bytes a shard serves per second to GetRecords.
+const SHARD_READ_BYTES_PER_SECOND: f64 = 2.0 * 1024.0 * 1024.0;
+
+/// Records to ask for next when reads adapt to the shard's 2 MiB/s limit: the bytes that
+/// limit allows in `loop_time` (one GetRecords cycle, the interval's wait included), divided
+/// by the average data size of the last page's `records` records of `bytes` bytes, between 1
+/// and 10 000. `None` for a page without records or a zero loop time (keep the previous
+/// count). This is the rule
+/// of Flink's adaptive polling publisher, except that records are counted as Kinesis records
+/// (what GetRecords' limit counts) where Flink counts the user records of KPL aggregates, and
+/// so asks for several times too many when records are aggregated.
+pub fn adapted_max_records(loop_time: Duration, records: usize, bytes: usize) -> Option<i32> {
+    if records == 0 || loop_time.is_zero() {
+        return None;
+    }
+    let average = (bytes / records) as f64;
+    let allowed = SHARD_READ_BYTES_PER_SECOND * loop_time.as_secs_f64();
+    // A zero average is unbounded; the float-to-int cast saturates.
+    let count = (allowed / average) as i64;
+    Some(count.clamp(1, 10_000) as i32)
 }
 
 /// Reads every shard of a stream with GetRecords, following splits and merges: one task per
@@ -165,9 +193,11 @@ async fn poll(
         cursor.read_to_end();
         return Ok(());
     };
+    let mut max_records = config.max_records;
+    let mut previous_answer: Option<Instant> = None;
     loop {
         let mut request = GetRecordsInput::new(iterator);
-        request.limit = Some(config.max_records);
+        request.limit = Some(max_records);
         request.stream_arn = stream.arn().cloned();
         let output = match client.send(&request).await {
             Ok(output) => output,
@@ -185,6 +215,15 @@ async fn poll(
             Err(error) => return Err(error),
         };
         let answered = Instant::now();
+        if config.adaptive
+            && let Some(previous) = previous_answer.replace(answered)
+        {
+            let bytes = output.records.iter().map(|r| r.data.len()).sum();
+            let loop_time = answered.duration_since(previous);
+            if let Some(adapted) = adapted_max_records(loop_time, output.records.len(), bytes) {
+                max_records = adapted;
+            }
+        }
         let (page, next) = Page::from_get_records(output);
         let step = cursor.advance(page, answered.into_std());
         if let Some(batch) = step.into_batch(cursor.shard())
@@ -205,5 +244,39 @@ impl ReadBatches for PollingReader {
 
     fn next_batch(&mut self) -> impl Future<Output = Result<Option<Batch>, Error>> + Send {
         self.fan_in.next_batch()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapted_reads_ask_for_what_two_mebibytes_a_second_allow() {
+        let ms = Duration::from_millis;
+        for (loop_time, records, bytes, expected) in [
+            // 200 ms cycles of 1 KiB records: 2 MiB / 5 / 1 KiB.
+            (ms(200), 100, 100 * 1024, Some(409)),
+            // Twice the time, twice the records.
+            (ms(400), 7, 7 * 1024, Some(819)),
+            // The average is an integer division: 1 500 / 2 = 750 bytes.
+            (ms(1000), 2, 1_500, Some(2796)),
+            // Small records: capped at GetRecords' 10 000.
+            (ms(200), 10, 100, Some(10_000)),
+            // Empty data: unbounded, so capped.
+            (ms(200), 3, 0, Some(10_000)),
+            // Records larger than a cycle allows: at least one.
+            (ms(200), 1, 1024 * 1024, Some(1)),
+            // A zero loop time keeps the previous count.
+            (ms(0), 5, 5_000, None),
+            // No records: keep the previous count.
+            (ms(200), 0, 0, None),
+        ] {
+            assert_eq!(
+                adapted_max_records(loop_time, records, bytes),
+                expected,
+                "{loop_time:?}, {records} records of {bytes} bytes"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! is lost or repeated.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kds_client::{
@@ -14,6 +15,7 @@ use kds_proto::types::{ConsumerArn, ShardId, Timestamp};
 
 use crate::error::Error;
 use crate::subscription::Subscription;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How a [`ShardReader`] subscribes, waits and gives up.
 #[non_exhaustive]
@@ -39,6 +41,10 @@ pub struct ReaderConfig {
     /// concurrent-stream limit wait for another to end (a subscription lasts up to five
     /// minutes); the default, 100, is the smallest limit RFC 9113 recommends servers allow.
     pub subscriptions_per_connection: usize,
+    /// For a [`StreamReader`](crate::StreamReader): at most this many subscriptions open at
+    /// once over all its shards (`scan.stream.efo.http-client.max-concurrency`, 10 000); a
+    /// shard beyond it subscribes once another subscription ends.
+    pub max_subscriptions: usize,
 }
 
 impl Default for ReaderConfig {
@@ -49,6 +55,7 @@ impl Default for ReaderConfig {
             resource_in_use_wait: Duration::from_secs(5),
             end_at: None,
             subscriptions_per_connection: 100,
+            max_subscriptions: 10_000,
         }
     }
 }
@@ -65,7 +72,10 @@ pub struct ShardReader {
     consumer: ConsumerArn,
     config: ReaderConfig,
     cursor: ShardCursor,
-    subscription: Option<Subscription>,
+    /// The open subscription, with its share of the reader's subscription limit.
+    subscription: Option<(Subscription, Option<OwnedSemaphorePermit>)>,
+    /// The subscription limit shared with other shards' readers.
+    permits: Option<Arc<Semaphore>>,
     /// Events read from the current subscription.
     events: u64,
     /// An error to back off from before subscribing again (after records it came with were
@@ -107,12 +117,20 @@ impl ShardReader {
             config,
             cursor,
             subscription: None,
+            permits: None,
             events: 0,
             pending: None,
             failures: 0,
             subscriptions: 0,
             empty_subscriptions: 0,
         }
+    }
+
+    /// Shares `permits` with other readers: a subscription is opened only with one of them,
+    /// held until it ends.
+    pub(crate) fn limited_by(mut self, permits: Arc<Semaphore>) -> Self {
+        self.permits = Some(permits);
+        self
     }
 
     /// The next batch of records; `None` once the shard has ended (it was split or merged, and
@@ -141,8 +159,13 @@ impl ShardReader {
                 self.back_off(error).await?;
             }
             let subscription = match &mut self.subscription {
-                Some(subscription) => subscription,
+                Some((subscription, _)) => subscription,
                 None => {
+                    // Waiting for a share is cancel safe: nothing is taken until it is given.
+                    let permit = match &self.permits {
+                        Some(permits) => Arc::clone(permits).acquire_owned().await.ok(),
+                        None => None,
+                    };
                     let position = self.cursor.request(Timestamp::from(SystemTime::now()));
                     let request = SubscribeToShardInput::new(
                         self.consumer.clone(),
@@ -153,7 +176,7 @@ impl ShardReader {
                         Ok(subscription) => {
                             self.subscriptions += 1;
                             self.events = 0;
-                            self.subscription.insert(subscription)
+                            &mut self.subscription.insert((subscription, permit)).0
                         }
                         Err(error) => {
                             self.pending = Some(error);

@@ -17,6 +17,7 @@ use kds_proto::types::{ConsumerArn, ShardId};
 
 use crate::error::Error;
 use crate::reader::{ReaderConfig, ShardReader};
+use tokio::sync::Semaphore;
 
 /// A client with its own connections, and how many subscriptions use it.
 #[derive(Debug)]
@@ -111,6 +112,8 @@ pub struct FanOutDriver {
     client: Client,
     consumer: ConsumerArn,
     config: ReaderConfig,
+    /// Subscriptions that may be open at once ([`ReaderConfig::max_subscriptions`]).
+    permits: Arc<Semaphore>,
     /// The clients subscriptions are spread over, each with connections of its own (none
     /// shared with the caller's client, whose connection may carry streams of its own).
     connections: Vec<Connection>,
@@ -126,6 +129,7 @@ impl FanOutDriver {
         Self {
             client,
             consumer,
+            permits: Arc::new(Semaphore::new(config.max_subscriptions.max(1))),
             config,
             connections: Vec::new(),
             connection_of: HashMap::new(),
@@ -186,7 +190,8 @@ impl ShardDriver for FanOutDriver {
     ) -> impl Future<Output = (ShardCursor, Result<(), Error>)> + Send + 'static {
         let client = self.connection_for(cursor.shard());
         let mut reader =
-            ShardReader::from_cursor(client, self.consumer.clone(), cursor, self.config.clone());
+            ShardReader::from_cursor(client, self.consumer.clone(), cursor, self.config.clone())
+                .limited_by(Arc::clone(&self.permits));
         let counters = Arc::clone(&self.counters);
         // A resumed cursor brings the repeats it counted before.
         let mut counted = (reader.repeats_dropped(), reader.protocol_breaks(), 0);

@@ -307,6 +307,29 @@ async fn subscriptions_beyond_a_connections_stream_limit_get_connections_of_thei
     assert_eq!(script.connections(), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_beyond_the_limit_wait_for_one_to_end() {
+    // Every subscription gets one record and then stays open, silent.
+    let script = Script::start(
+        (1..=3)
+            .map(|n| Answer::Stream(vec![Step::Event(vec![n], Some(n)), Step::Silence]))
+            .collect(),
+    )
+    .await;
+    let mut reader = script.stream_reader(3, |config| {
+        config.inactivity = Duration::from_secs(30);
+        config.max_subscriptions = 2;
+    });
+    let mut read = read_stream(&mut reader, 2).await;
+    // The third shard waits for one of the two open subscriptions to end.
+    let third = tokio::time::timeout(Duration::from_millis(1500), reader.next_batch()).await;
+    assert!(third.is_err(), "a third subscription was opened: {third:?}");
+    read.sort_unstable();
+    assert_eq!(read, [1, 2]);
+    assert_eq!(script.starts().len(), 2, "subscriptions requested");
+    assert_eq!(script.unused(), 1);
+}
+
 /// A TCP relay to `target` whose open connections can be frozen: from then on they forward
 /// nothing in either direction (a peer gone silent: PINGs go unanswered), while connections
 /// made later are relayed as usual.

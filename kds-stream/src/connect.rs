@@ -101,8 +101,9 @@ pub async fn credentials_provider(
 /// A client builder for `definition`'s stream: endpoint or region, TLS trust, credentials, the
 /// retries of every operation the source calls (`scan.stream.describe.*`,
 /// `scan.list.shards.*`, `scan.shard.getrecords.*`, `scan.shard.getiterator.*`, the consumer
-/// registration and `scan.shard.subscribetoshard.*` ones), and HTTP/2 on plain endpoints when
-/// the table reads by enhanced fan-out. Callers may change any of it before building.
+/// registration and `scan.shard.subscribetoshard.*` ones; none for PutRecords, which
+/// [`TableSink`](crate::TableSink) retries itself), and HTTP/2 on plain endpoints when the table
+/// reads by enhanced fan-out. Callers may change any of it before building.
 pub async fn client_builder(definition: &TableDefinition) -> ClientBuilder {
     let aws_options = &definition.options.aws;
     let source = &definition.options.source;
@@ -123,7 +124,9 @@ pub async fn client_builder(definition: &TableDefinition) -> ClientBuilder {
             policy(source.deregister_consumer),
         )
         .retry_policy("GetRecords", policy(source.get_records))
-        .retry_policy("GetShardIterator", policy(source.get_iterator));
+        .retry_policy("GetShardIterator", policy(source.get_iterator))
+        // The sink retries PutRecords itself, entry by entry, and counts what it sends again.
+        .retry_policy("PutRecords", RetryPolicy::NONE);
     if let Some(endpoint) = &aws_options.endpoint {
         builder = builder.endpoint(endpoint.clone());
     }

@@ -30,8 +30,12 @@ pub enum ErrorKind {
     /// Reading the stream failed once retrying could not help (`std::error::Error::source` gives the
     /// client's or enhanced fan-out's error).
     Read,
-    /// Writing the stream failed.
+    /// Writing the stream failed, or some rows will not be written (the message says how
+    /// many, and why the first failed).
     Write,
+    /// A row could not be written in the table's format (the message names the row), or its
+    /// record is larger than the stream accepts.
+    Encode,
     /// A record did not decode in the table's format (the message names shard, sequence number
     /// and sub-sequence number), or an aggregate is malformed.
     Decode,
@@ -89,6 +93,7 @@ impl Error {
     pub(crate) fn table(error: kds_table::Error) -> Self {
         let kind = match error.kind() {
             kds_table::ErrorKind::Decode => ErrorKind::Decode,
+            kds_table::ErrorKind::Encode => ErrorKind::Encode,
             _ => ErrorKind::Definition,
         };
         Self::new(kind, "the table's records").with_source(error)

@@ -2,11 +2,12 @@
 //! the parents and the hash key range, as the KCL's lease table does. A [`LeaseStore`] keeps
 //! them with compare-and-set on the counter, so two writers never both succeed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use kds_proto::types::ShardId;
 use serde::{Deserialize, Serialize};
@@ -86,12 +87,32 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
 
     /// Removes the lease of `shard` if its counter is `counter`.
     fn delete(&self, shard: &ShardId, counter: u64) -> StoreFuture<'_, ()>;
+
+    /// Publishes the event-time watermark of reader `subtask` (`None`: it has no active shard,
+    /// so it only asks) and returns the global one: the smallest watermark published within
+    /// `fresh_within` by any subtask, this one's included; `None` when there is none. Sources
+    /// aligning their shards (`scan.watermark.lookahead.millis`) call it every
+    /// `scan.watermark.sync.interval`.
+    ///
+    /// A store that only one reader uses (the default) returns `watermark`: a file store
+    /// belongs to one subtask, so subtasks with a file each align only their own shards.
+    fn exchange_watermark(
+        &self,
+        subtask: usize,
+        watermark: Option<i64>,
+        fresh_within: Duration,
+    ) -> StoreFuture<'_, Option<i64>> {
+        let _ = (subtask, fresh_within);
+        Box::pin(async move { Ok(watermark) })
+    }
 }
 
 /// Leases in memory: for tests, and for one process that need not survive a restart.
 #[derive(Debug, Default)]
 pub struct MemoryLeaseStore {
     leases: Mutex<BTreeMap<String, Lease>>,
+    /// Each subtask's last published watermark, and when.
+    watermarks: Mutex<HashMap<usize, (i64, Instant)>>,
 }
 
 impl MemoryLeaseStore {
@@ -191,6 +212,25 @@ impl LeaseStore for MemoryLeaseStore {
         );
         Box::pin(async move { result })
     }
+
+    fn exchange_watermark(
+        &self,
+        subtask: usize,
+        watermark: Option<i64>,
+        fresh_within: Duration,
+    ) -> StoreFuture<'_, Option<i64>> {
+        let now = Instant::now();
+        let mut published = self.watermarks.lock().expect("not poisoned");
+        if let Some(watermark) = watermark {
+            published.insert(subtask, (watermark, now));
+        }
+        let global = published
+            .values()
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= fresh_within)
+            .map(|(watermark, _)| *watermark)
+            .min();
+        Box::pin(async move { Ok(global) })
+    }
 }
 
 /// Shard ids as text, checked when read back.
@@ -271,6 +311,65 @@ pub(crate) mod tests {
         store.delete(&id(1), 1).await.unwrap();
         assert_eq!(store.list().await.unwrap().len(), 1);
         assert!(store.update(vec![stored[0].clone()]).await.is_err(), "gone");
+    }
+
+    #[tokio::test]
+    async fn the_global_watermark_is_the_smallest_fresh_one() {
+        let store = MemoryLeaseStore::new();
+        let long = Duration::from_secs(60);
+        // One subtask: its own, and an idle subtask's query changes nothing.
+        assert_eq!(store.exchange_watermark(0, None, long).await.unwrap(), None);
+        assert_eq!(
+            store.exchange_watermark(0, Some(998), long).await.unwrap(),
+            Some(998)
+        );
+        assert_eq!(
+            store.exchange_watermark(0, Some(999), long).await.unwrap(),
+            Some(999)
+        );
+        assert_eq!(
+            store.exchange_watermark(0, None, long).await.unwrap(),
+            Some(999)
+        );
+        // A slower subtask holds the others back…
+        assert_eq!(
+            store.exchange_watermark(1, Some(500), long).await.unwrap(),
+            Some(500)
+        );
+        assert_eq!(
+            store.exchange_watermark(0, Some(1200), long).await.unwrap(),
+            Some(500)
+        );
+        // …until it has not published for longer than the freshness bound.
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            store
+                .exchange_watermark(0, Some(1300), Duration::from_millis(20))
+                .await
+                .unwrap(),
+            Some(1300)
+        );
+        // The default for single-reader stores: the reader's own.
+        #[derive(Debug)]
+        struct Single;
+        impl LeaseStore for Single {
+            fn list(&self) -> StoreFuture<'_, Vec<Lease>> {
+                Box::pin(async { Ok(Vec::new()) })
+            }
+            fn create(&self, _: Lease) -> StoreFuture<'_, bool> {
+                Box::pin(async { Ok(false) })
+            }
+            fn update(&self, _: Vec<Lease>) -> StoreFuture<'_, Vec<Lease>> {
+                Box::pin(async { Ok(Vec::new()) })
+            }
+            fn delete(&self, _: &ShardId, _: u64) -> StoreFuture<'_, ()> {
+                Box::pin(async { Ok(()) })
+            }
+        }
+        assert_eq!(
+            Single.exchange_watermark(3, Some(7), long).await.unwrap(),
+            Some(7)
+        );
     }
 
     #[tokio::test]

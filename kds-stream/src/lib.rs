@@ -1,4 +1,4 @@
-//! Running Kinesis tables: the source of a table declared with Flink's DDL
+//! Running Kinesis tables: the source and the sink of a table declared with Flink's DDL
 //! ([`kds_table::TableDefinition`]) as Arrow record batches, with checkpoints that never lose
 //! a record, kept in a [`LeaseStore`].
 //!
@@ -12,6 +12,18 @@
 //! restarts, with repeats only of what was not committed. A LATEST start is pinned to the time
 //! reading began; shards are read parents first; restores resume inside KPL aggregates without
 //! repeating their user records.
+//!
+//! With `scan.watermark.lookahead.millis`, shards (and subtasks sharing a store) that run
+//! ahead in event time wait for the slowest; `scan.shard.adaptivereads` sizes GetRecords calls
+//! to the shard's read limit.
+//!
+//! [`TableSink`] writes batches: rows encoded with the table's format and keyed by its
+//! partitioner, cut into PutRecords requests by the `sink.*` options, failed records retried
+//! with full-jitter backoff under an AIMD limit on requests in flight, optionally in each key's
+//! order, optionally packed into KPL aggregates per shard that follow splits and merges.
+//! [`TableSink::flush`] returns once Kinesis acknowledged every row: acknowledge the source's
+//! rows after it, and a pipeline delivers every row at least once. [`RecordWriter`] is the
+//! part below the table (user records in), and [`PutQueue`] its sans-I/O core.
 //!
 //! Leases live in memory ([`MemoryLeaseStore`]) or in a local file ([`FileLeaseStore`], the
 //! default for one process: atomic writes, and a lock that keeps a second process out).
@@ -42,13 +54,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod align;
 mod assign;
 mod checkpoint;
 mod connect;
 mod error;
 mod file_store;
 mod lease;
+mod put_queue;
 mod rows;
+mod sink;
 mod source;
 mod watermark;
 
@@ -58,6 +73,8 @@ pub use connect::{client_builder, credentials_provider};
 pub use error::{Error, ErrorKind};
 pub use file_store::FileLeaseStore;
 pub use lease::{Lease, LeaseStore, MemoryLeaseStore, StoreFuture};
+pub use put_queue::{Completion, Failed, PutQueue, PutRequest, RequestFailure, Written};
 pub use rows::{Assembled, AssemblerStats, RowAssembler};
+pub use sink::{RecordWriter, SinkConfig, TableSink, UserRecord, WriterConfig, WriterStats};
 pub use source::{AckToken, SourceBatch, SourceConfig, SourceStats, TableSource};
 pub use watermark::WatermarkSpec;

@@ -14,6 +14,7 @@ use kds_proto::model::{DescribeStreamSummaryInput, ListShardsInput, Shard, Start
 use kds_proto::types::{ConsumerArn, ConsumerName, SequenceNumber, ShardId, StreamName, Timestamp};
 use kds_table::{EfoConsumer, ReaderKind, StartPosition, TableDefinition};
 
+use crate::align::{Aligner, Gate};
 use crate::assign::ShardAssigner;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, ErrorKind};
@@ -92,6 +93,8 @@ pub struct SourceStats {
     pub redelivery_skipped: u64,
     /// Commits written to the lease store.
     pub commits: u64,
+    /// Batches held back now, waiting for slower shards (`scan.watermark.lookahead.millis`).
+    pub held_batches: u64,
 }
 
 /// Where a shard's reading stands.
@@ -168,6 +171,28 @@ impl Reader {
             Self::FanOut(fan_in) => fan_in.running(),
         }
     }
+
+    fn gate(&mut self, shard: &ShardId, gate: Gate) {
+        match (self, gate) {
+            (Self::Polling(fan_in), Gate::Pause) => fan_in.pause(shard),
+            (Self::Polling(fan_in), Gate::Resume) => fan_in.resume(shard),
+            (Self::FanOut(fan_in), Gate::Pause) => fan_in.pause(shard),
+            (Self::FanOut(fan_in), Gate::Resume) => fan_in.resume(shard),
+            (_, Gate::Unchanged) => {}
+        }
+    }
+}
+
+/// Event-time alignment of the shards (`scan.watermark.lookahead.millis`).
+#[derive(Debug)]
+struct Alignment {
+    /// Batches held, with their latest event time.
+    aligner: Aligner<(SourceBatch, Option<i64>)>,
+    sync_interval: Duration,
+    next_sync: Instant,
+    /// The global watermark from the last exchange through the lease store (several
+    /// subtasks).
+    global: Option<i64>,
 }
 
 /// The source of a Kinesis table: its rows as Arrow record batches, with positions that are
@@ -191,6 +216,21 @@ impl Reader {
 /// - **At least once.** After a restore, rows delivered but not committed come again; nothing
 ///   committed does.
 ///
+/// # Event-time alignment
+///
+/// With a WATERMARK clause and `scan.watermark.lookahead.millis`, shards that run ahead in event
+/// time wait for the others: a batch whose earliest event time is more than the lookahead past
+/// the reference watermark is held back, a shard holding `scan.watermark.sync.queue.capacity`
+/// rows stops reading until some go out, and held batches go out earliest first. The reference
+/// is this source's watermark; with several subtasks it is the global one, the smallest that
+/// the subtasks publish through the lease store every `scan.watermark.sync.interval` (entries
+/// older than three intervals do not count, as in Flink's watermark tracker). Only a store the
+/// subtasks share aligns them ([`MemoryLeaseStore`](crate::MemoryLeaseStore) in one process); a
+/// file store belongs to one subtask. A shard holds the others back only while its last page
+/// was behind the tip of the shard and (with `scan.shard.idle.interval`) it delivered within
+/// that interval: the slowest reader never waits for a shard that has nothing to give.
+/// Alignment works on whole batches (one GetRecords answer or enhanced fan-out event).
+///
 /// # Acknowledging and committing
 ///
 /// Every [`SourceBatch`] carries an [`AckToken`]; [`ack`](Self::ack) it once the rows are safe
@@ -211,6 +251,7 @@ pub struct TableSource {
     /// for the watermark); `None`: all.
     output: Option<Vec<usize>>,
     watermark: Option<(WatermarkSpec, usize, Watermarks)>,
+    alignment: Option<Alignment>,
     /// Where shards start when the store held no lease at all when the source opened (a first
     /// start); shards leased later start at TRIM_HORIZON: their records all came after the
     /// first start.
@@ -232,10 +273,13 @@ pub struct TableSource {
     next_commit: Instant,
     discovery_interval: Duration,
     next_discovery: Instant,
-    /// The enhanced fan-out consumer to release on close.
-    consumer: Option<(ConsumerArn, Registration)>,
+    /// The enhanced fan-out consumer to release on close, and how.
+    consumer: Option<(ConsumerArn, Registration, ConsumerConfig)>,
     stats: SourceStats,
 }
+
+/// The earliest and latest event times of a batch's rows, in epoch milliseconds.
+type EventTimes = Option<(i64, i64)>;
 
 /// Milliseconds since the epoch, now.
 fn now_millis() -> i64 {
@@ -316,6 +360,27 @@ impl TableSource {
                 Some((spec, position, marks))
             }
         };
+        let alignment = match (options.source.watermark_lookahead, &watermark) {
+            (None, _) => None,
+            (Some(lookahead), Some(_)) => Some(Alignment {
+                aligner: Aligner::new(
+                    i64::try_from(lookahead.as_millis()).unwrap_or(i64::MAX),
+                    usize::try_from(options.source.watermark_sync_queue_capacity)
+                        .unwrap_or(usize::MAX),
+                    options.source.shard_idle_interval,
+                ),
+                sync_interval: options.source.watermark_sync_interval,
+                next_sync: Instant::now(),
+                global: None,
+            }),
+            (Some(_), None) => {
+                return Err(Error::new(
+                    ErrorKind::Definition,
+                    "`scan.watermark.lookahead.millis` aligns shards by event time: the table \
+                     needs a WATERMARK clause",
+                ));
+            }
+        };
         let decoder = definition
             .projected_decoder(&decoded)
             .map_err(Error::table)?;
@@ -341,6 +406,7 @@ impl TableSource {
                     .unwrap_or(10_000)
                     .clamp(1, 10_000);
                 poll.interval = options.source.get_records_interval;
+                poll.adaptive = options.source.adaptive_reads;
                 poll.end_at = end_at;
                 let driver = PollingDriver::new(client.clone(), stream.clone(), poll);
                 (
@@ -368,6 +434,8 @@ impl TableSource {
                         .map_err(Error::read_efo)?;
                 let mut reader = ReaderConfig::default();
                 reader.end_at = end_at;
+                reader.max_subscriptions =
+                    usize::try_from(options.source.efo_max_concurrency).unwrap_or(usize::MAX);
                 let backoff = options.source.subscribe_to_shard;
                 reader.retry = kds_client::RetryPolicy {
                     max_retries: backoff.max_retries,
@@ -383,7 +451,7 @@ impl TableSource {
                         end_at,
                         driver,
                     )),
-                    Some((arn, registration)),
+                    Some((arn, registration, consumer_config)),
                 )
             }
             _ => {
@@ -414,6 +482,7 @@ impl TableSource {
             assembler: RowAssembler::new(decoder, ignore_parse_errors),
             output,
             watermark,
+            alignment,
             start,
             fresh: true,
             shards: HashMap::new(),
@@ -429,7 +498,7 @@ impl TableSource {
             stats: SourceStats::default(),
             config,
         };
-        let listed = source.list_shards().await?;
+        let listed = list_shards(&source.client, &source.stream).await?;
         source.take_shards(&listed).await?;
         source.start_ready();
         Ok(source)
@@ -456,6 +525,10 @@ impl TableSource {
         stats.filtered = assembled.filtered;
         stats.skipped = assembled.skipped;
         stats.redelivery_skipped = assembled.redelivery_skipped;
+        stats.held_batches = self
+            .alignment
+            .as_ref()
+            .map_or(0, |a| a.aligner.held() as u64);
         stats
     }
 
@@ -465,15 +538,6 @@ impl TableSource {
             .values()
             .filter(|s| matches!(s.phase, Phase::Waiting | Phase::Reading))
             .count()
-    }
-
-    async fn list_shards(&self) -> Result<Vec<Shard>, Error> {
-        let mut list = ListShardsInput::new();
-        self.stream.set(&mut list.stream_name, &mut list.stream_arn);
-        self.client
-            .list_all_shards(&list)
-            .await
-            .map_err(Error::read)
     }
 
     /// Whether this reader owns `shard`.
@@ -640,10 +704,25 @@ impl TableSource {
                 self.next_discovery = now + self.discovery_interval;
                 self.discover().await?;
             }
-            let until = self.next_commit.min(self.next_discovery);
+            self.sync_watermark(now).await?;
+            if let Some(out) = self.release(Instant::now()) {
+                return Ok(Some(out));
+            }
+            let mut until = self.next_commit.min(self.next_discovery);
+            if let Some(alignment) = &self.alignment
+                && self.config.subtasks > 1
+            {
+                until = until.min(alignment.next_sync);
+            }
             let wait = until.saturating_duration_since(Instant::now());
             if self.reader.running() == 0 {
-                if self.config.bounded && self.pending_children.is_empty() {
+                if self.config.bounded
+                    && self.pending_children.is_empty()
+                    && self
+                        .alignment
+                        .as_ref()
+                        .is_none_or(|a| a.aligner.held() == 0)
+                {
                     self.commit().await?;
                     return Ok(None);
                 }
@@ -658,13 +737,41 @@ impl TableSource {
                 None => {}
                 Some(Event::Batch(batch)) => {
                     let shard = batch.shard_id.clone();
+                    let now = Instant::now();
+                    if let Some(alignment) = &mut self.alignment {
+                        alignment
+                            .aligner
+                            .page(&shard, batch.millis_behind_latest > 0, now);
+                    }
                     match self.rows_of(batch) {
-                        Ok(Some(out)) => return Ok(Some(out)),
+                        Ok(Some((out, range))) => match &mut self.alignment {
+                            None => {
+                                let latest = range.map(|(_, high)| high);
+                                return Ok(Some(self.deliver(out, latest, now)));
+                            }
+                            Some(alignment) => {
+                                let rows = out.rows.num_rows();
+                                let earliest = range.map(|(low, _)| low);
+                                let latest = range.map(|(_, high)| high);
+                                let gate = alignment.aligner.hold(
+                                    &shard,
+                                    (out, latest),
+                                    rows,
+                                    earliest,
+                                    now,
+                                );
+                                self.reader.gate(&shard, gate);
+                            }
+                        },
                         Ok(None) => {}
                         Err(error) => {
                             // The batch's rows are lost to this source: the shard stops here,
-                            // and a restore meets the same record again.
+                            // and a restore meets the same record again. Rows held from
+                            // before it still go out.
                             self.stopped.insert(shard.clone());
+                            if let Some(alignment) = &mut self.alignment {
+                                alignment.aligner.done(&shard);
+                            }
                             return Err(error);
                         }
                     }
@@ -678,6 +785,9 @@ impl TableSource {
                     }
                     if let Some((_, _, marks)) = &mut self.watermark {
                         marks.ended(&shard);
+                    }
+                    if let Some(alignment) = &mut self.alignment {
+                        alignment.aligner.done(&shard);
                     }
                 }
                 Some(_) => {}
@@ -702,6 +812,9 @@ impl TableSource {
         if let Some((_, _, marks)) = &mut self.watermark {
             marks.ended(shard);
         }
+        if let Some(alignment) = &mut self.alignment {
+            alignment.aligner.done(shard);
+        }
         // The children's shard records (hash ranges) come from ListShards, at the next look.
         self.pending_children
             .extend(children.iter().map(|c| c.shard_id.clone()));
@@ -712,7 +825,7 @@ impl TableSource {
     /// Looks for shards this reader has not seen (children of ended shards, a split or merge
     /// elsewhere, a resized stream) and for the progress of other readers' shards.
     async fn discover(&mut self) -> Result<(), Error> {
-        let listed = self.list_shards().await?;
+        let listed = list_shards(&self.client, &self.stream).await?;
         self.take_shards(&listed).await?;
         let listed: HashSet<&ShardId> = listed.iter().map(|s| &s.shard_id).collect();
         // Children not listed yet are looked for again.
@@ -721,9 +834,10 @@ impl TableSource {
         Ok(())
     }
 
-    /// The rows of a batch; `None` when none is left (all filtered, skipped or repeated), the
-    /// batch then counts as acknowledged.
-    fn rows_of(&mut self, batch: Batch) -> Result<Option<SourceBatch>, Error> {
+    /// The rows of a batch, with the range of their event times (when the table declares a
+    /// watermark); `None` when none is left (all filtered, skipped or repeated), the batch
+    /// then counts as acknowledged.
+    fn rows_of(&mut self, batch: Batch) -> Result<Option<(SourceBatch, EventTimes)>, Error> {
         let Batch {
             shard_id, records, ..
         } = batch;
@@ -748,31 +862,93 @@ impl TableSource {
             state.settle();
             return Ok(None);
         }
-        let now = Instant::now();
-        let watermark = match &mut self.watermark {
+        let range = match &self.watermark {
             None => None,
-            Some((spec, index, marks)) => {
-                let max = spec.max_event_time(&decoded, *index)?;
-                marks.observe(&shard_id, max, now);
-                marks.current(now)
-            }
+            Some((spec, index, _)) => spec.event_time_range(&decoded, *index)?,
         };
-        let state = self.shards.get_mut(&shard_id).expect("looked up above");
-        state.unacked.push_back((token, checkpoint, false));
-        self.tokens.insert(token, shard_id.clone());
         let rows = match &self.output {
             None => decoded,
             Some(columns) => decoded
                 .project(columns)
                 .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))?,
         };
-        self.stats.rows += rows.num_rows() as u64;
-        Ok(Some(SourceBatch {
-            rows,
-            shard_id,
-            token: AckToken(token),
-            watermark,
-        }))
+        let state = self.shards.get_mut(&shard_id).expect("looked up above");
+        state.unacked.push_back((token, checkpoint, false));
+        self.tokens.insert(token, shard_id.clone());
+        Ok(Some((
+            SourceBatch {
+                rows,
+                shard_id,
+                token: AckToken(token),
+                watermark: None,
+            },
+            range,
+        )))
+    }
+
+    /// Hands out `batch` at `now`: its latest event time moves its shard's watermark.
+    fn deliver(
+        &mut self,
+        mut batch: SourceBatch,
+        latest: Option<i64>,
+        now: Instant,
+    ) -> SourceBatch {
+        if let Some((_, _, marks)) = &mut self.watermark {
+            marks.observe(&batch.shard_id, latest, now);
+            batch.watermark = marks.current(now);
+        }
+        self.stats.rows += batch.rows.num_rows() as u64;
+        batch
+    }
+
+    /// The next held batch that may go out (see [`TableSource`]'s event-time alignment).
+    fn release(&mut self, now: Instant) -> Option<SourceBatch> {
+        let alignment = self.alignment.as_mut()?;
+        let (_, _, marks) = self.watermark.as_mut()?;
+        let local = marks.current(now);
+        let (reference, slowest) = if self.config.subtasks > 1 {
+            let global = alignment.global;
+            // A reader without a watermark yet is not the slowest of readers that have one.
+            let slowest = match (local, global) {
+                (Some(local), Some(global)) => local <= global,
+                (None, Some(_)) => false,
+                (_, None) => true,
+            };
+            (global, slowest)
+        } else {
+            (local, true)
+        };
+        let may_force = slowest || self.reader.running() == 0;
+        let (shard, (batch, latest), gate) = alignment.aligner.next(reference, may_force, now)?;
+        self.reader.gate(&shard, gate);
+        Some(self.deliver(batch, latest, now))
+    }
+
+    /// Publishes this reader's watermark and takes the global one, every sync interval, when
+    /// shards are aligned across subtasks.
+    async fn sync_watermark(&mut self, now: Instant) -> Result<(), Error> {
+        let Some(alignment) = &mut self.alignment else {
+            return Ok(());
+        };
+        let Some((_, _, marks)) = &mut self.watermark else {
+            return Ok(());
+        };
+        if self.config.subtasks < 2 || now < alignment.next_sync {
+            return Ok(());
+        }
+        alignment.next_sync = now + alignment.sync_interval;
+        // An idle reader only asks.
+        let local = if marks.any_active(now) {
+            marks.current(now)
+        } else {
+            None
+        };
+        let fresh_within = alignment.sync_interval.saturating_mul(3);
+        alignment.global = self
+            .store
+            .exchange_watermark(self.config.subtask, local, fresh_within)
+            .await?;
+        Ok(())
     }
 
     /// Acknowledges the rows of `token`: the shard's position after them may be committed once
@@ -855,6 +1031,9 @@ impl TableSource {
                     let shard = shard.clone();
                     self.shards.remove(&shard);
                     self.tokens.retain(|_, s| s != &shard);
+                    if let Some(alignment) = &mut self.alignment {
+                        alignment.aligner.forget(&shard);
+                    }
                     self.stopped.insert(shard);
                 }
                 return Err(error);
@@ -881,13 +1060,21 @@ impl TableSource {
     /// deregistered (it stays registered, and billed).
     pub async fn close(mut self) -> Result<SourceStats, Error> {
         self.commit().await?;
-        if let Some((arn, registration)) = &self.consumer {
-            kds_efo::release_consumer(&self.client, arn, registration, &ConsumerConfig::default())
+        if let Some((arn, registration, consumer_config)) = &self.consumer {
+            kds_efo::release_consumer(&self.client, arn, registration, consumer_config)
                 .await
                 .map_err(Error::read_efo)?;
         }
         Ok(self.stats())
     }
+}
+
+/// Every shard of `stream`. A free function: a future holding `&TableSource` would not be
+/// `Send` (the row decoder is not `Sync`).
+async fn list_shards(client: &Client, stream: &StreamId) -> Result<Vec<Shard>, Error> {
+    let mut list = ListShardsInput::new();
+    stream.set(&mut list.stream_name, &mut list.stream_arn);
+    client.list_all_shards(&list).await.map_err(Error::read)
 }
 
 /// The registration of an enhanced fan-out consumer as the table declares it.

@@ -110,35 +110,42 @@ impl WatermarkSpec {
         })
     }
 
-    /// The largest event time in `batch`'s column `index`, in epoch milliseconds (nulls
-    /// ignored).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Definition`] when the column is not a timestamp.
-    pub(crate) fn max_event_time(
+    /// The earliest and latest event times in `batch`, whose column `index` is the event-time
+    /// column, in epoch milliseconds; `None` when no row has one.
+    pub(crate) fn event_time_range(
         &self,
         batch: &RecordBatch,
         index: usize,
-    ) -> Result<Option<i64>, Error> {
+    ) -> Result<Option<(i64, i64)>, Error> {
         let column = batch.column(index);
-        let max = |values: &mut dyn Iterator<Item = Option<i64>>| values.flatten().max();
+        let range = |values: &mut dyn Iterator<Item = Option<i64>>| {
+            values.flatten().fold(None, |range, v| match range {
+                None => Some((v, v)),
+                Some((low, high)) => Some((v.min(low), v.max(high))),
+            })
+        };
         Ok(match column.data_type() {
-            DataType::Timestamp(TimeUnit::Second, _) => max(&mut column
-                .as_primitive::<TimestampSecondType>()
-                .iter()
-                .map(|v| v.map(|s| s.saturating_mul(1000)))),
+            DataType::Timestamp(TimeUnit::Second, _) => range(
+                &mut column
+                    .as_primitive::<TimestampSecondType>()
+                    .iter()
+                    .map(|v| v.map(|s| s.saturating_mul(1000))),
+            ),
             DataType::Timestamp(TimeUnit::Millisecond, _) => {
-                max(&mut column.as_primitive::<TimestampMillisecondType>().iter())
+                range(&mut column.as_primitive::<TimestampMillisecondType>().iter())
             }
-            DataType::Timestamp(TimeUnit::Microsecond, _) => max(&mut column
-                .as_primitive::<TimestampMicrosecondType>()
-                .iter()
-                .map(|v| v.map(|us| us.div_euclid(1000)))),
-            DataType::Timestamp(TimeUnit::Nanosecond, _) => max(&mut column
-                .as_primitive::<TimestampNanosecondType>()
-                .iter()
-                .map(|v| v.map(|ns| ns.div_euclid(1_000_000)))),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => range(
+                &mut column
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .iter()
+                    .map(|v| v.map(|us| us.div_euclid(1000))),
+            ),
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => range(
+                &mut column
+                    .as_primitive::<TimestampNanosecondType>()
+                    .iter()
+                    .map(|v| v.map(|ns| ns.div_euclid(1_000_000))),
+            ),
             other => {
                 return Err(Error::new(
                     ErrorKind::Definition,
@@ -209,6 +216,14 @@ impl Watermarks {
     /// `shard` has ended: it holds nothing back any more.
     pub(crate) fn ended(&mut self, shard: &ShardId) {
         self.shards.remove(shard);
+    }
+
+    /// Whether a shard counts at `now` (delivered within the idle interval).
+    pub(crate) fn any_active(&self, now: Instant) -> bool {
+        self.shards.values().any(|m| {
+            self.idle_after
+                .is_none_or(|idle| now.saturating_duration_since(m.active_at) < idle)
+        })
     }
 
     /// The watermark at `now`: the smallest per-shard watermark over shards that delivered

@@ -586,3 +586,143 @@ async fn a_record_that_does_not_decode_stops_its_shard_before_it() {
         assert_eq!(sequence_number.as_str(), last_good);
     }
 }
+
+/// Writes `count` rows with event times `ts(i)` to the shard of `hash_key`.
+async fn put_timed(client: &Client, stream: &str, first: u64, hash_key: u128, ts: &[String]) {
+    let entries: Vec<PutRecordsRequestEntry> = ts
+        .iter()
+        .enumerate()
+        .map(|(i, ts)| {
+            let n = first + i as u64;
+            let mut entry = PutRecordsRequestEntry::new(
+                Bytes::from(format!(r#"{{"id":{n},"k":"k{n}","ts":"{ts}"}}"#)),
+                PartitionKey::new(format!("k{n}")).unwrap(),
+            );
+            entry.explicit_hash_key = Some(HashKey(hash_key));
+            entry
+        })
+        .collect();
+    let mut request = PutRecordsInput::new(entries);
+    request.stream_name = Some(name(stream));
+    assert_eq!(client.send(&request).await.unwrap().failures().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subtask_ahead_in_event_time_waits_for_the_slowest() {
+    let emulator = Ferrokinesis::start().await;
+    let client = client(&emulator.url);
+    create_stream(&client, "timed", 2).await;
+    let listed = shards(&client, "timed").await;
+    // Rows of shard 0 are a day behind those of shard 1.
+    let slow_ts: Vec<String> = (0..100)
+        .map(|i| format!("2024-01-01 00:00:{:02}.{:03}", 10 + i / 100, (i % 100) * 10))
+        .collect();
+    let fast_ts: Vec<String> = (0..100)
+        .map(|i| format!("2024-01-02 00:00:00.{i:03}"))
+        .collect();
+    let low = listed[0].hash_key_range.starting_hash_key.0;
+    let high = listed[1].hash_key_range.starting_hash_key.0;
+    put_timed(&client, "timed", 0, low, &slow_ts).await;
+    put_timed(&client, "timed", 100, high, &fast_ts).await;
+    let table = TableDefinition::parse(
+        &format!(
+            "CREATE TABLE timed (
+               id BIGINT, k STRING, ts TIMESTAMP(3),
+               shard VARCHAR(128) METADATA FROM 'shard-id' VIRTUAL,
+               seq VARCHAR(128) METADATA FROM 'sequence-number' VIRTUAL,
+               sub BIGINT METADATA FROM 'sub-sequence-number' VIRTUAL,
+               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+             ) WITH (
+               'connector' = 'kinesis', 'stream' = 'timed', 'aws.region' = 'us-east-1',
+               'aws.endpoint' = '{}', 'scan.stream.initpos' = 'TRIM_HORIZON', 'format' = 'json',
+               'scan.watermark.lookahead.millis' = '1000',
+               'scan.watermark.sync.interval' = '1000',
+               'scan.watermark.sync.queue.capacity' = '20',
+               'scan.shard.getrecords.maxrecordcount' = '10',
+               'scan.shard.getrecords.intervalmillis' = '20'
+             )",
+            emulator.url
+        ),
+        &[],
+    )
+    .unwrap();
+    // Both subtasks align through the store they share.
+    let store: Arc<MemoryLeaseStore> = Arc::new(MemoryLeaseStore::new());
+    let owner = |shard: &kds_proto::model::Shard| {
+        let range = &shard.hash_key_range;
+        kds_stream::ShardAssigner::named("default")
+            .unwrap()
+            .subtask(
+                "timed",
+                shard.shard_id.as_str(),
+                (range.starting_hash_key.0, range.ending_hash_key.0),
+                2,
+            )
+    };
+    let (slow_subtask, fast_subtask) = (owner(&listed[0]), owner(&listed[1]));
+    assert_ne!(
+        slow_subtask, fast_subtask,
+        "the default assigner splits two shards over two subtasks"
+    );
+    let open = |subtask: usize| {
+        let mut config = config(false);
+        config.subtask = subtask;
+        config.subtasks = 2;
+        TableSource::open(&table, client.clone(), store.clone(), config)
+    };
+    let mut slow = open(slow_subtask).await.unwrap();
+    let mut fast = open(fast_subtask).await.unwrap();
+    // The slow subtask reads, and publishes its watermark at its next synchronisation (it
+    // stays fresh for three intervals).
+    let mut slow_rows = read(&mut slow, 30).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    slow_rows.extend(read(&mut slow, 10).await);
+    // The fast one holds its rows, and stops reading once it holds its capacity.
+    let waited = tokio::time::timeout(Duration::from_millis(1500), fast.next()).await;
+    assert!(
+        waited.is_err(),
+        "a day ahead, the fast subtask waits: {waited:?}"
+    );
+    let held = fast.stats().held_batches;
+    assert!(
+        (2..=4).contains(&held),
+        "20 rows (two batches of 10) pause the shard, a batch or two may be on the way: {held}"
+    );
+    // The slow subtask reads the rest and goes away: its watermark is no longer fresh, and
+    // the fast one reads everything.
+    slow_rows.extend(read(&mut slow, 60).await);
+    assert_eq!(ids(&slow_rows), all(0..100));
+    drop(slow);
+    let fast_rows = read(&mut fast, 100).await;
+    assert_eq!(ids(&fast_rows), all(100..200));
+    assert_eq!(fast.stats().held_batches, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookahead_without_a_watermark_is_refused() {
+    let emulator = Ferrokinesis::start().await;
+    let client = client(&emulator.url);
+    create_stream(&client, "events", 1).await;
+    let table = TableDefinition::parse(
+        &format!(
+            "CREATE TABLE events (id BIGINT) WITH (
+               'connector' = 'kinesis', 'stream' = 'events', 'aws.region' = 'us-east-1',
+               'aws.endpoint' = '{}', 'format' = 'json',
+               'scan.watermark.lookahead.millis' = '1000'
+             )",
+            emulator.url
+        ),
+        &[],
+    )
+    .unwrap();
+    let error = TableSource::open(
+        &table,
+        client,
+        Arc::new(MemoryLeaseStore::new()),
+        config(true),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), kds_stream::ErrorKind::Definition);
+    assert!(error.to_string().contains("WATERMARK"), "{error}");
+}

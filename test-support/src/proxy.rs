@@ -1,6 +1,6 @@
 //! A proxy in front of ferrokinesis that injects scripted faults: errors with any status and
-//! code, connection resets, stalls, partial PutRecords failures, clock skew, canned replies and
-//! HTTP/2 GOAWAY. Faults apply one per request, in order, either to the next requests of any
+//! code, connection resets (before or after forwarding), stalls, partial PutRecords failures,
+//! clock skew, canned replies and HTTP/2 GOAWAY. Faults apply one per request, in order, either to the next requests of any
 //! operation ([`Proxy::script`]) or to the next requests of one operation
 //! ([`Proxy::script_for`]), which take precedence.
 
@@ -42,6 +42,9 @@ pub enum Fault {
     Reply(String),
     /// Forward, then close the connection gracefully (HTTP/2 GOAWAY).
     GoAway,
+    /// Forward, then close the connection without answering: the request took effect, and
+    /// the client cannot know it.
+    LoseResponse,
 }
 
 /// PutRecords answers that throttle the entries at these indexes.
@@ -294,6 +297,12 @@ async fn handle(
             )))
             .unwrap(),
         Some(Fault::Reset) => return Err(std::io::Error::other("reset by the test proxy")),
+        Some(Fault::LoseResponse) => {
+            send(body).await?;
+            return Err(std::io::Error::other(
+                "forwarded, then reset by the test proxy",
+            ));
+        }
         Some(Fault::GoAway) => {
             goaway.notify_one();
             send(body).await?
