@@ -79,6 +79,156 @@ pub(crate) enum Command {
     Put(PutArgs),
     /// Prints the records of every shard of a stream.
     Tail(TailArgs),
+    /// Creates, lists, describes, reshards and deletes streams.
+    Stream(StreamArgs),
+    /// Lists, registers and deregisters a stream's enhanced fan-out consumers.
+    Consumer(ConsumerArgs),
+    /// Prints a shell completion script (e.g. `kds completions bash > /etc/bash_completion.d/kds`).
+    Completions(CompletionsArgs),
+}
+
+/// How `kds stream` and `kds consumer` print results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AdminOutput {
+    /// Aligned text, for people.
+    Text,
+    /// JSON, for scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StreamArgs {
+    #[command(subcommand)]
+    pub(crate) command: StreamCommand,
+    /// How results are printed.
+    #[arg(long, global = true, value_enum, default_value_t = AdminOutput::Text)]
+    pub(crate) output: AdminOutput,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StreamCommand {
+    /// Creates a stream (one shard unless told otherwise) and describes it.
+    Create {
+        /// The stream's name.
+        name: String,
+        /// Provisioned, with this many shards.
+        #[arg(long, value_name = "N", conflicts_with = "on_demand",
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        shards: Option<u32>,
+        /// On-demand capacity: the service adds shards as needed.
+        #[arg(long)]
+        on_demand: bool,
+        /// Waits until the stream is ACTIVE.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Lists the streams of the account and region.
+    List,
+    /// Describes a stream and its shards (hash key ranges, parents, open or closed).
+    Describe {
+        /// The stream's name.
+        name: String,
+    },
+    /// Deletes a stream.
+    Delete {
+        /// The stream's name.
+        name: String,
+        /// Also when enhanced fan-out consumers are registered (they go with it).
+        #[arg(long)]
+        force: bool,
+        /// Waits until the stream is gone.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Scales a provisioned stream to a number of open shards (uniform scaling).
+    Scale {
+        /// The stream's name.
+        name: String,
+        /// The number of open shards wanted.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        shards: u32,
+        /// Waits until the stream is ACTIVE again, and describes it.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Splits a shard in two (at the middle of its hash key range unless told where).
+    Split {
+        /// The stream's name.
+        name: String,
+        /// The shard to split, e.g. shardId-000000000000.
+        shard: String,
+        /// The first hash key of the second child (decimal).
+        #[arg(long, value_name = "HASH")]
+        at: Option<u128>,
+        /// Waits until the stream is ACTIVE again, and describes it.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Merges two shards with adjacent hash key ranges.
+    Merge {
+        /// The stream's name.
+        name: String,
+        /// One shard.
+        shard: String,
+        /// The shard whose range adjoins the first one's.
+        adjacent: String,
+        /// Waits until the stream is ACTIVE again, and describes it.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Sets how long records are kept.
+    Retention {
+        /// The stream's name.
+        name: String,
+        /// Hours, 24 to 8760.
+        #[arg(value_parser = clap::value_parser!(u32).range(24..=8760))]
+        hours: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConsumerArgs {
+    #[command(subcommand)]
+    pub(crate) command: ConsumerCommand,
+    /// How results are printed.
+    #[arg(long, global = true, value_enum, default_value_t = AdminOutput::Text)]
+    pub(crate) output: AdminOutput,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConsumerCommand {
+    /// Lists a stream's consumers.
+    List {
+        /// The stream's name.
+        stream: String,
+    },
+    /// Registers a consumer.
+    Register {
+        /// The stream's name.
+        stream: String,
+        /// The consumer's name.
+        name: String,
+        /// Waits until the consumer is ACTIVE.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Deregisters a consumer.
+    Deregister {
+        /// The stream's name.
+        stream: String,
+        /// The consumer's name.
+        name: String,
+        /// Waits until the consumer is gone.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -6,12 +6,15 @@
 //!   KPL-aggregated).
 //! - `kds tail STREAM` prints the records of every shard, by polling or enhanced fan-out,
 //!   deaggregated, as text or JSON lines.
+//! - `kds stream …` creates, lists, describes, reshards and deletes streams; `kds consumer …`
+//!   manages enhanced fan-out consumers; `kds completions SHELL` prints a completion script.
 //!
 //! Errors are one line on standard error; the exit status is 2 for usage errors and 1 for
 //! failures.
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod cli;
 mod connect;
 mod demo;
@@ -68,6 +71,13 @@ fn main() -> ExitCode {
             Command::Local(args) => local::run(args).await,
             Command::Put(args) => put::run(&cli.connection, args).await,
             Command::Tail(args) => tail::run(&cli.connection, args).await,
+            Command::Stream(args) => admin::stream(&cli.connection, args).await,
+            Command::Consumer(args) => admin::consumer(&cli.connection, args).await,
+            Command::Completions(args) => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(args.shell, &mut command, "kds", &mut std::io::stdout());
+                Ok(())
+            }
         }
     });
     // Subscriptions and pooled connections are not waited for.
