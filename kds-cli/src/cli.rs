@@ -263,8 +263,10 @@ pub(crate) struct PutArgs {
     /// Packs records into KPL aggregates, one per shard.
     #[arg(long)]
     pub(crate) aggregate: bool,
-    /// How long a record may wait for its batch (and aggregate) to fill before it is sent.
-    #[arg(long, value_name = "MS", default_value_t = 100)]
+    /// How long a record may wait for its batch (and aggregate) to fill before it is sent,
+    /// at most an hour.
+    #[arg(long, value_name = "MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub(crate) max_buffered_ms: u64,
 }
 

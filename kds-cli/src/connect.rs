@@ -35,6 +35,12 @@ impl Connection {
 
     /// A client that checks requests against `limits` (a stream's raised record size).
     pub(crate) async fn client_with(&self, http2: bool, limits: Limits) -> Result<Client, Failure> {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            for warning in security_warnings(self.endpoint.as_deref(), self.no_verify_tls) {
+                eprintln!("kds: warning: {warning}");
+            }
+        });
         for (key, value) in &self.properties {
             credentials::set_property(key.clone(), value.clone());
         }
@@ -96,6 +102,29 @@ impl Connection {
         };
         builder.build().map_err(|e| Failure::usage(e.to_string()))
     }
+}
+
+/// What the user should know about how requests travel: TLS certificates not verified, or
+/// signed requests (with any session token) sent unencrypted to another machine.
+pub(crate) fn security_warnings(endpoint: Option<&str>, no_verify_tls: bool) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if no_verify_tls {
+        warnings.push(
+            "TLS certificates are not verified (--no-verify-tls): anyone on the way can read \
+             and change requests"
+                .to_owned(),
+        );
+    }
+    if let Some(endpoint) = endpoint
+        && endpoint.starts_with("http://")
+        && !is_loopback(endpoint)
+    {
+        warnings.push(format!(
+            "{endpoint} is plain HTTP to another machine: records and credentials' session \
+             tokens travel unencrypted"
+        ));
+    }
+    warnings
 }
 
 /// Whether `url` names this machine (an emulator such as `kds local`).
@@ -189,6 +218,19 @@ pub(crate) async fn find_stream(client: &Client, name: &str) -> Result<StreamInf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unverified_tls_and_plain_http_to_other_machines_are_warned_about() {
+        assert!(security_warnings(Some("http://127.0.0.1:4567"), false).is_empty());
+        assert!(security_warnings(None, false).is_empty());
+        assert!(security_warnings(Some("https://kinesis.example.com"), false).is_empty());
+        let tls = security_warnings(Some("https://127.0.0.1:4567"), true);
+        assert_eq!(tls.len(), 1);
+        assert!(tls[0].contains("--no-verify-tls"));
+        let plain = security_warnings(Some("http://10.0.0.7:4567"), true);
+        assert_eq!(plain.len(), 2);
+        assert!(plain[1].contains("http://10.0.0.7:4567") && plain[1].contains("unencrypted"));
+    }
 
     #[test]
     fn loopback_endpoints_are_recognised() {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::terminal::escape_text;
+
 /// A command's failure.
 #[derive(Debug)]
 pub(crate) struct Failure {
@@ -34,14 +36,15 @@ impl Failure {
 }
 
 impl fmt::Display for Failure {
-    /// One line: line breaks in the message (from a service's text) become spaces.
+    /// One line: line breaks in the message (from a service's text) become spaces, and other
+    /// control characters are escaped so that a server's text cannot drive the terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut words = self.message.split_whitespace();
         if let Some(first) = words.next() {
-            f.write_str(first)?;
+            f.write_str(&escape_text(first))?;
         }
         for word in words {
-            write!(f, " {word}")?;
+            write!(f, " {}", escape_text(word))?;
         }
         Ok(())
     }
@@ -78,5 +81,13 @@ mod tests {
         );
         assert_eq!(failure.exit_status(), 1);
         assert_eq!(Failure::usage("bad flag").exit_status(), 2);
+    }
+
+    #[test]
+    fn escape_sequences_in_a_servers_text_are_escaped() {
+        let failure = Failure::new("ResourceNotFoundException: \u{1b}[2J\u{1b}]0;owned\u{7}gone");
+        let shown = failure.to_string();
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(shown.contains("\\u{1b}[2J"), "{shown}");
     }
 }

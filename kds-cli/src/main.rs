@@ -25,6 +25,7 @@ mod put;
 mod read;
 mod table;
 mod tail;
+mod terminal;
 mod writer;
 
 use std::process::ExitCode;

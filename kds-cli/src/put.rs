@@ -111,6 +111,45 @@ pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), F
     }
 }
 
+/// Reads up to and including the next line break, appending it to `line` but keeping at most
+/// `limit` bytes of data and its line break: the rest of a longer line is read and dropped,
+/// and `overlong` set. Returns the bytes read (0 at the end of the input). Cancel safe: what
+/// was read is in `line` and `overlong`, and the next call goes on from there.
+async fn read_line(
+    input: &mut (dyn AsyncBufRead + Unpin + Send),
+    line: &mut Vec<u8>,
+    overlong: &mut bool,
+    limit: usize,
+) -> std::io::Result<usize> {
+    let keep = limit.saturating_add(2);
+    let mut read = 0;
+    loop {
+        let available = input.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(read);
+        }
+        let (chunk, ended) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..=end], true),
+            None => (available, false),
+        };
+        let taken = chunk.len();
+        if !*overlong {
+            let room = keep.saturating_sub(line.len());
+            if taken <= room {
+                line.extend_from_slice(chunk);
+            } else {
+                *overlong = true;
+                line.clear();
+            }
+        }
+        input.consume(taken);
+        read += taken;
+        if ended {
+            return Ok(read);
+        }
+    }
+}
+
 /// Reads `input` to its end (or Ctrl-C), line by line, and adds each line (without its line
 /// break) as a record; a batch goes out when full, or when the input pauses for longer than
 /// its linger.
@@ -124,9 +163,11 @@ async fn write_lines(
     let mut stop = pin!(interrupted());
     let mut stopping = false;
     let mut line = Vec::new();
+    let mut overlong = false;
+    let limit = writer.max_record_size();
     let mut number = 0u64;
     loop {
-        // `line` keeps a partial line across pauses: read_until appends to it.
+        // `line` keeps a partial line across pauses: read_line appends to it.
         let deadline = writer.deadline();
         let paused = async {
             match deadline {
@@ -137,7 +178,7 @@ async fn write_lines(
         let read = tokio::select! {
             // Input that is there is read before a pause or a signal is noticed.
             biased;
-            read = input.read_until(b'\n', &mut line) => {
+            read = read_line(&mut input, &mut line, &mut overlong, limit) => {
                 read.map_err(|e| Failure::new(format!("reading the input: {e}")))?
             }
             () = paused => {
@@ -150,10 +191,21 @@ async fn write_lines(
                 0
             }
         };
-        if read == 0 && line.is_empty() {
+        if read == 0 && line.is_empty() && !overlong {
             break;
         }
         number += 1;
+        if std::mem::take(&mut overlong) {
+            writer.refuse(format!(
+                "line {number} is longer than the {limit} bytes a record may hold"
+            ));
+            line.clear();
+            progress.set_position(number);
+            if stopping || read == 0 {
+                break;
+            }
+            continue;
+        }
         let mut data = line.strip_suffix(b"\n").unwrap_or(&line);
         data = data.strip_suffix(b"\r").unwrap_or(data);
         match keys.key_of(data, format, number) {

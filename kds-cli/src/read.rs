@@ -96,16 +96,29 @@ impl FanOutConsumer {
         match ensured {
             Some(Ok(arn)) => Ok(Some(Self { arn, registration })),
             failed => {
-                // Registered, but not ACTIVE in time, or interrupted: do not leave it behind.
+                // Registered, but not ACTIVE in time, or interrupted: do not leave it behind,
+                // and say so when it stays (it is billed).
+                let mut left = None;
                 if matches!(registration, Registration::Lazy(_)) {
                     let mut deregister = DeregisterStreamConsumerInput::new();
                     deregister.stream_arn = Some(stream.clone());
-                    deregister.consumer_name = Some(name);
-                    let _ = client.send(&deregister).await;
+                    deregister.consumer_name = Some(name.clone());
+                    if let Err(e) = client.send(&deregister).await
+                        && e.error_code() != Some(ErrorCode::ResourceNotFound)
+                    {
+                        left = Some(format!(
+                            "consumer {} stays registered (and billed): deregistering it failed: {e}",
+                            name.as_str()
+                        ));
+                    }
                 }
-                match failed {
-                    Some(Err(error)) => Err(error.into()),
-                    _ => Ok(None),
+                match (failed, left) {
+                    (Some(Err(error)), Some(left)) => {
+                        Err(Failure::new(format!("{}; {left}", Failure::from(error))))
+                    }
+                    (Some(Err(error)), None) => Err(error.into()),
+                    (_, Some(left)) => Err(Failure::new(left)),
+                    (_, None) => Ok(None),
                 }
             }
         }
@@ -222,4 +235,54 @@ fn with_descendants(shards: &[Shard], root: &Shard) -> Vec<Shard> {
         i += 1;
     }
     family
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kds_proto::model::DescribeStreamSummaryInput;
+    use kds_test_support::proxy::{Fault, Proxy};
+    use kds_test_support::{create_stream, name};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_consumer_left_registered_is_reported() {
+        let proxy = Proxy::start().await;
+        create_stream(&proxy.upstream, "efo", 1).await;
+        let mut describe = DescribeStreamSummaryInput::new();
+        describe.stream_name = Some(name("efo"));
+        let arn = proxy
+            .upstream
+            .send(&describe)
+            .await
+            .unwrap()
+            .stream_description_summary
+            .stream_arn;
+        // The consumer is not there (forwarded), gets registered, then its state cannot be
+        // read, and it cannot be deregistered.
+        proxy.script_for(
+            "DescribeStreamConsumer",
+            [
+                Fault::Stall(Duration::ZERO),
+                Fault::Error(400, "AccessDeniedException"),
+            ],
+        );
+        proxy.script_for(
+            "DeregisterStreamConsumer",
+            [Fault::Error(400, "AccessDeniedException")],
+        );
+        let client = proxy.client(0);
+        let stop = std::pin::pin!(std::future::pending::<()>());
+        let failure = FanOutConsumer::ensure(&client, &arn, "reader", stop)
+            .await
+            .expect_err("the consumer could not be made ready");
+        let message = failure.to_string();
+        assert!(
+            message.contains("consumer reader stays registered (and billed)"),
+            "{message}"
+        );
+        assert!(message.contains("AccessDeniedException"), "{message}");
+    }
 }

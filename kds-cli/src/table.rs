@@ -3,7 +3,7 @@
 //! flushed, so with `--state-dir` a later run goes on after the last row printed, and a run that
 //! is killed prints again at most what it had not committed.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::pin::pin;
 use std::sync::Arc;
@@ -102,6 +102,7 @@ pub(crate) async fn tail(
     };
     let mut source = opened?;
     let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+    let escape = io::stdout().is_terminal();
     let limit = args.limit.unwrap_or(u64::MAX);
     let mut printed = 0u64;
     let result = loop {
@@ -121,7 +122,7 @@ pub(crate) async fn tail(
         } else {
             batch.rows.slice(0, left)
         };
-        let written = print(&mut out, &rows, args.output).and_then(|()| out.flush());
+        let written = print(&mut out, &rows, args.output, escape).and_then(|()| out.flush());
         match written {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(()),
@@ -159,8 +160,14 @@ pub(crate) async fn tail(
     Ok(())
 }
 
-/// Prints `rows`: one JSON object per row, or the values separated by tabs.
-fn print(out: &mut impl Write, rows: &RecordBatch, format: OutputFormat) -> io::Result<()> {
+/// Prints `rows`: one JSON object per row, or the values separated by tabs (with control
+/// characters escaped when `escape`: standard output is a terminal).
+fn print(
+    out: &mut impl Write,
+    rows: &RecordBatch,
+    format: OutputFormat,
+    escape: bool,
+) -> io::Result<()> {
     match format {
         OutputFormat::Jsonl => {
             let mut writer = arrow_json::LineDelimitedWriter::new(&mut *out);
@@ -180,7 +187,12 @@ fn print(out: &mut impl Write, rows: &RecordBatch, format: OutputFormat) -> io::
                     if i > 0 {
                         out.write_all(b"\t")?;
                     }
-                    write!(out, "{}", column.value(row))?;
+                    let value = column.value(row).to_string();
+                    if escape {
+                        out.write_all(crate::terminal::escape_text(&value).as_bytes())?;
+                    } else {
+                        out.write_all(value.as_bytes())?;
+                    }
                 }
                 out.write_all(b"\n")?;
             }

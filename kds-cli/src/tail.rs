@@ -1,7 +1,7 @@
 //! `kds tail`: prints the records of every shard, deaggregated, as text or JSON lines.
 
 use std::future::Future;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::pin::{Pin, pin};
 use std::time::SystemTime;
 
@@ -17,6 +17,7 @@ use crate::connect::{StreamInfo, find_stream};
 use crate::failure::Failure;
 use crate::interrupt::interrupted;
 use crate::read::{self, FanOutConsumer};
+use crate::terminal::escape_bytes;
 
 /// Turns Kinesis records into the user records to print, counting what was odd about them.
 #[derive(Debug, Default)]
@@ -136,6 +137,9 @@ pub(crate) fn json_line(shard_id: &str, record: &UserRecord) -> Value {
 struct Printer {
     out: io::BufWriter<io::Stdout>,
     format: OutputFormat,
+    /// Standard output is a terminal: record data is written with its control characters
+    /// escaped, so that no record can drive the terminal.
+    escape: bool,
     printed: u64,
     limit: u64,
 }
@@ -147,6 +151,10 @@ impl Printer {
             return Ok(false);
         }
         match self.format {
+            OutputFormat::Text if self.escape => {
+                self.out.write_all(&escape_bytes(&record.data))?;
+                self.out.write_all(b"\n")?;
+            }
             OutputFormat::Text => {
                 self.out.write_all(&record.data)?;
                 self.out.write_all(b"\n")?;
@@ -210,6 +218,7 @@ async fn tail(
     let mut printer = Printer {
         out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
         format: args.output,
+        escape: io::stdout().is_terminal(),
         printed: 0,
         limit: args.limit.unwrap_or(u64::MAX),
     };

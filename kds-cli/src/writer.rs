@@ -67,6 +67,11 @@ impl Writer {
         })
     }
 
+    /// The largest record the stream takes: data and partition key.
+    pub(crate) fn max_record_size(&self) -> usize {
+        self.max_record_size
+    }
+
     /// The counts so far.
     pub(crate) fn totals(&self) -> Totals {
         let stats = self.records.stats();

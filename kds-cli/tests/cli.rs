@@ -695,3 +695,57 @@ fn aggregates_put_across_a_split_are_all_read_by_a_filtering_reader() {
     assert_eq!(read.len(), lines.len());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_line_longer_than_a_record_is_refused_without_holding_it() {
+    let local = Local::start();
+    create_stream(&local.url, "long-lines", 1);
+    // A line of 1.5 GiB under a 1 GiB address-space limit: held whole, it cannot fit.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 1048576 && exec \"$0\" --endpoint \"$1\" put long-lines --partition-key k",
+            KDS,
+            &local.url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        stdin.write_all(b"first\n")?;
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..1536 {
+            stdin.write_all(&chunk)?;
+        }
+        stdin.write_all(b"\nlast\n")
+    });
+    let output = child.wait_with_output().unwrap();
+    let fed = feeder.join().unwrap();
+    let text = stderr(&output);
+    assert!(fed.is_ok(), "kds stopped reading: {text}");
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("2 records written, 1 failed"), "{text}");
+    assert!(
+        text.contains("line 2 is longer than the 1048576 bytes a record may hold"),
+        "{text}"
+    );
+    assert_eq!(read_all(&local.url, "long-lines"), "first\nlast\n");
+}
+
+#[test]
+fn a_linger_past_an_hour_is_refused() {
+    let output = kds(
+        &["put", "s", "--max-buffered-ms", "18446744073709551615"],
+        b"",
+        MINUTE,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("max-buffered-ms"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -13,6 +13,9 @@ use bytes::Bytes;
 use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind};
 
+/// The largest clock offset learnt from a server's `Date`: a day.
+pub(crate) const MAX_CLOCK_OFFSET: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Signs requests for one region.
 #[derive(Debug)]
 pub(crate) struct Signer {
@@ -41,16 +44,36 @@ impl Signer {
     }
 
     /// Learns the offset from the server's `Date` header (`Tue, 15 Nov 1994 08:12:31 GMT`).
-    /// Returns whether it could.
+    /// Returns whether it could: a date that does not parse, or more than
+    /// [`MAX_CLOCK_OFFSET`] away from ours (a broken or hostile server, not a drifting clock),
+    /// is not adopted, and the latter is logged.
     pub(crate) fn learn_offset(&self, server_date: &str) -> bool {
         let Ok(server) = httpdate::parse_http_date(server_date) else {
             return false;
         };
         let ours = SystemTime::now();
-        let offset = match server.duration_since(ours) {
-            Ok(ahead) => i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX),
-            Err(behind) => -i64::try_from(behind.duration().as_millis()).unwrap_or(i64::MAX),
+        let (offset, distance) = match server.duration_since(ours) {
+            Ok(ahead) => (i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX), ahead),
+            Err(behind) => {
+                let behind = behind.duration();
+                (
+                    -i64::try_from(behind.as_millis()).unwrap_or(i64::MAX),
+                    behind,
+                )
+            }
         };
+        if distance > MAX_CLOCK_OFFSET {
+            tracing::warn!(
+                server_date,
+                offset_seconds = offset / 1000,
+                "the server's clock is more than a day from ours: not adopted"
+            );
+            return false;
+        }
+        tracing::info!(
+            offset_millis = offset,
+            "adopting the server's clock for signing"
+        );
         self.clock_offset_millis.store(offset, Ordering::Relaxed);
         true
     }
@@ -106,6 +129,37 @@ mod tests {
     /// Requests signed by botocore's SigV4 signer (`testdata/sigv4_botocore.py`): the same
     /// request signed here must carry the same `Authorization` header, so that a signing bug
     /// cannot hide behind emulators that do not check signatures.
+    #[test]
+    fn clock_offsets_past_a_day_are_not_adopted() {
+        let signer = Signer::new("us-east-1");
+        let at = |offset: Duration, ahead: bool| {
+            let time = if ahead {
+                SystemTime::now() + offset
+            } else {
+                SystemTime::now() - offset
+            };
+            httpdate::fmt_http_date(time)
+        };
+        let hour = Duration::from_secs(3600);
+        assert!(signer.learn_offset(&at(hour, true)));
+        let learnt = signer.now().duration_since(SystemTime::now()).unwrap();
+        assert!(learnt > hour - Duration::from_secs(5) && learnt < hour + Duration::from_secs(5));
+        for (offset, ahead) in [
+            (hour * 25, true),
+            (hour * 25, false),
+            (hour * 24 * 365 * 50, true),
+        ] {
+            assert!(
+                !signer.learn_offset(&at(offset, ahead)),
+                "{offset:?} ahead: {ahead}"
+            );
+        }
+        // The hour learnt before stays.
+        let kept = signer.now().duration_since(SystemTime::now()).unwrap();
+        assert!(kept > hour - Duration::from_secs(5));
+        assert!(!signer.learn_offset("not a date"));
+    }
+
     #[test]
     fn signatures_match_botocore() {
         let vectors: serde_json::Value =

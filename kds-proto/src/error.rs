@@ -58,7 +58,8 @@ pub enum DecodeErrorKind {
     MessageCrcMismatch,
     /// An event-stream frame was longer than the configured maximum.
     FrameTooLarge,
-    /// An event-stream frame length or header length was inconsistent.
+    /// An event-stream frame length or header length was inconsistent, or the headers were
+    /// over 128 KiB.
     InvalidFrameLength,
     /// An event-stream header was malformed (bad name, length or value).
     InvalidHeader,

@@ -6,14 +6,24 @@
 //! `NULL` / `NOT NULL`, `METADATA [FROM 'key'] [VIRTUAL]`, computed columns `name AS expr`,
 //! `WATERMARK FOR col AS expr`, `[CONSTRAINT name] PRIMARY KEY (…) NOT ENFORCED`, column and table
 //! `COMMENT`s, `PARTITIONED BY (…)` and `WITH ('key' = 'value', …)`. Expressions are kept as
-//! written. Errors give the line and column of the token at fault.
+//! written. Errors give the line and column of the token at fault. Types nest at most
+//! [`MAX_TYPE_DEPTH`] levels deep.
 
 use std::fmt;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, clip};
+use crate::registry::is_secret;
 
 /// The length of `STRING` and `BYTES`: `VARCHAR` and `VARBINARY` at their longest.
 const MAX_LENGTH: u32 = i32::MAX as u32;
+
+/// How many `ARRAY`, `MAP` and `ROW` types may nest inside each other in a column's type.
+/// Deeper types are refused, so parsing, checking, printing and dropping a type never run out
+/// of stack.
+pub const MAX_TYPE_DEPTH: usize = 64;
+
+/// What Debug output prints in place of a secret option value.
+const REDACTED: &str = "<redacted>";
 
 /// A Flink SQL type.
 #[non_exhaustive]
@@ -159,7 +169,10 @@ pub struct Watermark {
 }
 
 /// A parsed `CREATE TABLE` statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its Debug output prints secret option values (such as `aws.credentials.basic.secretkey`)
+/// as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CreateTable {
     /// The table name (the last part of a dotted name).
     pub name: String,
@@ -175,6 +188,38 @@ pub struct CreateTable {
     pub options: Vec<(String, String)>,
     /// The table comment.
     pub comment: Option<String>,
+}
+
+impl fmt::Debug for CreateTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateTable")
+            .field("name", &self.name)
+            .field("columns", &self.columns)
+            .field("watermark", &self.watermark)
+            .field("primary_key", &self.primary_key)
+            .field("partitioned_by", &self.partitioned_by)
+            .field("options", &RedactedOptions(&self.options))
+            .field("comment", &self.comment)
+            .finish()
+    }
+}
+
+/// `WITH` option pairs whose secret values print as `<redacted>`.
+struct RedactedOptions<'a>(&'a [(String, String)]);
+
+impl fmt::Debug for RedactedOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(key, value)| {
+                let value = if is_secret(key) {
+                    REDACTED
+                } else {
+                    value.as_str()
+                };
+                (key.as_str(), value)
+            }))
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -345,7 +390,7 @@ impl Parser<'_> {
     fn error(&self, message: impl Into<String>) -> Error {
         let (line, column) = self.here();
         let found = match self.tokens.get(self.at) {
-            Some(t) => format!(", found `{}`", &self.sql[t.start..t.end]),
+            Some(t) => format!(", found `{}`", clip(&self.sql[t.start..t.end])),
             None => ", found the end of the statement".to_owned(),
         };
         syntax(line, column, format!("{}{found}", message.into()))
@@ -446,8 +491,9 @@ impl Parser<'_> {
         }
     }
 
-    fn field(&mut self) -> Result<Field, Error> {
-        let data_type = self.data_type()?;
+    /// A type and its nullability, inside `depth` nested types of the column `column_name`.
+    fn field(&mut self, column_name: &str, depth: usize) -> Result<Field, Error> {
+        let data_type = self.data_type(column_name, depth)?;
         let nullable = if self.keyword("NOT") {
             self.expect_keyword("NULL")?;
             false
@@ -472,12 +518,23 @@ impl Parser<'_> {
         }
     }
 
-    fn data_type(&mut self) -> Result<DataType, Error> {
+    /// A type inside `depth` nested types (`ARRAY`, `MAP`, `ROW`) of the column `column_name`.
+    fn data_type(&mut self, column_name: &str, depth: usize) -> Result<DataType, Error> {
         let (line, column) = self.here();
         let name = match self.peek() {
             Some(Token::Word(w)) => w.to_ascii_uppercase(),
             _ => return Err(self.error("expected a type")),
         };
+        if matches!(name.as_str(), "ARRAY" | "MAP" | "ROW") && depth >= MAX_TYPE_DEPTH {
+            return Err(syntax(
+                line,
+                column,
+                format!(
+                    "column `{}`: the type nests deeper than {MAX_TYPE_DEPTH} levels of ARRAY, MAP and ROW",
+                    clip(column_name)
+                ),
+            ));
+        }
         self.at += 1;
         Ok(match name.as_str() {
             "BOOLEAN" => DataType::Boolean,
@@ -529,15 +586,15 @@ impl Parser<'_> {
             "TIMESTAMP_LTZ" => DataType::TimestampLtz(self.one(6, "TIMESTAMP_LTZ")?),
             "ARRAY" => {
                 let close = self.open_nested()?;
-                let element = self.field()?;
+                let element = self.field(column_name, depth + 1)?;
                 self.expect_symbol(close)?;
                 DataType::Array(Box::new(element))
             }
             "MAP" => {
                 let close = self.open_nested()?;
-                let key = self.field()?;
+                let key = self.field(column_name, depth + 1)?;
                 self.expect_symbol(',')?;
-                let value = self.field()?;
+                let value = self.field(column_name, depth + 1)?;
                 self.expect_symbol(close)?;
                 DataType::Map(Box::new(key), Box::new(value))
             }
@@ -547,7 +604,7 @@ impl Parser<'_> {
                 if !self.symbol(close) {
                     loop {
                         let name = self.identifier()?;
-                        let field = self.field()?;
+                        let field = self.field(column_name, depth + 1)?;
                         if self.keyword("COMMENT") {
                             self.text()?;
                         }
@@ -560,7 +617,13 @@ impl Parser<'_> {
                 }
                 DataType::Row(fields)
             }
-            other => return Err(syntax(line, column, format!("unknown type `{other}`"))),
+            other => {
+                return Err(syntax(
+                    line,
+                    column,
+                    format!("unknown type `{}`", clip(other)),
+                ));
+            }
         })
     }
 
@@ -611,7 +674,7 @@ impl Parser<'_> {
                 comment,
             });
         }
-        let data_type = self.data_type()?;
+        let data_type = self.data_type(&name, 0)?;
         let mut nullable = true;
         let mut kind = ColumnKind::Physical;
         let mut comment = None;

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::ddl::{Column, ColumnKind, CreateTable, DataType, Field, parse_create_table};
+use crate::ddl::{
+    Column, ColumnKind, CreateTable, DataType, Field, MAX_TYPE_DEPTH, parse_create_table,
+};
 use crate::error::{Error, ErrorKind};
 use crate::options::TableOptions;
 
@@ -49,6 +51,9 @@ impl MetadataKey {
 }
 
 /// A Kinesis table: its columns and its checked options.
+///
+/// Its Debug output prints no secrets: the statement's options and the credentials print
+/// secret values as `<redacted>`.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableDefinition {
@@ -77,8 +82,18 @@ fn has_string_form(data_type: &DataType) -> bool {
 }
 
 /// Limits of Flink's types: DECIMAL precision 1..=38 and scale within it, time precisions
-/// 0..=9 (TIME 0..=9 too, as Arrow holds it).
-fn check_type(column: &str, field: &Field) -> Result<(), Error> {
+/// 0..=9 (TIME 0..=9 too, as Arrow holds it), and at most [`MAX_TYPE_DEPTH`] nested types
+/// (for types built in code rather than parsed). `depth` is the number of enclosing types.
+fn check_type(column: &str, field: &Field, depth: usize) -> Result<(), Error> {
+    let nested = matches!(
+        field.data_type,
+        DataType::Array(_) | DataType::Map(..) | DataType::Row(_)
+    );
+    if nested && depth >= MAX_TYPE_DEPTH {
+        return Err(invalid(format!(
+            "column `{column}`: the type nests deeper than {MAX_TYPE_DEPTH} levels of ARRAY, MAP and ROW"
+        )));
+    }
     match &field.data_type {
         DataType::Decimal(p, s) if !(1..=38).contains(p) || s > p => Err(invalid(format!(
             "column `{column}`: DECIMAL({p}, {s}) needs a precision from 1 to 38 and a scale no larger than it"
@@ -86,12 +101,14 @@ fn check_type(column: &str, field: &Field) -> Result<(), Error> {
         DataType::Time(p) | DataType::Timestamp(p) | DataType::TimestampLtz(p) if *p > 9 => Err(
             invalid(format!("column `{column}`: time precision {p} is over 9")),
         ),
-        DataType::Array(element) => check_type(column, element),
+        DataType::Array(element) => check_type(column, element, depth + 1),
         DataType::Map(key, value) => {
-            check_type(column, key)?;
-            check_type(column, value)
+            check_type(column, key, depth + 1)?;
+            check_type(column, value, depth + 1)
         }
-        DataType::Row(fields) => fields.iter().try_for_each(|(_, f)| check_type(column, f)),
+        DataType::Row(fields) => fields
+            .iter()
+            .try_for_each(|(_, f)| check_type(column, f, depth + 1)),
         _ => Ok(()),
     }
 }
@@ -167,7 +184,7 @@ impl TableDefinition {
                 (_, None) => {
                     return Err(invalid(format!("column `{}` has no type", column.name)));
                 }
-                (_, Some(field)) => check_type(&column.name, field)?,
+                (_, Some(field)) => check_type(&column.name, field, 0)?,
             }
         }
         let find = |name: &str| table.columns.iter().position(|c| c.name == name);

@@ -1,7 +1,19 @@
 //! The crate's error: an opaque type with a public kind, naming the option, the statement
 //! position or the record at fault.
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// The most characters of a key, name or token an error message repeats.
+const MAX_ECHO: usize = 100;
+
+/// `text` as an error message repeats it: cut to [`MAX_ECHO`] characters, with `…` when cut.
+pub(crate) fn clip(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_ECHO) {
+        Some((at, _)) => Cow::Owned(format!("{}…", &text[..at])),
+        None => Cow::Borrowed(text),
+    }
+}
 
 /// A table definition that cannot be used as written, a record that does not decode, or a row
 /// that does not encode.

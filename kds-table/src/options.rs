@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use kds_proto::types::{ConsumerArn, ConsumerName, StreamName};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, clip};
 use crate::registry::{self, OptionType, PRODUCER_KEYS, Scope};
 use crate::timestamp::{Pattern, epoch_seconds};
 
@@ -481,15 +481,22 @@ const ROLE_PROVIDER: &str = "aws.credentials.role.provider";
 /// The registry spec that `key` is checked against: nested role providers
 /// (`aws.credentials.role.provider.basic.accesskeyid`, …) use the top-level credential keys.
 fn spec_of(key: &str) -> Option<&'static registry::OptionSpec> {
-    let mut key = key.to_owned();
-    while let Some(rest) = key.strip_prefix(&format!("{ROLE_PROVIDER}.")) {
-        key = if rest == "provider" {
-            ROLE_PROVIDER.to_owned()
-        } else {
-            format!("aws.credentials.{rest}")
-        };
+    let Some(mut rest) = key
+        .strip_prefix(ROLE_PROVIDER)
+        .and_then(|tail| tail.strip_prefix('.'))
+    else {
+        return registry::find(key);
+    };
+    // Each further level is one more `role.provider.`: skipped in place, so a long key costs
+    // one pass.
+    while let Some(inner) = rest.strip_prefix("role.provider.") {
+        rest = inner;
     }
-    registry::find(&key)
+    if rest == "provider" {
+        registry::find(ROLE_PROVIDER)
+    } else {
+        registry::find(&format!("aws.credentials.{rest}"))
+    }
 }
 
 /// `^[a-z]+-([a-z]+-?[a-z]+-([0-9]+|global)|global)$`: the shape of AWS region names (any
@@ -511,7 +518,15 @@ fn is_region(text: &str) -> bool {
     }
 }
 
+/// Keys longer than this (in bytes) get no suggestion: the edit distance takes time in the
+/// product of the lengths, and no option key is nearly this long.
+const MAX_SUGGESTED_KEY: usize = 100;
+
+/// The registered key closest to the unknown `key`, when one is close enough.
 fn closest(key: &str) -> Option<&'static str> {
+    if key.len() > MAX_SUGGESTED_KEY {
+        return None;
+    }
     registry::OPTIONS
         .iter()
         .map(|spec| (strsim::levenshtein(key, spec.key), spec.key))
@@ -620,9 +635,10 @@ impl TableOptions {
         if !unknown.is_empty() {
             let hint = unknown
                 .iter()
-                .filter_map(|k| closest(k).map(|c| format!("`{k}`: did you mean `{c}`?")))
+                .filter_map(|k| closest(k).map(|c| format!("`{}`: did you mean `{c}`?", clip(k))))
                 .collect::<Vec<_>>();
-            let mut message = format!("Unsupported options: {}", unknown.join(", "));
+            let listed: Vec<String> = unknown.iter().map(|k| clip(k).into_owned()).collect();
+            let mut message = format!("Unsupported options: {}", listed.join(", "));
             if !hint.is_empty() {
                 message.push_str(&format!(" ({})", hint.join("; ")));
             }
@@ -712,7 +728,8 @@ fn producer_options(given: &Given<'_>) -> Result<BTreeMap<String, String>, Error
                 ErrorKind::UnsupportedOption,
                 Some(key),
                 format!(
-                    "Unsupported options: {key} (the supported sink.producer keys are {})",
+                    "Unsupported options: {} (the supported sink.producer keys are {})",
+                    clip(key),
                     supported.join(", ")
                 ),
             ));
@@ -812,7 +829,8 @@ fn source_options(given: &Given<'_>, stream: &str) -> Result<SourceOptions, Erro
                 ErrorKind::Conflict,
                 Some(key),
                 format!(
-                    "`{key}` names another stream than the table's `{stream}` (expected `{arn_key}`)"
+                    "`{}` names another stream than the table's `{stream}` (expected `{arn_key}`)",
+                    clip(key)
                 ),
             ));
         }

@@ -826,6 +826,22 @@ pub fn find(key: &str) -> Option<&'static OptionSpec> {
     })
 }
 
+/// Whether the value of the option `key` is a secret, which Debug output prints as
+/// `<redacted>`: the BASIC secret key at any role nesting, and any key naming a secret, a
+/// password or a session token (in any case, known to the registry or not).
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "secret",
+        "password",
+        "sessiontoken",
+        "session-token",
+        "session_token",
+    ]
+    .iter()
+    .any(|word| key.contains(*word))
+}
+
 /// The reference table of every option, as Markdown.
 pub fn reference_table() -> String {
     let mut out =

@@ -1,7 +1,9 @@
 //! Flink DDL: the reference page's statements as printed, every type and clause, and errors with
 //! their position.
 
-use kds_table::ddl::{ColumnKind, DataType, Field, parse_create_table};
+use kds_table::ddl::{
+    Column, ColumnKind, CreateTable, DataType, Field, MAX_TYPE_DEPTH, parse_create_table,
+};
 use kds_table::{ErrorKind, MetadataKey, Partitioner, TableDefinition};
 
 /// The reference page's first statement, exactly as printed.
@@ -328,4 +330,230 @@ fn type_limits_are_checked() {
         let err = TableDefinition::parse(&sql, &[]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidDefinition, "{column}: {err}");
     }
+}
+
+/// The `WITH` options of a valid json table.
+const WITH_JSON: &str =
+    "WITH ('connector'='kinesis','stream'='s','format'='json','aws.region'='us-east-1')";
+
+/// Runs `f` on a thread with a 1 MiB stack, so that unbounded recursion crashes the test
+/// rather than passing by luck on a large stack. 100 000 levels need far more than that; the
+/// allowed depth needs far less, even unoptimised.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// `open` `depth` times, then `inner`, then `close` `depth` times.
+fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
+    format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+}
+
+/// How a nested type opens and closes, for each of ARRAY, MAP (key and value) and ROW.
+const NESTINGS: &[(&str, &str)] = &[
+    ("ARRAY<", ">"),
+    ("ARRAY(", ")"),
+    ("MAP<INT, ", ">"),
+    ("MAP<", ", INT>"),
+    ("MAP(STRING, ", ")"),
+    ("ROW<f ", ">"),
+    ("ROW(f ", ")"),
+    ("ROW<a INT, f ", " NOT NULL>"),
+];
+
+#[test]
+fn types_nesting_deeper_than_the_limit_are_refused() {
+    for (open, close) in NESTINGS {
+        let sql = format!(
+            "CREATE TABLE t (c {}) {WITH_JSON}",
+            nested(open, "INT", close, 100_000)
+        );
+        let statement = sql.clone();
+        let err = on_small_stack(move || parse_create_table(&statement).map(drop)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Syntax, "{open}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "column `c`: the type nests deeper than {MAX_TYPE_DEPTH} levels"
+            )),
+            "{open}: {text}"
+        );
+        assert!(text.len() < 1000, "{open}: {} bytes", text.len());
+        let err = on_small_stack(move || TableDefinition::parse(&sql, &[]).map(drop)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Syntax, "{open}");
+
+        // One level over the limit is refused too.
+        let over = format!(
+            "CREATE TABLE t (c {}) {WITH_JSON}",
+            nested(open, "INT", close, MAX_TYPE_DEPTH + 1)
+        );
+        let err = parse_create_table(&over).unwrap_err();
+        assert!(err.to_string().contains("nests deeper"), "{open}: {err}");
+    }
+}
+
+#[test]
+fn types_nesting_to_the_limit_parse() {
+    for (open, close) in NESTINGS {
+        let sql = format!(
+            "CREATE TABLE t (c {}) {WITH_JSON}",
+            nested(open, "INT", close, MAX_TYPE_DEPTH)
+        );
+        let table = TableDefinition::parse(&sql, &[]).unwrap_or_else(|e| panic!("{open}: {e}"));
+        // Checking, printing and the Arrow schema take the deepest type allowed.
+        let field = table.table.columns[0].field.as_ref().unwrap();
+        assert_eq!(
+            field.to_string().matches('<').count(),
+            MAX_TYPE_DEPTH,
+            "{open}"
+        );
+        assert_eq!(table.arrow_schema().fields().len(), 1);
+    }
+}
+
+#[test]
+fn types_built_in_code_nest_at_most_to_the_limit() {
+    let nest = |depth: usize| -> Field {
+        let mut field = Field {
+            data_type: DataType::Int,
+            nullable: true,
+        };
+        for _ in 0..depth {
+            field = Field {
+                data_type: DataType::Array(Box::new(field)),
+                nullable: true,
+            };
+        }
+        field
+    };
+    let table = |field: Field| CreateTable {
+        name: "t".into(),
+        columns: vec![Column {
+            name: "c".into(),
+            field: Some(field),
+            kind: ColumnKind::Physical,
+            comment: None,
+        }],
+        watermark: None,
+        primary_key: None,
+        partitioned_by: Vec::new(),
+        options: [
+            ("connector", "kinesis"),
+            ("stream", "s"),
+            ("format", "json"),
+            ("aws.region", "us-east-1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect(),
+        comment: None,
+    };
+    assert!(TableDefinition::new(table(nest(MAX_TYPE_DEPTH)), &[]).is_ok());
+    let err = TableDefinition::new(table(nest(MAX_TYPE_DEPTH + 1)), &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
+    assert!(
+        err.to_string().contains(&format!(
+            "column `c`: the type nests deeper than {MAX_TYPE_DEPTH} levels"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn deeply_parenthesised_expressions_parse() {
+    // Expressions are kept as text: their parentheses are counted, not recursed into.
+    let expression = nested("(", "ts", ")", 100_000);
+    let sql = format!(
+        "CREATE TABLE t (ts TIMESTAMP(3), c AS {expression}, WATERMARK FOR ts AS {expression}) WITH ()"
+    );
+    let table = on_small_stack(move || parse_create_table(&sql)).unwrap();
+    assert_eq!(
+        table.columns[1].kind,
+        ColumnKind::Computed {
+            expression: expression.clone()
+        }
+    );
+    assert_eq!(table.watermark.unwrap().expression, expression);
+}
+
+#[test]
+fn syntax_errors_cut_long_tokens() {
+    let long = "x".repeat(1_000_000);
+    for sql in [
+        format!("CREATE TABLE t (a {long}) WITH ()"),
+        format!("CREATE TABLE t (a INT {long}) WITH ()"),
+    ] {
+        let err = parse_create_table(&sql).unwrap_err();
+        let text = err.to_string();
+        assert!(text.len() < 1000, "{} bytes", text.len());
+        assert!(text.contains('…'), "{text}");
+    }
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    const SECRET: &str = "wJalrXUtnFEMI-SECRET";
+    let basic = TableDefinition::parse(
+        &format!(
+            "CREATE TABLE t (a INT) WITH ('connector'='kinesis','stream'='s','format'='json',
+               'aws.region'='us-east-1',
+               'aws.credentials.provider' = 'BASIC',
+               'aws.credentials.basic.accesskeyid' = 'AKIDEXAMPLE',
+               'aws.credentials.basic.secretkey' = '{SECRET}')"
+        ),
+        &[],
+    )
+    .unwrap();
+    let role = TableDefinition::parse(
+        &format!(
+            "CREATE TABLE t (a INT) WITH ('connector'='kinesis','stream'='s','format'='json',
+               'aws.region'='us-east-1',
+               'aws.credentials.provider' = 'ASSUME_ROLE',
+               'aws.credentials.role.arn' = 'arn:aws:iam::123456789012:role/reader',
+               'aws.credentials.role.sessionName' = 'kds',
+               'aws.credentials.role.provider' = 'BASIC',
+               'aws.credentials.role.provider.basic.accesskeyid' = 'AKIDEXAMPLE',
+               'aws.credentials.role.provider.basic.secretkey' = '{SECRET}')"
+        ),
+        &[],
+    )
+    .unwrap();
+    for definition in [&basic, &role] {
+        let printed = [
+            format!("{definition:?}"),
+            format!("{definition:#?}"),
+            format!("{:?}", definition.table),
+            format!("{:#?}", definition.table),
+            format!("{:?}", definition.options),
+            format!("{:#?}", definition.options),
+            format!("{:?}", definition.options.aws),
+            format!("{:#?}", definition.options.aws),
+            format!("{:?}", definition.options.aws.credentials),
+            format!("{:#?}", definition.options.aws.credentials),
+        ];
+        for text in printed {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+            // What is not secret still shows.
+            assert!(text.contains("AKIDEXAMPLE"), "{text}");
+        }
+        // The statement keeps the secret itself; only its printing hides it.
+        assert!(definition.table.options.iter().any(|(_, v)| v == SECRET));
+    }
+    assert!(kds_table::registry::is_secret(
+        "aws.credentials.basic.secretkey"
+    ));
+    assert!(kds_table::registry::is_secret(
+        "aws.credentials.role.provider.basic.SecretKey"
+    ));
+    assert!(!kds_table::registry::is_secret(
+        "aws.credentials.basic.accesskeyid"
+    ));
+    assert!(!kds_table::registry::is_secret(
+        "aws.credentials.webIdentityToken.file"
+    ));
 }

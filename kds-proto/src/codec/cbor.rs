@@ -14,7 +14,9 @@ use std::borrow::Cow;
 use bytes::{BufMut, Bytes};
 use bytestring::ByteString;
 
-use super::{BlobArena, MAX_DEPTH, Reader, RecordFields, Writer, float_timestamp_millis};
+use super::{
+    BlobArena, MAX_DEPTH, MAX_LEN_HINT, Reader, RecordFields, Writer, float_timestamp_millis,
+};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::Timestamp;
 
@@ -534,11 +536,13 @@ impl Reader for CborReader {
     }
 
     fn len_hint(&self) -> usize {
-        // Every item takes at least one byte: never reserve more than the input could hold.
+        // The count is the input's word, not a fact. Every element takes at least one byte, so
+        // no more than the remaining bytes, and never more than the cap.
         match self.stack.last() {
             Some(Some(n)) => usize::try_from(*n)
-                .unwrap_or(0)
-                .min(self.buf.len() - self.pos),
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len() - self.pos)
+                .min(MAX_LEN_HINT),
             _ => 0,
         }
     }
@@ -741,6 +745,66 @@ impl Writer for CborWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::GetRecordsOutput;
+    use crate::{Protocol, Shape};
+
+    /// `{"Records": [...]}` whose array head declares `count` elements, followed by `filler`
+    /// empty maps.
+    fn records_body(count: u32, filler: usize) -> Bytes {
+        let mut body: Vec<u8> = vec![0xA1, 0x67];
+        body.extend_from_slice(b"Records");
+        body.push(0x9A);
+        body.extend_from_slice(&count.to_be_bytes());
+        body.resize(body.len() + filler, 0xA0);
+        Bytes::from(body)
+    }
+
+    #[test]
+    fn len_hint_is_capped_whatever_the_declared_count() {
+        // 2^31 elements declared, a megabyte of one-byte items present.
+        let mut body: Vec<u8> = vec![0x9A, 0x80, 0x00, 0x00, 0x00];
+        body.resize(body.len() + (1 << 20), 0xA0);
+        let mut r = CborReader::new(Bytes::from(body));
+        r.begin_array().unwrap();
+        assert_eq!(r.len_hint(), MAX_LEN_HINT);
+
+        // Few bytes left: no more elements than they could hold.
+        let mut r = CborReader::new(Bytes::from_static(&[
+            0x9A, 0xFF, 0xFF, 0xFF, 0xFF, 0xA0, 0xA0,
+        ]));
+        r.begin_array().unwrap();
+        assert_eq!(r.len_hint(), 2);
+
+        // An honest count under the cap is used as it is.
+        let mut r = CborReader::new(Bytes::from_static(&[0x83, 0x01, 0x02, 0x03]));
+        r.begin_array().unwrap();
+        assert_eq!(r.len_hint(), 3);
+
+        // Indefinite arrays give no hint.
+        let mut r = CborReader::new(Bytes::from_static(&[0x9F, 0x01, 0xFF]));
+        r.begin_array().unwrap();
+        assert_eq!(r.len_hint(), 0);
+    }
+
+    #[test]
+    fn huge_declared_record_count_is_an_error_not_an_allocation() {
+        for (count, filler) in [(u32::MAX, 3), (1 << 31, 3), (u32::MAX, 1 << 20)] {
+            let body = records_body(count, filler);
+            let err = GetRecordsOutput::decode_body(body.clone(), Protocol::Cbor).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                DecodeErrorKind::MissingField,
+                "{count} {filler}"
+            );
+            assert_eq!(err.field(), "Records[0].SequenceNumber");
+
+            let mut visited = 0;
+            let err = GetRecordsOutput::visit_records(body, Protocol::Cbor, |_| visited += 1)
+                .unwrap_err();
+            assert_eq!(err.kind(), DecodeErrorKind::MissingField);
+            assert_eq!(visited, 0);
+        }
+    }
 
     #[test]
     fn half_floats_decode() {

@@ -20,6 +20,10 @@ use crate::types::Timestamp;
 /// the stack.
 pub(crate) const MAX_DEPTH: usize = 64;
 
+/// The most elements [`Reader::len_hint`] reports. A count declared by the input is not trusted
+/// for more: longer arrays grow as their elements are read.
+pub(crate) const MAX_LEN_HINT: usize = 4096;
+
 /// The body encoding of requests and responses.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -104,7 +108,8 @@ pub(crate) trait Reader {
     fn next_key_owned(&mut self) -> Result<Option<String>, DecodeError>;
     fn begin_array(&mut self) -> Result<(), DecodeError>;
     fn next_element(&mut self) -> Result<bool, DecodeError>;
-    /// After `begin_array`, how many elements to reserve room for (0 when unknown).
+    /// After `begin_array`, how many elements to reserve room for (0 when unknown): never more
+    /// than [`MAX_LEN_HINT`], nor than the elements the remaining input could hold.
     fn len_hint(&self) -> usize {
         0
     }
@@ -225,7 +230,8 @@ impl Value for Timestamp {
 impl<T: Value> Value for Vec<T> {
     fn decode<R: Reader>(r: &mut R) -> Result<Self, DecodeError> {
         r.begin_array()?;
-        let mut out = Self::with_capacity(r.len_hint());
+        // Capped here too: the hint comes from a count the input declares.
+        let mut out = Self::with_capacity(r.len_hint().min(MAX_LEN_HINT));
         while r.next_element()? {
             let item = T::decode(r).map_err(|e| e.at_index(out.len()))?;
             out.push(item);

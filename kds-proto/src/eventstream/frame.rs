@@ -25,6 +25,11 @@ pub const DEFAULT_MAX_FRAME_LEN: usize = 24 * 1024 * 1024;
 
 const PRELUDE_LEN: usize = 12;
 const MIN_FRAME_LEN: usize = 16;
+/// The most header bytes a frame may carry: 128 KiB, as in the AWS C event-stream library.
+const MAX_HEADERS_LEN: usize = 128 * 1024;
+/// How far a frame's buffer is reserved ahead of its bytes, at least: past that, the room
+/// reserved at most doubles what arrived, so a prelude alone cannot reserve its declared length.
+const RESERVE_AHEAD: usize = 1024 * 1024;
 
 /// One event-stream message.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -265,7 +270,8 @@ pub enum Decoded {
 /// stream ends, [`MessageDecoder::finish`] tells whether a partial frame was left over.
 ///
 /// Whole frames inside one chunk are sliced from it without copying; only a frame that spans
-/// chunks is copied once, into a buffer sized from its prelude.
+/// chunks is copied, into a buffer that grows with the bytes that arrive (never sized from the
+/// prelude alone). Frames carry at most 128 KiB of headers.
 ///
 /// An error means the stream is corrupt: nothing after it can be trusted, so the decoder keeps
 /// returning the same error.
@@ -347,9 +353,10 @@ impl MessageDecoder {
 
     fn move_chunk_to_spanning(&mut self, frame_len: usize) {
         if !self.chunk.is_empty() {
-            let wanted = frame_len.max(self.chunk.len()).min(self.max_frame_len);
+            let arrived = self.spanning.len() + self.chunk.len();
+            let room = frame_room(frame_len, arrived, self.max_frame_len);
             self.spanning
-                .reserve(wanted.saturating_sub(self.spanning.len()));
+                .reserve(room.saturating_sub(self.spanning.len()));
             self.spanning.extend_from_slice(&self.chunk);
             self.chunk = Bytes::new();
         }
@@ -360,8 +367,8 @@ impl MessageDecoder {
     /// # Errors
     ///
     /// A [`DecodeError`] of kind `PreludeCrcMismatch`, `MessageCrcMismatch`, `FrameTooLarge`,
-    /// `InvalidFrameLength`, `InvalidHeader`, `InvalidHeaderValueType` or `InvalidUtf8`, with
-    /// the stream offset of the fault.
+    /// `InvalidFrameLength` (also for more than 128 KiB of headers), `InvalidHeader`,
+    /// `InvalidHeaderValueType` or `InvalidUtf8`, with the stream offset of the fault.
     pub fn decode(&mut self) -> Result<Decoded, DecodeError> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
@@ -392,7 +399,9 @@ impl MessageDecoder {
             if from_chunk {
                 self.move_chunk_to_spanning(total_len);
             } else {
-                self.spanning.reserve(total_len - self.spanning.len());
+                let arrived = self.spanning.len();
+                let room = frame_room(total_len, arrived, self.max_frame_len);
+                self.spanning.reserve(room.saturating_sub(arrived));
             }
             return Ok(Decoded::Incomplete);
         }
@@ -424,6 +433,17 @@ impl MessageDecoder {
             )),
         }
     }
+}
+
+/// How many bytes of room to hold for a `frame_len`-byte frame of which `arrived` bytes are
+/// buffered: the whole frame, but never more than twice what arrived, or `RESERVE_AHEAD` past it
+/// while that is more.
+fn frame_room(frame_len: usize, arrived: usize, max_frame_len: usize) -> usize {
+    let ahead = arrived.max(RESERVE_AHEAD);
+    frame_len
+        .min(max_frame_len)
+        .min(arrived.saturating_add(ahead))
+        .max(arrived)
 }
 
 /// Reads and checks a prelude: `Ok(None)` when fewer than 12 bytes are buffered.
@@ -465,6 +485,14 @@ fn check_prelude(buf: &[u8], max_frame_len: usize) -> Result<Option<usize>, Deco
             DecodeErrorKind::InvalidFrameLength,
             4,
             format!("headers length {headers} does not fit a {total}-byte frame"),
+        ));
+    }
+    // Millions of tiny headers would cost far more memory than the frame's bytes.
+    if headers > MAX_HEADERS_LEN {
+        return Err(DecodeError::new(
+            DecodeErrorKind::InvalidFrameLength,
+            4,
+            format!("headers length {headers} exceeds the {MAX_HEADERS_LEN}-byte cap"),
         ));
     }
     Ok(Some(total))
@@ -805,6 +833,91 @@ mod tests {
             decoder.decode().unwrap_err().kind(),
             DecodeErrorKind::FrameTooLarge
         );
+    }
+
+    /// A prelude with a correct CRC.
+    fn prelude(total: u32, headers: u32) -> Bytes {
+        let mut out: Vec<u8> = Vec::with_capacity(PRELUDE_LEN);
+        out.put_u32(total);
+        out.put_u32(headers);
+        let crc = crc32fast::hash(&out);
+        out.put_u32(crc);
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn headers_over_128_kib_are_refused_from_the_prelude() {
+        let headers = u32::try_from(MAX_HEADERS_LEN + 1).unwrap();
+        let mut decoder = MessageDecoder::new();
+        decoder.feed(prelude(headers + 16, headers));
+        let err = decoder.decode().unwrap_err();
+        assert_eq!(err.kind(), DecodeErrorKind::InvalidFrameLength);
+        assert_eq!(err.offset(), Some(4));
+        assert!(err.to_string().contains("headers length 131073"), "{err}");
+    }
+
+    #[test]
+    fn headers_of_exactly_128_kib_decode_and_one_more_byte_does_not() {
+        // Each header is 1 + 1 (name) + 1 (type) + 2 (length) + the value: 5 + 65531 bytes.
+        let frame = |extra: usize| {
+            Message::new(&b"x"[..])
+                .with_header("a", HeaderValue::ByteArray(vec![1u8; 65_531].into()))
+                .with_header(
+                    "b",
+                    HeaderValue::ByteArray(vec![2u8; 65_531 + extra].into()),
+                )
+        };
+        let at_limit = frame(0);
+        let bytes = at_limit.to_bytes().unwrap();
+        assert_eq!(&bytes[4..8], &131_072u32.to_be_bytes()[..]);
+        assert_eq!(decode_all(&bytes).unwrap(), vec![at_limit]);
+
+        let over = frame(1).to_bytes().unwrap();
+        assert_eq!(&over[4..8], &131_073u32.to_be_bytes()[..]);
+        let err = decode_all(&over).unwrap_err();
+        assert_eq!(err.kind(), DecodeErrorKind::InvalidFrameLength);
+        assert_eq!(err.offset(), Some(4));
+    }
+
+    #[test]
+    fn a_prelude_alone_does_not_reserve_its_declared_length() {
+        let payload_len = 16 * 1024 * 1024 - MIN_FRAME_LEN;
+        let m = Message::new(vec![5u8; payload_len]);
+        let bytes = m.to_bytes().unwrap();
+        assert_eq!(bytes.len(), 16 * 1024 * 1024);
+        let mut decoder = MessageDecoder::new();
+
+        decoder.feed(bytes.slice(..PRELUDE_LEN));
+        assert_eq!(decoder.decode().unwrap(), Decoded::Incomplete);
+        assert!(
+            decoder.spanning.capacity() < 4 * 1024 * 1024,
+            "{} bytes reserved for 12 that arrived",
+            decoder.spanning.capacity()
+        );
+
+        // More bytes: the room grows with them, still far from the declared length.
+        let part = PRELUDE_LEN + 100 * 1024;
+        decoder.feed(bytes.slice(PRELUDE_LEN..part));
+        assert_eq!(decoder.decode().unwrap(), Decoded::Incomplete);
+        assert!(
+            decoder.spanning.capacity() < 4 * 1024 * 1024,
+            "{} bytes reserved for {part} that arrived",
+            decoder.spanning.capacity()
+        );
+
+        decoder.feed(bytes.slice(part..));
+        assert_eq!(decoder.decode().unwrap(), Decoded::Message(m));
+        decoder.finish().unwrap();
+    }
+
+    #[test]
+    fn frame_room_tracks_the_bytes_that_arrived() {
+        let max = DEFAULT_MAX_FRAME_LEN;
+        assert_eq!(frame_room(16 << 20, 12, max), 12 + RESERVE_AHEAD);
+        assert_eq!(frame_room(16 << 20, 4 << 20, max), 8 << 20);
+        assert_eq!(frame_room(100, 12, max), 100);
+        assert_eq!(frame_room(0, 30, max), 30);
+        assert_eq!(frame_room(usize::MAX, 20 << 20, max), max);
     }
 
     #[test]
