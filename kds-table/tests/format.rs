@@ -892,3 +892,27 @@ fn definitions_from_parts_type_their_columns() {
     let err = TableDefinition::new(table(vec![untyped]), &[]).unwrap_err();
     assert!(err.to_string().contains("column `p` has no type"), "{err}");
 }
+
+#[test]
+fn raw_rows_past_what_one_arrow_column_holds_are_an_error_not_a_panic() {
+    let table = table("v BYTES", "'format' = 'raw'");
+    let mut decoder = table.decoder().unwrap();
+    // 40 records of 64 MiB: 2.5 GiB, past the 2 GiB of one binary column.
+    let data = vec![7u8; 64 * 1024 * 1024];
+    let records: Vec<SourceRecord<'_>> = (0..40)
+        .map(|i| SourceRecord {
+            shard_id: "shardId-000000000000",
+            sequence_number: "100",
+            sub_sequence_number: None,
+            partition_key: "pk",
+            arrival_millis: 0,
+            data: &data,
+        })
+        .collect();
+    let error = decoder.decode(&records).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode);
+    assert!(error.to_string().contains("fewer records"), "{error}");
+    // Half of them fit, in chunks of at most 256 MiB.
+    let batch = decoder.decode(&records[..20]).unwrap();
+    assert_eq!(batch.num_rows(), 20);
+}

@@ -36,8 +36,32 @@ use crate::partition::{PartitionKeyGenerator, Partitioners};
 /// The most rows a format decoder holds before it is flushed: one GetRecords page.
 const CHUNK_ROWS: usize = 10_000;
 
+/// The most record bytes a format decoder holds before it is flushed (unless one record is
+/// larger): Arrow's string and binary columns hold at most 2 GiB.
+const CHUNK_BYTES: usize = 256 * 1024 * 1024;
+
 /// The most an encoder reserves for a batch up front.
 const MAX_RESERVE: usize = 16 * 1024 * 1024;
+
+/// The largest record a decoder takes: Arrow's string and binary columns hold at most 2 GiB.
+const MAX_RECORD_BYTES: usize = i32::MAX as usize;
+
+/// `records` cut into chunks of at most [`CHUNK_ROWS`] records and [`CHUNK_BYTES`] of data (a
+/// larger record alone).
+fn chunks<'r, 'a>(records: &'r [SourceRecord<'a>]) -> Vec<&'r [SourceRecord<'a>]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, record) in records.iter().enumerate() {
+        let rows = i - start;
+        if rows > 0 && (rows == CHUNK_ROWS || bytes + record.data.len() > CHUNK_BYTES) {
+            chunks.push(&records[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += record.data.len();
+    }
+    chunks.push(&records[start..]);
+    chunks
+}
 
 /// The group size in which a chunk with bad records is decoded again.
 const SEARCH_ROWS: usize = 32;
@@ -158,18 +182,33 @@ impl RowDecoder {
     /// format ([`Error::record`]), unless the table ignores parse errors: such records are then
     /// skipped and counted in [`skipped`](Self::skipped).
     pub fn decode(&mut self, records: &[SourceRecord<'_>]) -> Result<RecordBatch, Error> {
-        if records.len() <= CHUNK_ROWS {
-            return self.decode_chunk(records);
+        let chunks = chunks(records);
+        if let [chunk] = chunks.as_slice() {
+            return self.decode_chunk(chunk);
         }
-        let batches = records
-            .chunks(CHUNK_ROWS)
+        let batches = chunks
+            .into_iter()
             .map(|chunk| self.decode_chunk(chunk))
             .collect::<Result<Vec<_>, _>>()?;
-        arrow_select::concat::concat_batches(&self.schema, &batches)
-            .map_err(|e| Error::new(ErrorKind::Decode, None, e.to_string()))
+        arrow_select::concat::concat_batches(&self.schema, &batches).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode,
+                None,
+                format!("the rows do not fit one Arrow batch (decode fewer records at once): {e}"),
+            )
+        })
     }
 
     fn decode_chunk(&mut self, records: &[SourceRecord<'_>]) -> Result<RecordBatch, Error> {
+        if let Some(record) = records.iter().find(|r| r.data.len() > MAX_RECORD_BYTES) {
+            return Err(Error::decode(
+                record.position(),
+                &format!(
+                    "the record's {} bytes are more than a row's column can hold",
+                    record.data.len()
+                ),
+            ));
+        }
         if let Ok(physical) = self.read_all(records, SEARCH_ROWS) {
             return self.assemble(&physical, records.iter());
         }
