@@ -900,7 +900,7 @@ fn raw_rows_past_what_one_arrow_column_holds_are_an_error_not_a_panic() {
     // 40 records of 64 MiB: 2.5 GiB, past the 2 GiB of one binary column.
     let data = vec![7u8; 64 * 1024 * 1024];
     let records: Vec<SourceRecord<'_>> = (0..40)
-        .map(|i| SourceRecord {
+        .map(|_| SourceRecord {
             shard_id: "shardId-000000000000",
             sequence_number: "100",
             sub_sequence_number: None,
