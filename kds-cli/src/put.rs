@@ -197,7 +197,7 @@ async fn write_lines(
         number += 1;
         if std::mem::take(&mut overlong) {
             writer.refuse(format!(
-                "line {number} is longer than the {limit} bytes a record may hold"
+                "line {number} is over the limit of {limit} bytes a record may hold"
             ));
             line.clear();
             progress.set_position(number);

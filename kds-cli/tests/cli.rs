@@ -729,7 +729,7 @@ fn a_line_longer_than_a_record_is_refused_without_holding_it() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("2 records written, 1 failed"), "{text}");
     assert!(
-        text.contains("line 2 is longer than the 1048576 bytes a record may hold"),
+        text.contains("line 2 is over the limit of 1048576 bytes a record may hold"),
         "{text}"
     );
     assert_eq!(read_all(&local.url, "long-lines"), "first\nlast\n");

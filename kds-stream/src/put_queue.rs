@@ -129,6 +129,8 @@ pub struct PutQueue<T> {
     keys_in_flight: HashMap<String, usize>,
     /// The AIMD limit on requests in flight.
     allowed: f64,
+    /// Buffered records that failed before (waiting for their backoff).
+    retries_buffered: usize,
     next_id: u64,
 }
 
@@ -150,6 +152,7 @@ impl<T> PutQueue<T> {
             in_flight: HashMap::new(),
             keys_in_flight: HashMap::new(),
             allowed,
+            retries_buffered: 0,
             next_id: 0,
         }
     }
@@ -218,10 +221,11 @@ impl<T> PutQueue<T> {
             || self.buffer.front().is_some_and(|q| {
                 now.saturating_duration_since(q.added_at) >= self.config.flush_after
             })
-            || self
-                .buffer
-                .iter()
-                .any(|q| q.attempts > 0 && q.ready_at <= now);
+            || (self.retries_buffered > 0
+                && self
+                    .buffer
+                    .iter()
+                    .any(|q| q.attempts > 0 && q.ready_at <= now));
         if !due {
             return None;
         }
@@ -253,12 +257,19 @@ impl<T> PutQueue<T> {
         if chosen.is_empty() {
             return None;
         }
-        let mut taken = Vec::with_capacity(chosen.len());
-        // Removed back to front so that the indexes stay valid; restored to request order.
-        for &i in chosen.iter().rev() {
-            taken.push(self.buffer.remove(i).expect("an index of the buffer"));
-        }
-        taken.reverse();
+        let taken: Vec<Queued<T>> = if chosen.last() == Some(&(chosen.len() - 1)) {
+            // The front of the buffer (the usual case).
+            self.buffer.drain(..chosen.len()).collect()
+        } else {
+            // Removed back to front so that the indexes stay valid; restored to request order.
+            let mut taken = Vec::with_capacity(chosen.len());
+            for &i in chosen.iter().rev() {
+                taken.push(self.buffer.remove(i).expect("an index of the buffer"));
+            }
+            taken.reverse();
+            taken
+        };
+        self.retries_buffered -= taken.iter().filter(|q| q.attempts > 0).count();
         self.buffered_bytes -= bytes;
         if self.config.ordered {
             for queued in &taken {
@@ -282,12 +293,15 @@ impl<T> PutQueue<T> {
             .buffer
             .front()
             .map(|q| q.added_at + self.config.flush_after);
-        let retry = self
-            .buffer
-            .iter()
-            .filter(|q| q.attempts > 0)
-            .map(|q| q.ready_at)
-            .min();
+        let retry = (self.retries_buffered > 0)
+            .then(|| {
+                self.buffer
+                    .iter()
+                    .filter(|q| q.attempts > 0)
+                    .map(|q| q.ready_at)
+                    .min()
+            })
+            .flatten();
         match (flush, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -380,6 +394,7 @@ impl<T> PutQueue<T> {
             queued.attempts += 1;
             completion.retried += 1;
             self.buffered_bytes += queued.size;
+            self.retries_buffered += 1;
             self.buffer.push_front(queued);
         }
         completion.failed.reverse();

@@ -171,7 +171,7 @@ async fn rows_written_through_faults_are_all_read_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_writes_keep_each_keys_order_through_faults() {
-    through_faults(true, 50_000).await;
+    through_faults(true, 1_000_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
