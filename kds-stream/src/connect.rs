@@ -102,8 +102,9 @@ pub async fn credentials_provider(
 /// retries of every operation the source calls (`scan.stream.describe.*`,
 /// `scan.list.shards.*`, `scan.shard.getrecords.*`, `scan.shard.getiterator.*`, the consumer
 /// registration and `scan.shard.subscribetoshard.*` ones; none for PutRecords, which
-/// [`TableSink`](crate::TableSink) retries itself), and HTTP/2 on plain endpoints when the table
-/// reads by enhanced fan-out. Callers may change any of it before building.
+/// [`TableSink`](crate::TableSink) retries itself), HTTP/2 on plain endpoints when the table
+/// reads by enhanced fan-out, else HTTP/1.1 only when `sink.http-client.protocol.version` is
+/// `HTTP1_1`. Callers may change any of it before building.
 pub async fn client_builder(definition: &TableDefinition) -> ClientBuilder {
     let aws_options = &definition.options.aws;
     let source = &definition.options.source;
@@ -132,6 +133,9 @@ pub async fn client_builder(definition: &TableDefinition) -> ClientBuilder {
     }
     if matches!(source.reader, ReaderKind::EnhancedFanOut(_)) {
         builder = builder.http_version(HttpVersion::Http2);
+    } else if definition.options.sink.http_protocol == "HTTP1_1" {
+        // `sink.http-client.protocol.version`; enhanced fan-out needs HTTP/2 whatever it says.
+        builder = builder.http_version(HttpVersion::Http1);
     }
     builder
 }

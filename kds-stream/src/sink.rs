@@ -33,8 +33,9 @@ use crate::put_queue::{Completion, PutQueue, RequestFailure};
 pub struct WriterConfig {
     /// Records per PutRecords request (`sink.batch.max-size`, 500; at most 500).
     pub batch_records: usize,
-    /// PutRecords requests in flight at most (`sink.requests.max-inflight`, 50); throttling
-    /// halves the number allowed, each request without throttling allows one more.
+    /// PutRecords requests in flight at most (`sink.requests.max-inflight`, 50, and no more
+    /// than `sink.http-client.max-concurrency`); throttling halves the number allowed, each
+    /// request without throttling allows one more.
     pub max_in_flight: usize,
     /// Records buffered before writes wait (`sink.requests.max-buffered`, 10 000): with
     /// `batch_records` and the record size limit, this bounds the memory the writer holds.
@@ -85,7 +86,10 @@ impl WriterConfig {
         let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
         Self {
             batch_records: count(sink.batch_max_size).clamp(1, Limits::MAX_PUT_RECORDS_ENTRIES),
-            max_in_flight: count(sink.max_inflight_requests).max(1),
+            // The HTTP client's concurrency bounds the requests in flight too.
+            max_in_flight: count(sink.max_inflight_requests)
+                .min(count(sink.http_max_concurrency))
+                .max(1),
             max_buffered: count(sink.max_buffered_requests).max(1),
             flush_bytes: usize::try_from(sink.flush_buffer_size).unwrap_or(usize::MAX),
             flush_after: sink.flush_buffer_timeout,
@@ -775,5 +779,52 @@ impl TableSink {
     /// As [`RecordWriter::flush`].
     pub async fn close(self) -> Result<WriterStats, Error> {
         self.writer.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(options: &str) -> TableDefinition {
+        TableDefinition::parse(
+            &format!(
+                "CREATE TABLE t (id BIGINT) WITH ('connector' = 'kinesis', 'stream' = 's',
+                   'aws.region' = 'us-east-1', 'format' = 'json' {options})"
+            ),
+            &[],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_writer_follows_the_sink_options_and_flinks_defaults() {
+        let defaults = WriterConfig::from_table(&table(""));
+        assert_eq!(defaults.batch_records, 500);
+        assert_eq!(defaults.max_in_flight, 50);
+        assert_eq!(defaults.max_buffered, 10_000);
+        assert_eq!(defaults.flush_bytes, 5 * 1024 * 1024);
+        assert_eq!(defaults.flush_after, Duration::from_secs(5));
+        assert!(!defaults.fail_on_error);
+        assert!(defaults.aggregation.is_none());
+        let set = WriterConfig::from_table(&table(
+            ", 'sink.batch.max-size' = '100', 'sink.requests.max-inflight' = '20',
+               'sink.http-client.max-concurrency' = '4', 'sink.requests.max-buffered' = '300',
+               'sink.flush-buffer.size' = '1024', 'sink.flush-buffer.timeout' = '250',
+               'sink.fail-on-error' = 'true', 'sink.producer.aggregation-enabled' = 'true',
+               'sink.producer.aggregation-max-count' = '7'",
+        ));
+        assert_eq!(set.batch_records, 100);
+        assert_eq!(
+            set.max_in_flight, 4,
+            "the HTTP client's concurrency bounds it"
+        );
+        assert_eq!(set.max_buffered, 300);
+        assert_eq!(set.flush_bytes, 1024);
+        assert_eq!(set.flush_after, Duration::from_millis(250));
+        assert!(set.fail_on_error);
+        let aggregation = set.aggregation.expect("aggregating");
+        assert_eq!(aggregation.max_count, 7);
+        assert_eq!(aggregation.max_buffered_time, Duration::from_millis(250));
     }
 }
