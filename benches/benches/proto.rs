@@ -2,6 +2,7 @@
 //!
 //! - `get_records/*`: decode a GetRecords response of 1000 × 1 KiB records. Anchors: serde_json +
 //!   base64 (how a serde-based client decodes the JSON body), and a memcpy of the body (floor).
+//! - `get_records_cold/*`: the same from 48 bodies decoded in turn, none of them in cache.
 //! - `put_records/*`: encode a PutRecords request of 500 × 1 KiB. Anchor: serde_json + base64.
 //! - `subscribe/*`: 10 SubscribeToShard events of 100 × 1 KiB records. Frames only, ours beside
 //!   `aws-smithy-eventstream` and one crc32fast pass over the same bytes; frames plus payload,
@@ -83,6 +84,40 @@ fn get_records(c: &mut Criterion) {
         });
     });
     group.bench_function("memcpy_json_body", |b| b.iter(|| black_box(json.to_vec())));
+    group.finish();
+}
+
+/// GetRecords decoding from memory the caches do not hold: 48 copies of the 1000 × 1 KiB body
+/// at distinct addresses (about 67 MB of JSON, twice the last-level cache of the machine the
+/// numbers in BENCHMARKS.md come from), decoded in turn, so each body arrives cold, as one fresh
+/// from a socket does. This is the decode cost that predicts the client's.
+fn get_records_cold(c: &mut Criterion) {
+    let count = 1000;
+    let mut group = c.benchmark_group("get_records_cold");
+    group.throughput(Throughput::Elements(count as u64));
+    for (name, protocol) in [("json", Protocol::Json), ("cbor", Protocol::Cbor)] {
+        let body = get_records_body(count, RECORD, protocol);
+        let bodies: Vec<Bytes> = (0..48).map(|_| Bytes::copy_from_slice(&body)).collect();
+        let mut next = 0;
+        group.bench_function(format!("kds_{name}"), |b| {
+            b.iter(|| {
+                next = (next + 1) % bodies.len();
+                GetRecordsOutput::decode_body(bodies[next].clone(), protocol).expect("decodes")
+            });
+        });
+        let mut next = 0;
+        group.bench_function(format!("kds_{name}_visit"), |b| {
+            b.iter(|| {
+                next = (next + 1) % bodies.len();
+                let mut n = 0;
+                GetRecordsOutput::visit_records(bodies[next].clone(), protocol, |r| {
+                    n += black_box(r.data).len();
+                })
+                .expect("decodes");
+                n
+            });
+        });
+    }
     group.finish();
 }
 
@@ -211,5 +246,12 @@ fn subscribe_efo(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, get_records, put_records, subscribe, subscribe_efo);
+criterion_group!(
+    benches,
+    get_records,
+    get_records_cold,
+    put_records,
+    subscribe,
+    subscribe_efo
+);
 criterion_main!(benches);
