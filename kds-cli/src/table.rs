@@ -96,9 +96,18 @@ pub(crate) async fn tail(
     config.subtask = subtask;
     config.subtasks = subtasks;
     let mut stop = pin!(interrupted());
+    let mut open = pin!(TableSource::open(&table, client, store, config));
     let opened = tokio::select! {
-        opened = TableSource::open(&table, client, store, config) => opened,
-        () = stop.as_mut() => return Ok(()),
+        opened = open.as_mut() => opened,
+        () = stop.as_mut() => {
+            // Opening may have registered an enhanced fan-out consumer (billed while it
+            // exists): let it finish, then close, which deregisters what the source registered.
+            eprintln!("kds: stopping once the table is open, to release what opening registered");
+            if let Ok(source) = open.await {
+                source.close().await?;
+            }
+            return Ok(());
+        }
     };
     let mut source = opened?;
     let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout());

@@ -442,3 +442,86 @@ fn a_latest_start_killed_before_its_first_record_reads_what_came_in_between() {
 fn leases_missing(state: &Path) -> bool {
     !state.join("events-latest-0-of-1.leases.json").exists()
 }
+
+#[test]
+fn ctrl_c_while_the_table_opens_releases_the_consumer_it_registered() {
+    use kds_proto::model::{DescribeStreamSummaryInput, ListStreamConsumersInput};
+    use kds_test_support::proxy::{Fault, Proxy};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let proxy = runtime.block_on(Proxy::start());
+    runtime.block_on(create_stream(&proxy.upstream, "opening", 1));
+    // The consumer's state is slow to read: the table is still opening when Ctrl-C comes.
+    proxy.script_for(
+        "DescribeStreamConsumer",
+        (0..6).map(|_| Fault::Stall(Duration::from_millis(1500))),
+    );
+    let dir = scratch("opening");
+    let table = table_file(&dir, "opening", &proxy.url, "TRIM_HORIZON", EFO);
+    let mut child = Command::new(KDS)
+        .args(["tail", "--table"])
+        .arg(&table)
+        .args(["--output", "jsonl"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !proxy
+        .requests()
+        .iter()
+        .any(|r| r == "RegisterStreamConsumer")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no consumer registered: {:?}",
+            proxy.requests()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "kds did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    let consumers = runtime.block_on(async {
+        let mut describe = DescribeStreamSummaryInput::new();
+        describe.stream_name = Some(kds_test_support::name("opening"));
+        let arn = proxy
+            .upstream
+            .send(&describe)
+            .await
+            .unwrap()
+            .stream_description_summary
+            .stream_arn;
+        proxy
+            .upstream
+            .send(&ListStreamConsumersInput::new(arn))
+            .await
+            .unwrap()
+            .consumers
+            .unwrap_or_default()
+    });
+    assert!(
+        consumers.is_empty(),
+        "the consumer kds registered is still there: {consumers:?} ({stderr})"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
