@@ -503,7 +503,7 @@ fn ctrl_c_while_the_table_opens_releases_the_consumer_it_registered() {
     assert!(status.success(), "{stderr}");
     let consumers = runtime.block_on(async {
         let mut describe = DescribeStreamSummaryInput::new();
-        describe.stream_name = Some(kds_test_support::name("opening"));
+        describe.stream_name = Some(name("opening"));
         let arn = proxy
             .upstream
             .send(&describe)
