@@ -64,24 +64,24 @@ pub(crate) async fn stream(connection: &Connection, args: &StreamArgs) -> Result
                 match page.stream_summaries {
                     Some(summaries) if !summaries.is_empty() => {
                         for s in summaries {
-                            rows.push(json!({
-                                "stream_name": s.stream_name.as_str(),
-                                "status": s.stream_status.as_str(),
-                                "mode": s.stream_mode_details.as_ref().map(|d| d.stream_mode.as_str()),
-                                "created": s.stream_creation_timestamp.map(rfc3339),
-                            }));
+                            rows.push(stream_row(
+                                &s.stream_name,
+                                &s.stream_status,
+                                s.stream_mode_details.as_ref(),
+                                s.stream_creation_timestamp,
+                            ));
                         }
                     }
                     // Emulators may give names only: each is described.
                     _ => {
                         for name in &page.stream_names {
                             let s = describe_summary(&client, name).await?;
-                            rows.push(json!({
-                                "stream_name": name.as_str(),
-                                "status": s.stream_status.as_str(),
-                                "mode": s.stream_mode_details.as_ref().map(|d| d.stream_mode.as_str()),
-                                "created": rfc3339(s.stream_creation_timestamp),
-                            }));
+                            rows.push(stream_row(
+                                name,
+                                &s.stream_status,
+                                s.stream_mode_details.as_ref(),
+                                Some(s.stream_creation_timestamp),
+                            ));
                         }
                     }
                 }
@@ -473,6 +473,21 @@ async fn settle(
         out.description(&summary, &shards);
     }
     Ok(())
+}
+
+/// A row of `kds stream list`.
+fn stream_row(
+    name: &StreamName,
+    status: &StreamStatus,
+    mode: Option<&StreamModeDetails>,
+    created: Option<Timestamp>,
+) -> Value {
+    json!({
+        "stream_name": name.as_str(),
+        "status": status.as_str(),
+        "mode": mode.map(|d| d.stream_mode.as_str()),
+        "created": created.map(rfc3339),
+    })
 }
 
 /// A time as RFC 3339 in UTC, to the millisecond.

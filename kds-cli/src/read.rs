@@ -241,25 +241,15 @@ fn with_descendants(shards: &[Shard], root: &Shard) -> Vec<Shard> {
 mod tests {
     use std::time::Duration;
 
-    use kds_proto::model::DescribeStreamSummaryInput;
+    use kds_test_support::create_stream;
     use kds_test_support::proxy::{Fault, Proxy};
-    use kds_test_support::{create_stream, name};
 
     use super::*;
 
     #[tokio::test]
     async fn a_consumer_left_registered_is_reported() {
         let proxy = Proxy::start().await;
-        create_stream(&proxy.upstream, "efo", 1).await;
-        let mut describe = DescribeStreamSummaryInput::new();
-        describe.stream_name = Some(name("efo"));
-        let arn = proxy
-            .upstream
-            .send(&describe)
-            .await
-            .unwrap()
-            .stream_description_summary
-            .stream_arn;
+        let arn = create_stream(&proxy.upstream, "efo", 1).await;
         // The consumer is not there (forwarded), gets registered, then its state cannot be
         // read, and it cannot be deregistered.
         proxy.script_for(

@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kds_agg::AggregatorConfig;
+use kds_agg::{AggregatorConfig, ProducerRecord};
 use kds_client::Client;
 use kds_proto::types::PartitionKey;
-use kds_stream::{ErrorKind, RecordWriter, UserRecord, WriterConfig};
+use kds_stream::{ErrorKind, RecordWriter, WriterConfig};
 
 use crate::connect::StreamInfo;
 use crate::failure::Failure;
@@ -110,11 +110,7 @@ impl Writer {
             ));
             return Ok(());
         }
-        let record = UserRecord {
-            partition_key: key.to_owned(),
-            data,
-            explicit_hash_key: None,
-        };
+        let record = ProducerRecord::new(key, data);
         let written = if aggregate {
             self.records.write(record).await
         } else {

@@ -3,55 +3,14 @@
 //! bad input (one line on stderr, exit status 2 for usage and 1 for failures), and the README's
 //! kinesis-local walkthrough run line by line.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kds_test_support as support;
+use kds_test_support::KdsLocal;
 use serde_json::Value;
 
 const KDS: &str = env!("CARGO_BIN_EXE_kds");
-
-/// `kds local` on a free port, killed when dropped.
-struct Local {
-    url: String,
-    child: Child,
-}
-
-impl Local {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(KDS)
-            .args(["local", "--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "kds local did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `kds --endpoint URL ARGS…` (at most two minutes).
 fn run(url: &str, args: &[&str]) -> Output {
@@ -255,7 +214,7 @@ fn stream_life(url: &str, stream: &str) {
 
 #[test]
 fn a_streams_life_on_the_embedded_emulator() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     stream_life(&local.url, "life");
 }
 

@@ -3,10 +3,10 @@
 //! into kinesis-local read back, and one-line errors with their exit statuses.
 
 use kds_test_support as support;
+use kds_test_support::KdsLocal;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -17,48 +17,6 @@ use kds_proto::types::StreamName;
 use serde_json::Value;
 
 const KDS: &str = env!("CARGO_BIN_EXE_kds");
-
-/// `kds local` on a free port, killed when dropped.
-struct Local {
-    url: String,
-    child: Child,
-}
-
-impl Local {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(KDS)
-            .args(["local", "--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "kds local did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `kds` with `args` and `stdin`, killed after `limit`.
 fn kds(args: &[&str], stdin: &[u8], limit: Duration) -> Output {
@@ -151,7 +109,7 @@ fn input_lines() -> Vec<String> {
 
 #[test]
 fn put_then_tail_by_polling_and_fan_out_with_and_without_aggregation() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     let lines = input_lines();
     let stdin = lines.join("\n") + "\n";
     for (stream, put_flags) in [
@@ -226,7 +184,7 @@ fn put_then_tail_by_polling_and_fan_out_with_and_without_aggregation() {
 
 #[test]
 fn text_output_limit_and_latest() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     create_stream(&local.url, "small", 1);
     let put = kds(
         &[
@@ -344,7 +302,7 @@ fn write(stdin: &mut std::process::ChildStdin, text: &[u8]) {
 
 #[test]
 fn a_pausing_input_is_written_without_waiting_for_more() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     create_stream(&local.url, "piped", 2);
     // Aggregated, with one key: each aggregate waits for its buffering time (100 ms), then
     // goes out although the input stays open.
@@ -369,7 +327,7 @@ fn a_pausing_input_is_written_without_waiting_for_more() {
 
 #[test]
 fn ctrl_c_ends_put_and_what_was_buffered_is_written_and_counted() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     create_stream(&local.url, "interrupted", 1);
     // Records wait up to a minute for their batch: only the stop can send them in time.
     let (mut put, mut stdin) =
@@ -486,7 +444,7 @@ fn records_written_by_boto3_and_aws_kinesis_agg_are_read_back() {
 
 #[test]
 fn bad_input_gives_one_line_and_the_exit_status() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -585,7 +543,7 @@ fn records_up_to_the_streams_own_limit_are_written() {
 
 #[test]
 fn an_invalid_partition_key_is_refused_also_inside_an_aggregate() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     // One shard: all three records would share one aggregate.
     create_stream(&local.url, "keys", 1);
     let put = kds(
@@ -611,7 +569,7 @@ fn an_invalid_partition_key_is_refused_also_inside_an_aggregate() {
 
 #[test]
 fn aggregates_put_across_a_split_are_all_read_by_a_filtering_reader() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     create_stream(&local.url, "resharded", 1);
     // Random keys: the aggregates of the one shard hold records of both its future children.
     let (put, mut stdin) = put_from_pipe(
@@ -698,7 +656,7 @@ fn aggregates_put_across_a_split_are_all_read_by_a_filtering_reader() {
 
 #[test]
 fn a_line_longer_than_a_record_is_refused_without_holding_it() {
-    let local = Local::start();
+    let local = KdsLocal::start(KDS);
     create_stream(&local.url, "long-lines", 1);
     // A line of 1.5 GiB under a 1 GiB address-space limit: held whole, it cannot fit.
     let mut child = Command::new("sh")

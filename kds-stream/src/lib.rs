@@ -75,6 +75,6 @@ pub use file_store::FileLeaseStore;
 pub use lease::{Lease, LeaseStore, MemoryLeaseStore, StoreFuture};
 pub use put_queue::{Completion, Failed, PutQueue, PutRequest, RequestFailure, Written};
 pub use rows::{Assembled, AssemblerStats, RowAssembler};
-pub use sink::{RecordWriter, SinkConfig, TableSink, UserRecord, WriterConfig, WriterStats};
+pub use sink::{RecordWriter, SinkConfig, TableSink, WriterConfig, WriterStats};
 pub use source::{AckToken, SourceBatch, SourceConfig, SourceStats, TableSource};
 pub use watermark::WatermarkSpec;

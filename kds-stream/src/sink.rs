@@ -1,7 +1,7 @@
 //! The running table's sink: rows encoded in the table's format with its partitioner, packed
 //! into KPL aggregates per shard when the table says so, and written by PutRecords under the
 //! `sink.*` limits, with [`flush`](TableSink::flush) returning once Kinesis acknowledged every
-//! row given before it. [`RecordWriter`] is the part below the table: user records in,
+//! row given before it. [`RecordWriter`] is the part below the table: user records ([`ProducerRecord`]) in,
 //! PutRecords out (what `kds put` uses).
 
 use std::collections::HashMap;
@@ -146,17 +146,6 @@ struct Tag {
     aggregate: bool,
 }
 
-/// A record to write: one user record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserRecord {
-    /// Its partition key (1 to 256 characters).
-    pub partition_key: String,
-    /// Its data.
-    pub data: Bytes,
-    /// The hash key that chooses its shard, instead of its partition key's MD5.
-    pub explicit_hash_key: Option<u128>,
-}
-
 /// Writes user records to a stream by PutRecords, as [`WriterConfig`] says.
 ///
 /// [`write`](Self::write) buffers and sends requests as they fill, waiting when the buffer is
@@ -275,7 +264,7 @@ impl RecordWriter {
     /// [`ErrorKind::Encode`] for a record larger than the stream accepts or with a partition
     /// key Kinesis refuses; [`ErrorKind::Write`] once a record failed and the writer fails on
     /// errors.
-    pub async fn write(&mut self, record: UserRecord) -> Result<(), Error> {
+    pub async fn write(&mut self, record: ProducerRecord) -> Result<(), Error> {
         self.add(record, Instant::now())?;
         self.pump(false).await
     }
@@ -286,7 +275,7 @@ impl RecordWriter {
     /// # Errors
     ///
     /// As [`write`](Self::write).
-    pub async fn write_alone(&mut self, record: UserRecord) -> Result<(), Error> {
+    pub async fn write_alone(&mut self, record: ProducerRecord) -> Result<(), Error> {
         self.check_size(&record)?;
         self.push_single(record, None, Instant::now())?;
         self.pending_rows += 1;
@@ -319,7 +308,7 @@ impl RecordWriter {
         self.pending_rows
     }
 
-    fn check_size(&self, record: &UserRecord) -> Result<(), Error> {
+    fn check_size(&self, record: &ProducerRecord) -> Result<(), Error> {
         let size = record.data.len() + record.partition_key.len();
         if size > self.queue.max_record_size() {
             return Err(Error::new(
@@ -336,22 +325,18 @@ impl RecordWriter {
     }
 
     /// Buffers `record` without sending anything.
-    fn add(&mut self, record: UserRecord, now: Instant) -> Result<(), Error> {
+    fn add(&mut self, record: ProducerRecord, now: Instant) -> Result<(), Error> {
         self.check_size(&record)?;
         self.pending_rows += 1;
         self.route(record, now)
     }
 
     /// Places a counted record: in an aggregate, or alone.
-    fn route(&mut self, record: UserRecord, now: Instant) -> Result<(), Error> {
+    fn route(&mut self, record: ProducerRecord, now: Instant) -> Result<(), Error> {
         let Some(aggregator) = &mut self.aggregator else {
             return self.push_single(record, None, now);
         };
-        let mut producer = ProducerRecord::new(record.partition_key.clone(), record.data.clone());
-        if let Some(hash_key) = record.explicit_hash_key {
-            producer = producer.with_explicit_hash_key(hash_key);
-        }
-        match aggregator.add(&producer, now) {
+        match aggregator.add(&record, now) {
             Routed::Buffered => {}
             Routed::Ready { shard, aggregate } => {
                 self.push_aggregate(Some(shard), aggregate, now)?;
@@ -547,11 +532,6 @@ impl RecordWriter {
             self.push_aggregate(Some(shard), aggregate, now)?;
         }
         for record in rerouted.unsent {
-            let record = UserRecord {
-                partition_key: record.partition_key,
-                data: record.data,
-                explicit_hash_key: record.explicit_hash_key,
-            };
             self.push_single(record, None, now)?;
         }
         for (data, shard) in std::mem::take(&mut self.misrouted) {
@@ -570,10 +550,10 @@ impl RecordWriter {
                 self.stats.rerouted += 1;
                 self.stats.rows -= 1;
                 self.pending_rows += 1;
-                let record = UserRecord {
+                let record = ProducerRecord {
                     partition_key: user.partition_key_lossy().into_owned(),
-                    data: user.data,
                     explicit_hash_key: user.explicit_hash_key,
+                    data: user.data,
                 };
                 self.route(record, now)?;
             }
@@ -585,7 +565,7 @@ impl RecordWriter {
     /// should land on.
     fn push_single(
         &mut self,
-        record: UserRecord,
+        record: ProducerRecord,
         predicted: Option<ShardId>,
         now: Instant,
     ) -> Result<(), Error> {
@@ -743,14 +723,10 @@ impl TableSink {
         }
         let now = Instant::now();
         for record in records {
-            self.writer.add(
-                UserRecord {
-                    partition_key: record.partition_key,
-                    data: record.data,
-                    explicit_hash_key: None,
-                },
-                now,
-            )?;
+            // Sizes were checked above, for the whole batch.
+            self.writer.pending_rows += 1;
+            self.writer
+                .route(ProducerRecord::new(record.partition_key, record.data), now)?;
             if self.writer.queue.is_full() {
                 self.writer.pump(false).await?;
             }

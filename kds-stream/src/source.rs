@@ -555,13 +555,7 @@ impl TableSource {
     /// the table's start on a first start (an empty store), else at TRIM_HORIZON (a shard that
     /// appeared since holds only records written since).
     async fn take_shards(&mut self, listed: &[Shard]) -> Result<(), Error> {
-        let mut stored: HashMap<ShardId, Lease> = self
-            .store
-            .list()
-            .await?
-            .into_iter()
-            .map(|l| (l.shard_id.clone(), l))
-            .collect();
+        let mut stored = leases_by_shard(self.store.as_ref()).await?;
         let start = if self.fresh && stored.is_empty() {
             self.start.clone()
         } else {
@@ -593,13 +587,7 @@ impl TableSource {
                         lease
                     } else {
                         // Created meanwhile by someone else: theirs stands.
-                        stored = self
-                            .store
-                            .list()
-                            .await?
-                            .into_iter()
-                            .map(|l| (l.shard_id.clone(), l))
-                            .collect();
+                        stored = leases_by_shard(self.store.as_ref()).await?;
                         match stored.get(&shard.shard_id) {
                             Some(lease) => lease.clone(),
                             None => continue,
@@ -641,6 +629,16 @@ impl TableSource {
         Ok(())
     }
 
+    /// Whether another reader's shard is done: its lease says so. A shard without a lease this
+    /// store can see (past retention, or read by a reader with a store of its own) is not
+    /// waited for.
+    fn foreign_done(&self, shard: &ShardId) -> bool {
+        match self.foreign.get(shard) {
+            Some(Some(checkpoint)) => checkpoint.is_shard_end(),
+            _ => true,
+        }
+    }
+
     /// Whether every parent of `shard` has been read to its end.
     fn parents_done(&self, lease: &Lease) -> bool {
         lease
@@ -648,13 +646,7 @@ impl TableSource {
             .iter()
             .all(|parent| match self.shards.get(parent) {
                 Some(state) => state.phase == Phase::Ended,
-                // Another reader's shard: done when its lease says so. A parent without a
-                // lease this store can see (past retention, or read by a reader with a store of
-                // its own) is not waited for.
-                None => match self.foreign.get(parent) {
-                    Some(Some(checkpoint)) => checkpoint.is_shard_end(),
-                    _ => true,
-                },
+                None => self.foreign_done(parent),
             })
     }
 
@@ -1001,12 +993,7 @@ impl TableSource {
                 continue;
             }
             let parents_ended = state.lease.parents.iter().all(|p| {
-                ended.contains(p)
-                    || (!self.shards.contains_key(p)
-                        && match self.foreign.get(p) {
-                            Some(Some(checkpoint)) => checkpoint.is_shard_end(),
-                            _ => true,
-                        })
+                ended.contains(p) || (!self.shards.contains_key(p) && self.foreign_done(p))
             });
             if !checkpoint.is_shard_end() && !parents_ended {
                 continue;
@@ -1067,6 +1054,16 @@ impl TableSource {
         }
         Ok(self.stats())
     }
+}
+
+/// Every lease in `store`, by shard.
+async fn leases_by_shard(store: &dyn LeaseStore) -> Result<HashMap<ShardId, Lease>, Error> {
+    Ok(store
+        .list()
+        .await?
+        .into_iter()
+        .map(|l| (l.shard_id.clone(), l))
+        .collect())
 }
 
 /// Every shard of `stream`. A free function: a future holding `&TableSource` would not be

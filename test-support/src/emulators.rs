@@ -71,6 +71,51 @@ impl Drop for Ferrokinesis {
     }
 }
 
+/// `kds local` (the `kds` binary at the path given) serving on a free loopback port, killed
+/// when dropped.
+pub struct KdsLocal {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl KdsLocal {
+    /// Starts `kds local` from the binary `kds` and waits (at most 20 s) until it listens.
+    pub fn start(kds: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(kds)
+            .args(["local", "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "kds local did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+}
+
+impl Drop for KdsLocal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running kinesis-local, shared by the tests of one test binary.
 pub struct KinesisLocal {
     /// `http://127.0.0.1:<port>` (HTTP/1.1).

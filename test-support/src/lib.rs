@@ -1,6 +1,6 @@
-//! What the kds test suites share: the emulators ([`Ferrokinesis`] in process, [`KinesisLocal`]
-//! in node), a test client, stream helpers (create and wait until ACTIVE, consumers, puts), a
-//! fault-injecting [`proxy`] in front of an emulator, and a [`scripted`] HTTP/2 server that
+//! What the kds test suites share: the emulators ([`Ferrokinesis`] in process, [`KdsLocal`] as
+//! a process, [`KinesisLocal`] in node), a test client, stream helpers (create and wait until
+//! ACTIVE, consumers, puts), a fault-injecting [`proxy`] in front of an emulator, and a [`scripted`] HTTP/2 server that
 //! answers SubscribeToShard as each test says. Not published: the pattern of h2's
 //! `tests/h2-support` and rustls' `rustls-test`.
 //!
@@ -27,7 +27,7 @@ use kds_proto::types::{
     StreamName, StreamStatus,
 };
 
-pub use emulators::{Ferrokinesis, KinesisLocal};
+pub use emulators::{Ferrokinesis, KdsLocal, KinesisLocal};
 
 /// A client builder for a test endpoint: region us-east-1, static test credentials, and a
 /// trusted self-signed certificate on `https` URLs (kinesis-local's TLS port).
