@@ -414,7 +414,7 @@ fn spinner(message: &str) -> ProgressBar {
 }
 
 /// Polls the stream until it is `status`, with a spinner saying `doing`.
-async fn wait_for_status(
+pub(crate) async fn wait_for_status(
     client: &Client,
     name: &StreamName,
     doing: &str,

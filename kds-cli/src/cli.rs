@@ -17,7 +17,7 @@ pub(crate) struct Cli {
 }
 
 /// Where the stream is and who asks.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct Connection {
     /// The Kinesis endpoint, e.g. http://127.0.0.1:4567 for `kds local` (default: the region's
     /// AWS endpoint).
@@ -85,6 +85,9 @@ pub(crate) enum Command {
     Consumer(ConsumerArgs),
     /// Prints a shell completion script (e.g. `kds completions bash > /etc/bash_completion.d/kds`).
     Completions(CompletionsArgs),
+    /// Runs SQL over Kinesis tables: Flink's `CREATE TABLE … WITH ('connector' = 'kinesis', …)`,
+    /// then queries (streamed as rows arrive), inserts, and `INSERT INTO … SELECT` pipelines.
+    Sql(SqlArgs),
 }
 
 /// How `kds stream` and `kds consumer` print results.
@@ -222,6 +225,32 @@ pub(crate) enum ConsumerCommand {
         #[arg(long)]
         wait: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SqlArgs {
+    /// Runs the statements of FILE (separated by semicolons); repeatable, before any -e.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub(crate) files: Vec<PathBuf>,
+    /// Runs these statements; repeatable. Without -f or -e, statements are read from standard
+    /// input.
+    #[arg(short = 'e', long = "execute", value_name = "SQL")]
+    pub(crate) statements: Vec<String>,
+    /// Serves the embedded Kinesis emulator on 127.0.0.1 (--port) for the run, points every
+    /// table at it, and creates each declared table's stream there: SQL with no AWS account.
+    #[arg(long)]
+    pub(crate) local: bool,
+    /// The port of --local (0: any free port).
+    #[arg(long, default_value_t = 4567, requires = "local")]
+    pub(crate) port: u16,
+    /// How rows are printed: values separated by tabs under a header line, or one JSON object
+    /// per row.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+    /// Keeps the source positions of `INSERT INTO … SELECT` pipelines in DIR, so a pipeline run
+    /// again goes on where the last one committed (without it, from the table's start).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

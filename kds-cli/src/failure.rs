@@ -29,6 +29,12 @@ impl Failure {
         }
     }
 
+    /// The same failure, said to happen at `at`.
+    pub(crate) fn context(mut self, at: &str) -> Self {
+        self.message = format!("{at}: {}", self.message);
+        self
+    }
+
     /// The process's exit status.
     pub(crate) fn exit_status(&self) -> u8 {
         if self.usage { 2 } else { 1 }

@@ -8,6 +8,8 @@
 //!   deaggregated, as text or JSON lines.
 //! - `kds stream …` creates, lists, describes, reshards and deletes streams; `kds consumer …`
 //!   manages enhanced fan-out consumers; `kds completions SHELL` prints a completion script.
+//! - `kds sql` runs SQL over Kinesis tables declared with Flink's `CREATE TABLE` (with
+//!   `--local`, on the embedded emulator).
 //!
 //! Errors are one line on standard error; the exit status is 2 for usage errors and 1 for
 //! failures.
@@ -23,6 +25,7 @@ mod interrupt;
 mod local;
 mod put;
 mod read;
+mod sql;
 mod table;
 mod tail;
 mod terminal;
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
             Command::Tail(args) => tail::run(&cli.connection, args).await,
             Command::Stream(args) => admin::stream(&cli.connection, args).await,
             Command::Consumer(args) => admin::consumer(&cli.connection, args).await,
+            Command::Sql(args) => sql::run(&cli.connection, args).await,
             Command::Completions(args) => {
                 let mut command = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(args.shell, &mut command, "kds", &mut std::io::stdout());

@@ -39,44 +39,7 @@ pub(crate) async fn tail(
     if args.limit == Some(0) {
         return Ok(());
     }
-    for (key, value) in &connection.properties {
-        credentials::set_property(key.clone(), value.clone());
-    }
-    let mut builder =
-        kds_stream::client_builder(&table)
-            .await
-            .protocol(match connection.protocol {
-                Protocol::Json => kds_client::Protocol::Json,
-                Protocol::Cbor => kds_client::Protocol::Cbor,
-            });
-    let endpoint = connection
-        .endpoint
-        .clone()
-        .or_else(|| table.options.aws.endpoint.clone());
-    if let Some(endpoint) = &connection.endpoint {
-        builder = builder.endpoint(endpoint.clone());
-    }
-    if let Some(region) = &connection.region {
-        builder = builder.region(region.clone());
-    }
-    if connection.no_verify_tls {
-        builder = builder.trust_all_certificates(true);
-    }
-    // As for the other commands: a loopback endpoint without configured credentials is signed
-    // with placeholder keys.
-    if endpoint.as_deref().is_some_and(is_loopback)
-        && matches!(table.options.aws.credentials, kds_table::Credentials::Auto)
-    {
-        let region = table
-            .options
-            .aws
-            .region
-            .clone()
-            .unwrap_or_else(|| "us-east-1".into());
-        let chain = credentials::aws::default_chain(&credentials::aws::Sts::new(region)).await;
-        builder = builder.credentials(OrPlaceholder::new(chain, true));
-    }
-    let client = builder.build().map_err(|e| Failure::usage(e.to_string()))?;
+    let client = table_client(connection, &table).await?;
     let (subtask, subtasks) = args.subtask.unwrap_or((0, 1));
     let store: Arc<dyn LeaseStore> = match &args.state_dir {
         Some(dir) => Arc::new(FileLeaseStore::open(
@@ -169,9 +132,54 @@ pub(crate) async fn tail(
     Ok(())
 }
 
+/// A client for `table`'s stream: the table's options (endpoint, region, credentials, retries),
+/// with the connection flags' endpoint, region, protocol and TLS choice over them.
+pub(crate) async fn table_client(
+    connection: &Connection,
+    table: &TableDefinition,
+) -> Result<kds_client::Client, Failure> {
+    for (key, value) in &connection.properties {
+        credentials::set_property(key.clone(), value.clone());
+    }
+    let mut builder = kds_stream::client_builder(table)
+        .await
+        .protocol(match connection.protocol {
+            Protocol::Json => kds_client::Protocol::Json,
+            Protocol::Cbor => kds_client::Protocol::Cbor,
+        });
+    let endpoint = connection
+        .endpoint
+        .clone()
+        .or_else(|| table.options.aws.endpoint.clone());
+    if let Some(endpoint) = &connection.endpoint {
+        builder = builder.endpoint(endpoint.clone());
+    }
+    if let Some(region) = &connection.region {
+        builder = builder.region(region.clone());
+    }
+    if connection.no_verify_tls {
+        builder = builder.trust_all_certificates(true);
+    }
+    // As for the other commands: a loopback endpoint without configured credentials is signed
+    // with placeholder keys.
+    if endpoint.as_deref().is_some_and(is_loopback)
+        && matches!(table.options.aws.credentials, kds_table::Credentials::Auto)
+    {
+        let region = table
+            .options
+            .aws
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".into());
+        let chain = credentials::aws::default_chain(&credentials::aws::Sts::new(region)).await;
+        builder = builder.credentials(OrPlaceholder::new(chain, true));
+    }
+    builder.build().map_err(|e| Failure::usage(e.to_string()))
+}
+
 /// Prints `rows`: one JSON object per row, or the values separated by tabs (with control
 /// characters escaped when `escape`: standard output is a terminal).
-fn print(
+pub(crate) fn print(
     out: &mut impl Write,
     rows: &RecordBatch,
     format: OutputFormat,

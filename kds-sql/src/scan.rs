@@ -1,0 +1,270 @@
+//! The leaf of a query over a Kinesis table: each partition is one kds-stream
+//! [`TableSource`] (subtask i of n), its batches handed to DataFusion as they are read.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, EmissionType, ReplaceChildrenOptions, SchedulingType,
+};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use kds_client::Client;
+use kds_stream::{LeaseStore, MemoryLeaseStore, SourceConfig, TableSource};
+use kds_table::TableDefinition;
+use tokio::sync::watch;
+
+use crate::error::Error;
+use crate::session::Environment;
+
+/// Reads a Kinesis table in `partitions` partitions.
+pub(crate) struct KinesisScanExec {
+    definition: TableDefinition,
+    client: Client,
+    /// The columns handed out (the table's, projected).
+    schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+    limit: Option<usize>,
+    bounded: bool,
+    /// Where the partitions of one execution keep their leases (a query starts where the
+    /// table says, not where an earlier query stopped).
+    store: Arc<MemoryLeaseStore>,
+    env: Arc<Environment>,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for KinesisScanExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KinesisScanExec")
+            .field("table", &self.definition.table.name)
+            .field("projection", &self.projection)
+            .field("limit", &self.limit)
+            .field("bounded", &self.bounded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KinesisScanExec {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        definition: TableDefinition,
+        client: Client,
+        table_schema: SchemaRef,
+        projection: Option<Vec<usize>>,
+        limit: Option<usize>,
+        bounded: bool,
+        partitions: usize,
+        env: Arc<Environment>,
+    ) -> Result<Self> {
+        let schema = match &projection {
+            Some(columns) => Arc::new(table_schema.project(columns)?),
+            None => table_schema,
+        };
+        let boundedness = if bounded {
+            Boundedness::Bounded
+        } else {
+            Boundedness::Unbounded {
+                requires_infinite_memory: false,
+            }
+        };
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            boundedness,
+        )
+        .with_scheduling_type(SchedulingType::Cooperative);
+        Ok(Self {
+            definition,
+            client,
+            schema,
+            projection,
+            limit,
+            bounded,
+            store: Arc::new(MemoryLeaseStore::new()),
+            env,
+            properties: Arc::new(properties),
+        })
+    }
+}
+
+impl DisplayAs for KinesisScanExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "KinesisScanExec: table={}, stream={}, partitions={}, bounded={}",
+            self.definition.table.name,
+            self.definition.options.stream,
+            self.properties.partitioning.partition_count(),
+            self.bounded
+        )?;
+        if let kds_table::StartPosition::AtTimestamp(millis) = self.definition.options.source.start
+        {
+            write!(f, ", start=AT_TIMESTAMP({millis})")?;
+        }
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for KinesisScanExec {
+    fn name(&self) -> &str {
+        "KinesisScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let partitions = self.properties.partitioning.partition_count();
+        if partition >= partitions {
+            return Err(DataFusionError::Internal(format!(
+                "KinesisScanExec has {partitions} partitions, not {}",
+                partition + 1
+            )));
+        }
+        let mut config = SourceConfig::default();
+        config.subtask = partition;
+        config.subtasks = partitions;
+        config.projection = self.projection.clone();
+        config.bounded = self.bounded;
+        let read = PartitionRead {
+            definition: self.definition.clone(),
+            client: self.client.clone(),
+            store: Arc::clone(&self.store) as Arc<dyn LeaseStore>,
+            config,
+            limit: self.limit,
+            env: Arc::clone(&self.env),
+        };
+        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), 2);
+        let tx = builder.tx();
+        builder.spawn(async move {
+            read.run(|batch| {
+                let tx = tx.clone();
+                async move { tx.send(Ok(batch)).await.is_ok() }
+            })
+            .await
+            .map_err(DataFusionError::from)
+        });
+        Ok(builder.build())
+    }
+}
+
+/// One partition's reading.
+pub(crate) struct PartitionRead {
+    pub(crate) definition: TableDefinition,
+    pub(crate) client: Client,
+    pub(crate) store: Arc<dyn LeaseStore>,
+    pub(crate) config: SourceConfig,
+    pub(crate) limit: Option<usize>,
+    pub(crate) env: Arc<Environment>,
+}
+
+impl PartitionRead {
+    /// Reads until the source ends, the limit is reached, `deliver` returns false (nobody
+    /// reads on) or the session is stopped; a batch is acknowledged once delivered. The
+    /// source is closed in every case but the first error, so that an enhanced fan-out
+    /// consumer it registered is released.
+    async fn run<F, Fut>(self, mut deliver: F) -> Result<(), Error>
+    where
+        F: FnMut(arrow_array::RecordBatch) -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let mut stop = self.env.stop_signal();
+        let open = TableSource::open(&self.definition, self.client, self.store, self.config);
+        tokio::pin!(open);
+        let opened = tokio::select! {
+            opened = &mut open => opened,
+            () = stopped(&mut stop) => {
+                // Opening may register a consumer: let it finish, then release it.
+                if let Ok(source) = open.await {
+                    self.env.record(source.close().await.map_err(Error::stream)?);
+                }
+                return Ok(());
+            }
+        };
+        let mut source = opened.map_err(Error::stream)?;
+        let mut left = self.limit.unwrap_or(usize::MAX);
+        let result = loop {
+            if left == 0 {
+                break Ok(());
+            }
+            let next = tokio::select! {
+                biased;
+                () = stopped(&mut stop) => break Ok(()),
+                next = source.next() => next,
+            };
+            let batch = match next {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(Error::stream(error)),
+            };
+            let rows = if batch.rows.num_rows() > left {
+                batch.rows.slice(0, left)
+            } else {
+                batch.rows
+            };
+            left -= rows.num_rows();
+            if !deliver(rows).await {
+                break Ok(());
+            }
+            if let Err(error) = source.ack(batch.token) {
+                break Err(Error::stream(error));
+            }
+        };
+        let closed = source.close().await;
+        result?;
+        self.env.record(closed.map_err(Error::stream)?);
+        Ok(())
+    }
+}
+
+/// Resolves once the session is stopped (at once if it is already).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        // The session is gone: nothing will stop this read but its consumer.
+        std::future::pending::<()>().await;
+    }
+}
