@@ -85,6 +85,21 @@ pub(crate) async fn run(connection: &Connection, args: &SqlArgs) -> Result<(), F
         builder = builder.state_dir(dir);
     }
     let session = builder.build();
+    let result = run_statements(&session, statements, &connection, emulator.is_some(), args).await;
+    // Every read closes its source (committing, releasing consumers) before the process ends.
+    close(&session).await;
+    drop(emulator);
+    result
+}
+
+/// Runs the statements in order, printing rows as they arrive; Ctrl-C stops the session.
+async fn run_statements(
+    session: &SqlSession,
+    statements: Vec<(String, kds_sql::Statement)>,
+    connection: &Connection,
+    local: bool,
+    args: &SqlArgs,
+) -> Result<(), Failure> {
     let stopper = session.stopper();
     let mut stop = pin!(interrupted());
     let mut stopped = false;
@@ -111,8 +126,8 @@ pub(crate) async fn run(connection: &Connection, args: &SqlArgs) -> Result<(), F
         };
         match outcome {
             Outcome::Created(table) => {
-                if emulator.is_some() {
-                    create_stream(&connection, &table).await?;
+                if local {
+                    create_stream(connection, &table).await?;
                 }
                 eprintln!("kds sql: table `{}` registered", table.table.name);
             }
@@ -147,17 +162,24 @@ pub(crate) async fn run(connection: &Connection, args: &SqlArgs) -> Result<(), F
                         }
                     };
                     let Some(batch) = next else { break };
-                    let batch = batch.map_err(|e| Failure::new(format!("{origin}: {e}")))?;
+                    let batch = match batch {
+                        Ok(batch) => batch,
+                        Err(e) => {
+                            drop(rows);
+                            return Err(Failure::new(format!("{origin}: {e}")));
+                        }
+                    };
                     if batch.num_columns() == 0 {
                         continue;
                     }
                     match write_rows(&mut out, &batch, args.output, escape, &mut header) {
                         Ok(()) => {}
                         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                            stopper.stop();
+                            drop(rows);
                             return Ok(());
                         }
                         Err(e) => {
+                            drop(rows);
                             return Err(Failure::new(format!("writing to standard output: {e}")));
                         }
                     }
@@ -165,10 +187,19 @@ pub(crate) async fn run(connection: &Connection, args: &SqlArgs) -> Result<(), F
             }
             _ => {}
         }
-        report_reads(&session);
+        report_reads(session);
     }
-    drop(emulator);
     Ok(())
+}
+
+/// Closes the session's reads, waiting at most half a minute (a second Ctrl-C quits at once).
+async fn close(session: &SqlSession) {
+    if tokio::time::timeout(std::time::Duration::from_secs(30), session.close())
+        .await
+        .is_err()
+    {
+        eprintln!("kds sql: some reads did not close within 30 s");
+    }
 }
 
 /// Prints rows (with the column names first, once per result, as text), then flushes.

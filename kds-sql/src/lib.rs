@@ -7,8 +7,8 @@
 //! - `SELECT … FROM kinesis_table` streams rows as they are read, projection pushed into the
 //!   decoder, `LIMIT` honoured, a `timestamp >= X` filter on the `timestamp` metadata column
 //!   turned into an AT_TIMESTAMP start where the table sets no start position;
-//! - `SET kds.bounded = true` reads tables as snapshots (each shard up to where it ended when
-//!   the query started), so `GROUP BY`, joins and `count(*)` answer; without it, a query that
+//! - `SET kds.bounded = true` reads tables as snapshots (each shard up to its tip when the
+//!   query began reading it), so `GROUP BY`, joins and `count(*)` answer; without it, a query that
 //!   needs all of an unbounded table is refused with [`ErrorKind::Unbounded`];
 //! - `INSERT INTO kinesis_table VALUES …` / `SELECT …` writes through kds-stream's sink
 //!   (`PARTITIONED BY` columns make the partition key) and reports once Kinesis acknowledged
@@ -74,6 +74,9 @@ mod sink;
 mod table;
 mod unbounded;
 
+/// The DataFusion this crate builds on, for its types in this crate's API (streams of record
+/// batches, the session context).
+pub use datafusion;
 pub use error::{Error, ErrorKind};
 pub use pipeline::PipelineReport;
 pub use script::{Statement, split_statements};

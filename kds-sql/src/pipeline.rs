@@ -105,14 +105,24 @@ impl Pipeline {
             .extensions
             .get::<KdsOptions>()
             .is_some_and(|o| o.bounded);
+        if bounded || !reads_kinesis(input)? {
+            // DataFusion runs it: a bounded input ends, and the sink flushes before the count.
+            return Ok(None);
+        }
+        // Checked after optimization, subqueries included: what runs is what is checked.
+        let optimized = state.optimize(input).map_err(Error::datafusion)?;
         let mut kinesis_scans = 0usize;
         let mut stateful: Option<String> = None;
-        input
-            .apply(|node| {
+        optimized
+            .apply_with_subqueries(|node| {
                 match node {
                     LogicalPlan::TableScan(scan) => {
                         if is_kinesis(scan) {
                             kinesis_scans += 1;
+                        } else {
+                            stateful.get_or_insert_with(|| {
+                                format!("reading table `{}` too", scan.table_name)
+                            });
                         }
                     }
                     LogicalPlan::Projection(_)
@@ -125,28 +135,23 @@ impl Pipeline {
                 Ok(TreeNodeRecursion::Continue)
             })
             .map_err(Error::datafusion)?;
-        if kinesis_scans == 0 || bounded {
-            // DataFusion runs it: a bounded input ends, and the sink flushes before the count.
-            return Ok(None);
-        }
         if let Some(node) = stateful {
             return Err(Error::new(
                 ErrorKind::Unbounded,
                 format!(
                     "INSERT … SELECT from an unbounded Kinesis table may filter and project \
-                     rows; `{node}` needs all of its input: run `SET kds.bounded = true` first \
-                     to write the result over a snapshot"
+                     the rows of that one table; `{node}` needs more: run \
+                     `SET kds.bounded = true` first to write the result over a snapshot"
                 ),
             ));
         }
-        if kinesis_scans > 1 {
+        if kinesis_scans != 1 {
             return Err(Error::new(
                 ErrorKind::Unbounded,
                 "INSERT … SELECT reads one unbounded Kinesis table; run `SET kds.bounded = true` \
                  first to combine snapshots",
             ));
         }
-        let optimized = state.optimize(input).map_err(Error::datafusion)?;
         let slot = Slot::default();
         let mut found: Option<TableScan> = None;
         let over_slot = optimized
@@ -206,10 +211,12 @@ impl Pipeline {
             Some(dir) => Arc::new(
                 FileLeaseStore::open(
                     dir,
-                    &format!(
-                        "{}-into-{}",
-                        source_definition.table.name, sink_definition.table.name
-                    ),
+                    &store_name(&[
+                        &source_definition.table.name,
+                        &source_definition.options.stream,
+                        "into",
+                        &sink_definition.table.name,
+                    ]),
                 )
                 .map_err(Error::stream)?,
             ),
@@ -280,13 +287,39 @@ impl Pipeline {
         // On an error, what was acknowledged stays committed and nothing after it.
         let closed = source.close().await;
         let written = sink.close().await;
+        if let Ok(stats) = &closed {
+            report.source = *stats;
+            env.record(*stats);
+        }
+        if let Ok(stats) = &written {
+            report.sink = *stats;
+            env.record_writes(*stats);
+        }
         result?;
-        report.source = closed.map_err(Error::stream)?;
-        report.sink = written.map_err(Error::stream)?;
-        env.record(report.source);
-        env.record_writes(report.sink);
+        closed.map_err(Error::stream)?;
+        written.map_err(Error::stream)?;
         Ok(report)
     }
+}
+
+/// The name of a pipeline's lease file: its source table and stream and its sink, with what a
+/// file name should not hold replaced by `_`.
+fn store_name(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|part| {
+            part.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Flushes the sink, then acknowledges the batches written before the flush and commits.
@@ -303,6 +336,22 @@ async fn commit(
     source.commit().await.map_err(Error::stream)?;
     report.commits += 1;
     Ok(())
+}
+
+/// Whether `plan` reads a Kinesis table anywhere (subqueries included).
+fn reads_kinesis(plan: &LogicalPlan) -> Result<bool, Error> {
+    let mut found = false;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && is_kinesis(scan)
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(Error::datafusion)?;
+    Ok(found)
 }
 
 fn is_kinesis(scan: &TableScan) -> bool {

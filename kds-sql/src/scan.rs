@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
@@ -12,7 +13,7 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, ReplaceChildrenOptions, SchedulingType,
 };
-use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
@@ -20,7 +21,7 @@ use datafusion::physical_plan::{
 use kds_client::Client;
 use kds_stream::{LeaseStore, MemoryLeaseStore, SourceConfig, TableSource};
 use kds_table::TableDefinition;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::error::Error;
 use crate::session::Environment;
@@ -34,9 +35,6 @@ pub(crate) struct KinesisScanExec {
     projection: Option<Vec<usize>>,
     limit: Option<usize>,
     bounded: bool,
-    /// Where the partitions of one execution keep their leases (a query starts where the
-    /// table says, not where an earlier query stopped).
-    store: Arc<MemoryLeaseStore>,
     env: Arc<Environment>,
     properties: Arc<PlanProperties>,
 }
@@ -89,7 +87,6 @@ impl KinesisScanExec {
             projection,
             limit,
             bounded,
-            store: Arc::new(MemoryLeaseStore::new()),
             env,
             properties: Arc::new(properties),
         })
@@ -173,22 +170,32 @@ impl ExecutionPlan for KinesisScanExec {
         let read = PartitionRead {
             definition: self.definition.clone(),
             client: self.client.clone(),
-            store: Arc::clone(&self.store) as Arc<dyn LeaseStore>,
+            // Each partition of each execution starts where the table says: a store shared by
+            // the partitions would make all but the first see a later start (their shards
+            // would begin at TRIM_HORIZON), and one kept across executions would resume.
+            store: Arc::new(MemoryLeaseStore::new()),
             config,
             limit: self.limit,
             env: Arc::clone(&self.env),
         };
-        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), 2);
-        let tx = builder.tx();
-        builder.spawn(async move {
-            read.run(|batch| {
-                let tx = tx.clone();
-                async move { tx.send(Ok(batch)).await.is_ok() }
-            })
-            .await
-            .map_err(DataFusionError::from)
+        // Not a task tied to the stream: when the stream is dropped (a LIMIT reached above,
+        // a failed query) the read notices and closes its source, which releases an enhanced
+        // fan-out consumer it registered.
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
+        let running = self.env.read_started();
+        tokio::spawn(async move {
+            let _running = running;
+            if let Err(error) = read.run(&tx).await {
+                let _ = tx.send(Err(error.into())).await;
+            }
         });
-        Ok(builder.build())
+        let batches = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (batch, rx))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            batches,
+        )))
     }
 }
 
@@ -203,15 +210,10 @@ pub(crate) struct PartitionRead {
 }
 
 impl PartitionRead {
-    /// Reads until the source ends, the limit is reached, `deliver` returns false (nobody
-    /// reads on) or the session is stopped; a batch is acknowledged once delivered. The
-    /// source is closed in every case but the first error, so that an enhanced fan-out
-    /// consumer it registered is released.
-    async fn run<F, Fut>(self, mut deliver: F) -> Result<(), Error>
-    where
-        F: FnMut(arrow_array::RecordBatch) -> Fut,
-        Fut: Future<Output = bool>,
-    {
+    /// Reads until the source ends, the limit is reached, `tx`'s receiver is gone or the
+    /// session is stopped; a batch is acknowledged once handed over. The source is closed in
+    /// every case, so that an enhanced fan-out consumer it registered is released.
+    async fn run(self, tx: &mpsc::Sender<Result<RecordBatch>>) -> Result<(), Error> {
         let mut stop = self.env.stop_signal();
         let open = TableSource::open(&self.definition, self.client, self.store, self.config);
         tokio::pin!(open);
@@ -219,6 +221,12 @@ impl PartitionRead {
             opened = &mut open => opened,
             () = stopped(&mut stop) => {
                 // Opening may register a consumer: let it finish, then release it.
+                if let Ok(source) = open.await {
+                    self.env.record(source.close().await.map_err(Error::stream)?);
+                }
+                return Ok(());
+            }
+            () = tx.closed() => {
                 if let Ok(source) = open.await {
                     self.env.record(source.close().await.map_err(Error::stream)?);
                 }
@@ -234,6 +242,7 @@ impl PartitionRead {
             let next = tokio::select! {
                 biased;
                 () = stopped(&mut stop) => break Ok(()),
+                () = tx.closed() => break Ok(()),
                 next = source.next() => next,
             };
             let batch = match next {
@@ -247,7 +256,7 @@ impl PartitionRead {
                 batch.rows
             };
             left -= rows.num_rows();
-            if !deliver(rows).await {
+            if tx.send(Ok(rows)).await.is_err() {
                 break Ok(());
             }
             if let Err(error) = source.ack(batch.token) {

@@ -122,9 +122,20 @@ pub(crate) struct TableHint {
 ///
 /// [`ErrorKind::Syntax`] for a hint that is not `OPTIONS('key' = 'value', …)` or that
 /// follows no table name.
-pub(crate) fn take_hints(statement: &str) -> Result<Option<(String, Vec<TableHint>)>, Error> {
-    let mut tokens = tokenize(statement)?;
+pub(crate) fn take_hints(
+    statement: &str,
+    mut placeholder: impl FnMut() -> String,
+) -> Result<Option<(String, Vec<TableHint>)>, Error> {
+    let tokens = tokenize(statement)?;
+    let lines = LineIndex::new(statement);
+    // Each token's text runs from its start to the next token's start.
+    let starts: Vec<usize> = tokens
+        .iter()
+        .map(|t| lines.offset(t.span.start.line, t.span.start.column))
+        .chain(std::iter::once(statement.len()))
+        .collect();
     let mut hints = Vec::new();
+    let mut replacements: Vec<(usize, usize, String)> = Vec::new();
     for i in 0..tokens.len() {
         let Token::Whitespace(Whitespace::MultiLineComment(comment)) = &tokens[i].token else {
             continue;
@@ -136,35 +147,34 @@ pub(crate) fn take_hints(statement: &str) -> Result<Option<(String, Vec<TableHin
         let at = format!("line {}, column {}", location.line, location.column);
         let options = parse_options_hint(body)
             .map_err(|problem| Error::new(ErrorKind::Syntax, format!("hint at {at}: {problem}")))?;
-        let Some(name_at) = (0..i)
+        let name_at = (0..i)
             .rev()
-            .find(|&j| !matches!(tokens[j].token, Token::Whitespace(_)))
-        else {
+            .find(|&j| !matches!(tokens[j].token, Token::Whitespace(_)));
+        let Some(Token::Word(word)) = name_at.map(|j| &tokens[j].token) else {
             return Err(Error::new(
                 ErrorKind::Syntax,
                 format!("hint at {at}: it follows no table name"),
             ));
         };
-        let Token::Word(word) = &tokens[name_at].token else {
-            return Err(Error::new(
-                ErrorKind::Syntax,
-                format!("hint at {at}: it follows no table name"),
-            ));
-        };
-        let placeholder = format!("__kds_hinted_{}", hints.len() + 1);
+        let name_at = name_at.expect("found above");
+        let name = placeholder();
         hints.push(TableHint {
             table: word.value.clone(),
             quoted: word.quote_style.is_some(),
             options,
-            placeholder: placeholder.clone(),
+            placeholder: name.clone(),
         });
-        tokens[name_at].token = Token::make_word(&placeholder, None);
-        tokens[i].token = Token::Whitespace(Whitespace::Space);
+        // Only the name and the hint change: the rest of the statement stays as written.
+        replacements.push((starts[name_at], starts[name_at + 1], name));
+        replacements.push((starts[i], starts[i + 1], " ".to_owned()));
     }
     if hints.is_empty() {
         return Ok(None);
     }
-    let text = tokens.iter().map(|t| t.token.to_string()).collect();
+    let mut text = statement.to_owned();
+    for (start, end, with) in replacements.into_iter().rev() {
+        text.replace_range(start..end, &with);
+    }
     Ok(Some((text, hints)))
 }
 
@@ -304,14 +314,21 @@ mod tests {
 
     #[test]
     fn hints_name_their_tables_and_leave_the_rest_of_the_statement() {
+        let mut n = 0;
+        let mut numbered = || {
+            n += 1;
+            format!("__kds_hinted_{n}")
+        };
         let (text, hints) = take_hints(
-            "SELECT a, count(*) FROM KinesisTable /*+ OPTIONS('scan.stream.initpos'='TRIM_HORIZON', 'k' = 'it''s') */ t\n  JOIN \"Other\" /*+ OPTIONS() */ ON 'x;/*+ no */' = t.b GROUP BY a",
+            "SELECT a, count(*) FROM KinesisTable /*+ OPTIONS('scan.stream.initpos'='TRIM_HORIZON', 'k' = 'it''s') */ t\n  JOIN \"Other\" /*+ OPTIONS() */ ON 'x;/*+ no */' = t.b AND 'it''s' <> 'b' GROUP BY a",
+            &mut numbered,
         )
         .unwrap()
         .unwrap();
+        // Strings stay as written: a quote doubled inside one is not undone.
         assert_eq!(
             text,
-            "SELECT a, count(*) FROM __kds_hinted_1   t\n  JOIN __kds_hinted_2   ON 'x;/*+ no */' = t.b GROUP BY a"
+            "SELECT a, count(*) FROM __kds_hinted_1   t\n  JOIN __kds_hinted_2   ON 'x;/*+ no */' = t.b AND 'it''s' <> 'b' GROUP BY a"
         );
         assert_eq!(
             hints,
@@ -333,7 +350,10 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(take_hints("SELECT 1 /* not a hint */").unwrap(), None);
+        assert_eq!(
+            take_hints("SELECT 1 /* not a hint */", String::new).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -357,7 +377,7 @@ mod tests {
                 "follows no table name",
             ),
         ] {
-            let error = take_hints(sql).unwrap_err();
+            let error = take_hints(sql, String::new).unwrap_err();
             assert_eq!(error.kind(), ErrorKind::Syntax);
             let text = error.to_string();
             assert!(

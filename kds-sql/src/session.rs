@@ -5,13 +5,19 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use datafusion::catalog::TableProvider;
 use datafusion::common::config::ConfigExtension;
 use datafusion::common::{TableReference, extensions_options};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    Ident, ObjectName, ObjectNamePart, Statement as SqlStatement, TableObject,
+};
 use kds_client::Client;
 use kds_stream::{SourceStats, WriterStats};
 use kds_table::{Partitioners, TableDefinition};
@@ -26,8 +32,8 @@ use crate::unbounded::NoHoldingBack;
 extensions_options! {
     /// The session settings of kds, set with `SET kds.<name> = <value>`.
     pub struct KdsOptions {
-        /// Read Kinesis tables as snapshots: each shard up to where the stream ended when the
-        /// query started, then the scan ends. Aggregates, sorts and joins need it.
+        /// Read Kinesis tables as snapshots: each shard up to its tip when the query began
+        /// reading it, then the scan ends. Aggregates, sorts and joins need it.
         pub bounded: bool, default = false
     }
 }
@@ -94,11 +100,21 @@ pub(crate) struct Environment {
     pub(crate) state_dir: Option<PathBuf>,
     stop: watch::Sender<bool>,
     report: Mutex<Report>,
+    /// Hinted tables registered so far (their names are numbered).
+    hinted: AtomicU64,
+    /// Reads running (a scan partition's source not closed yet).
+    reads: watch::Sender<usize>,
 }
 
 impl Environment {
     pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
         self.stop.subscribe()
+    }
+
+    /// Counts a read as running until the guard is dropped.
+    pub(crate) fn read_started(self: &Arc<Self>) -> ReadGuard {
+        self.reads.send_modify(|n| *n += 1);
+        ReadGuard(Arc::clone(self))
     }
 
     pub(crate) fn record(&self, stats: SourceStats) {
@@ -112,6 +128,15 @@ impl Environment {
         let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
         report.rows_written += stats.rows;
         report.maybe_duplicated += stats.maybe_duplicated;
+    }
+}
+
+/// A running read, counted by its session until dropped.
+pub(crate) struct ReadGuard(Arc<Environment>);
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        self.0.reads.send_modify(|n| *n -= 1);
     }
 }
 
@@ -211,6 +236,8 @@ impl SqlSessionBuilder {
             state_dir: self.state_dir,
             stop,
             report: Mutex::new(Report::default()),
+            hinted: AtomicU64::new(0),
+            reads: watch::channel(0).0,
         });
         let config = self
             .config
@@ -285,6 +312,16 @@ impl SqlSession {
         Stopper(self.env.stop.clone())
     }
 
+    /// Stops every read of the session (as [`Stopper::stop`]) and waits until each has closed
+    /// its source: acknowledged positions committed, enhanced fan-out consumers registered for
+    /// reading released. Reads also close by themselves when their result is dropped (a
+    /// `LIMIT` reached, a query dropped); a process should call this before it exits.
+    pub async fn close(&self) {
+        self.stopper().stop();
+        let mut reads = self.env.reads.subscribe();
+        let _ = reads.wait_for(|running| *running == 0).await;
+    }
+
     /// What reads and writes counted since the last call.
     pub fn take_report(&self) -> Report {
         std::mem::take(&mut *self.env.report.lock().unwrap_or_else(|e| e.into_inner()))
@@ -353,7 +390,12 @@ impl SqlSession {
                 .register(statement)
                 .map(|table| Outcome::Created(Box::new(table)));
         }
-        let Some((statement, hints)) = take_hints(statement)? else {
+        // Names of their own per statement: statements of one session may run at once.
+        let Some((statement, hints)) = take_hints(statement, || {
+            let n = self.env.hinted.fetch_add(1, Ordering::Relaxed);
+            format!("__kds_hinted_{n}")
+        })?
+        else {
             return self.run(statement).await;
         };
         let registered = self.register_hinted(&hints).await;
@@ -424,11 +466,65 @@ impl SqlSession {
         Ok(())
     }
 
+    /// Gives an `INSERT INTO kinesis_table` without a column list the table's physical
+    /// columns, as Flink does: its metadata columns are read-only, so `VALUES` and `SELECT`
+    /// name only the others.
+    async fn name_written_columns(&self, statement: &mut DfStatement) {
+        let DfStatement::Statement(statement) = statement else {
+            return;
+        };
+        let SqlStatement::Insert(insert) = statement.as_mut() else {
+            return;
+        };
+        let TableObject::TableName(name) = &insert.table else {
+            return;
+        };
+        if !insert.columns.is_empty() {
+            return;
+        }
+        let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
+            return;
+        };
+        let normalize = self
+            .context
+            .state()
+            .config_options()
+            .sql_parser
+            .enable_ident_normalization;
+        let table = if normalize && ident.quote_style.is_none() {
+            ident.value.to_lowercase()
+        } else {
+            ident.value.clone()
+        };
+        let Ok(provider) = self
+            .context
+            .table_provider(TableReference::bare(table.as_str()))
+            .await
+        else {
+            return;
+        };
+        let Some(table) = provider.downcast_ref::<KinesisTable>() else {
+            return;
+        };
+        let written = table.written_columns();
+        if written.len() < table.schema().fields().len() {
+            insert.columns = written
+                .into_iter()
+                .map(|column| ObjectName::from(vec![Ident::with_quote('"', column)]))
+                .collect();
+        }
+    }
+
     /// Runs a statement with no hints left.
     async fn run(&self, statement: &str) -> Result<Outcome, Error> {
         let state = self.context.state();
+        let dialect = state.config_options().sql_parser.dialect;
+        let mut statement = state
+            .sql_to_statement(statement, &dialect)
+            .map_err(Error::datafusion)?;
+        self.name_written_columns(&mut statement).await;
         let plan = state
-            .create_logical_plan(statement)
+            .statement_to_plan(statement)
             .await
             .map_err(Error::datafusion)?;
         if let Some(pipeline) = pipeline::Pipeline::plan(&state, &plan).await? {
@@ -448,7 +544,7 @@ impl SqlSession {
 /// out.
 fn unbounded_hint(error: datafusion::error::DataFusionError) -> Error {
     let text = error.to_string();
-    if text.contains("pipeline breaking") || text.contains("unbounded") {
+    if text.contains("Cannot execute pipeline breaking queries") {
         // DataFusion names the operator, then prints it whole: keep its name only.
         let operator = text
             .split_once("operator: ")
@@ -465,7 +561,7 @@ fn unbounded_hint(error: datafusion::error::DataFusionError) -> Error {
             format!(
                 "the query needs all of its input{operator}, and a Kinesis table it reads is \
                  unbounded: run `SET kds.bounded = true` first to query a snapshot (each shard \
-                 up to where it ended when the query started)"
+                 up to its tip when the query began reading it)"
             ),
         )
     } else {

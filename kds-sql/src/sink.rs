@@ -77,14 +77,33 @@ impl DataSink for KinesisSink {
         .await
         .map_err(Error::stream)?;
         let mut rows = 0u64;
+        let mut failed = None;
         while let Some(batch) = data.next().await {
-            let batch = batch?;
-            sink.write(&batch).await.map_err(Error::stream)?;
-            rows += batch.num_rows() as u64;
+            let written = match batch {
+                Ok(batch) => sink.write(&batch).await.map(|()| batch.num_rows() as u64),
+                Err(error) => {
+                    failed = Some(error);
+                    break;
+                }
+            };
+            match written {
+                Ok(n) => rows += n,
+                Err(error) => {
+                    failed = Some(Error::stream(error).into());
+                    break;
+                }
+            }
         }
-        // Every row is acknowledged by Kinesis before the count is reported.
-        let stats = sink.close().await.map_err(Error::stream)?;
-        self.env.record_writes(stats);
+        // Every row given is acknowledged by Kinesis before the count (or the input's error)
+        // is reported: what was written before a failure is not left half sent.
+        let closed = sink.close().await;
+        if let Ok(stats) = &closed {
+            self.env.record_writes(*stats);
+        }
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        closed.map_err(Error::stream)?;
         Ok(rows)
     }
 }

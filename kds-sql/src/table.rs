@@ -2,6 +2,7 @@
 //! and appends to it (`INSERT INTO`), and [`KinesisTableFactory`] makes one from DataFusion's
 //! own `CREATE EXTERNAL TABLE … STORED AS KINESIS`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -39,6 +40,9 @@ use crate::sink::KinesisSink;
 pub struct KinesisTable {
     definition: TableDefinition,
     schema: SchemaRef,
+    /// What `INSERT` puts in the metadata columns, which are not written (any value of the
+    /// column's type that is not NULL: NOT NULL columns refuse NULL).
+    metadata_defaults: HashMap<String, Expr>,
     /// The column of the `timestamp` metadata key, if the table declares one.
     timestamp_column: Option<String>,
     env: Arc<Environment>,
@@ -75,12 +79,36 @@ impl KinesisTable {
             .iter()
             .find(|(_, key)| *key == MetadataKey::Timestamp)
             .map(|(index, _)| definition.table.columns[*index].name.clone());
+        let schema = Arc::new(definition.arrow_schema());
+        let mut metadata_defaults = HashMap::new();
+        for (index, _) in &definition.metadata {
+            let name = &definition.table.columns[*index].name;
+            let field = schema.field_with_name(name).map_err(|e| {
+                Error::new(ErrorKind::Definition, format!("column `{name}`")).with_source(e)
+            })?;
+            let value = ScalarValue::new_default(field.data_type()).map_err(|e| {
+                Error::new(ErrorKind::Definition, format!("column `{name}`")).with_source(e)
+            })?;
+            metadata_defaults.insert(name.clone(), Expr::Literal(value, None));
+        }
         Ok(Self {
-            schema: Arc::new(definition.arrow_schema()),
+            schema,
+            metadata_defaults,
             definition,
             timestamp_column,
             env,
         })
+    }
+
+    /// The columns an `INSERT` writes: the physical ones, in order (metadata columns are
+    /// read-only).
+    pub(crate) fn written_columns(&self) -> Vec<&str> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|name| !self.metadata_defaults.contains_key(*name))
+            .collect()
     }
 
     /// The table as declared.
@@ -150,6 +178,10 @@ impl TableProvider for KinesisTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.metadata_defaults.get(column)
     }
 
     fn supports_filters_pushdown(

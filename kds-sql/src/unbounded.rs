@@ -151,34 +151,65 @@ impl ExecutionPlan for PassingFilterExec {
         )
     }
 
+    fn fetch(&self) -> Option<usize> {
+        self.fetch
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
     fn execute(
         &self,
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
-        let predicate = Arc::clone(&self.predicate);
-        let projection = self.projection.clone();
         let schema = self.schema();
-        let rows = input
-            .scan(self.fetch.unwrap_or(usize::MAX), move |left, batch| {
-                if *left == 0 {
-                    return std::future::ready(None);
+        let state = Passing {
+            input,
+            predicate: Arc::clone(&self.predicate),
+            projection: self.projection.clone(),
+            left: self.fetch.unwrap_or(usize::MAX),
+        };
+        // Ends as soon as the last row the fetch allows is handed on, without waiting for
+        // the input's next batch (which on a quiet stream may never come).
+        let rows = futures_util::stream::unfold(state, |mut state| async move {
+            while state.left > 0 {
+                let batch = state.input.next().await?;
+                let matched = batch.and_then(|batch| {
+                    filter(
+                        &batch,
+                        state.predicate.as_ref(),
+                        state.projection.as_deref(),
+                    )
+                });
+                match matched {
+                    Ok(batch) if batch.num_rows() == 0 => {}
+                    Ok(batch) => {
+                        let take = batch.num_rows().min(state.left);
+                        state.left -= take;
+                        return Some((Ok(batch.slice(0, take)), state));
+                    }
+                    Err(error) => {
+                        state.left = 0;
+                        return Some((Err(error), state));
+                    }
                 }
-                let matched = batch
-                    .and_then(|batch| filter(&batch, predicate.as_ref(), projection.as_deref()))
-                    .map(|batch| {
-                        let take = batch.num_rows().min(*left);
-                        *left -= take;
-                        batch.slice(0, take)
-                    });
-                std::future::ready(Some(matched))
-            })
-            .filter(|matched| {
-                std::future::ready(!matches!(matched, Ok(batch) if batch.num_rows() == 0))
-            });
+            }
+            None
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)))
     }
+}
+
+/// A [`PassingFilterExec`] partition's state.
+struct Passing {
+    input: SendableRecordBatchStream,
+    predicate: Arc<dyn PhysicalExpr>,
+    projection: Option<Vec<usize>>,
+    /// Rows the fetch still allows.
+    left: usize,
 }
 
 fn filter(

@@ -1045,13 +1045,15 @@ impl TableSource {
     ///
     /// As [`commit`](Self::commit), and [`ErrorKind::Read`] when the consumer could not be
     /// deregistered (it stays registered, and billed).
+    /// The consumer is released even when the commit fails (the commit's error is returned).
     pub async fn close(mut self) -> Result<SourceStats, Error> {
-        self.commit().await?;
+        let committed = self.commit().await;
         if let Some((arn, registration, consumer_config)) = &self.consumer {
             kds_efo::release_consumer(&self.client, arn, registration, consumer_config)
                 .await
                 .map_err(Error::read_efo)?;
         }
+        committed?;
         Ok(self.stats())
     }
 }
