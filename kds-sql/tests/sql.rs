@@ -181,6 +181,48 @@ async fn the_seeds_ddl_runs_verbatim_and_partitioned_by_keys_the_records() {
         assert!(!seen[item], "item {item} twice");
         seen[item] = true;
     }
+
+    // Every metadata key, with its type.
+    run(
+        &session,
+        "CREATE TABLE every_key (
+           data STRING,
+           arrival TIMESTAMP_LTZ(3) NOT NULL METADATA FROM 'timestamp' VIRTUAL,
+           shard VARCHAR(128) NOT NULL METADATA FROM 'shard-id' VIRTUAL,
+           seq VARCHAR(128) NOT NULL METADATA FROM 'sequence-number' VIRTUAL,
+           pk VARCHAR(256) NOT NULL METADATA FROM 'partition-key' VIRTUAL,
+           sub BIGINT NOT NULL METADATA FROM 'sub-sequence-number' VIRTUAL
+         ) WITH ('connector' = 'kinesis', 'stream' = 'user_behavior', 'aws.region' = 'us-east-1',
+                 'scan.stream.initpos' = 'TRIM_HORIZON', 'format' = 'raw')",
+    )
+    .await;
+    let table = session.context().table("every_key").await.unwrap();
+    let types: Vec<(String, DataType, bool)> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+        .collect();
+    let utc = DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()));
+    assert_eq!(
+        types,
+        [
+            ("data".into(), DataType::Utf8, true),
+            ("arrival".into(), utc, false),
+            ("shard".into(), DataType::Utf8, false),
+            ("seq".into(), DataType::Utf8, false),
+            ("pk".into(), DataType::Utf8, false),
+            ("sub".into(), DataType::Int64, false),
+        ]
+    );
+    let batches = rows(
+        &session,
+        "SELECT count(*), count(DISTINCT shard), count(DISTINCT seq), sum(sub), min(arrival) > TIMESTAMP '2026-01-01T00:00:00Z'
+         FROM every_key WHERE pk LIKE '%|%'",
+    )
+    .await;
+    let row: Vec<String> = (0..5).map(|c| strings(&batches, c).remove(0)).collect();
+    assert_eq!(row, ["300", "3", "300", "0", "true"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,7 +528,7 @@ async fn limit_ends_an_unbounded_query_and_stop_ends_another() {
         ),
     )
     .await;
-    write_events(&session, "one", 0, 20).await;
+    write_events(&session, "one", 0, 10).await;
     let limited = tokio::time::timeout(
         Duration::from_secs(30),
         rows(&session, "SELECT id FROM events LIMIT 10"),
@@ -494,14 +536,34 @@ async fn limit_ends_an_unbounded_query_and_stop_ends_another() {
     .await
     .expect("LIMIT ends the query");
     assert_eq!(int64(&limited, 0).len(), 10);
-    // A filter with a LIMIT ends once it has the rows, without waiting for more records.
-    let filtered = tokio::time::timeout(
-        Duration::from_secs(30),
-        rows(&session, "SELECT id FROM one WHERE id % 2 = 1 LIMIT 5"),
+    // A filter with a LIMIT ends once it has the rows, without waiting for more records, also
+    // where nothing above it counts them (one partition: the filter is the plan's root).
+    let single = SqlSession::builder()
+        .clients(At(kinesis.url.clone()))
+        .build();
+    run(
+        &single,
+        &events_table(
+            "one",
+            "one-shard",
+            ", 'scan.stream.initpos' = 'TRIM_HORIZON'",
+        ),
     )
-    .await
-    .expect("LIMIT over a filter ends the query");
-    assert_eq!(int64(&filtered, 0).len(), 5);
+    .await;
+    run(&single, "SET datafusion.execution.target_partitions = 1").await;
+    let sql = "SELECT id FROM one WHERE id % 2 = 1 LIMIT 5";
+    let explained = rows(&single, &format!("EXPLAIN {sql}")).await;
+    let kinds = strings(&explained, 0);
+    let plans = strings(&explained, 1);
+    let plan = &plans[kinds.iter().position(|k| k == "physical_plan").unwrap()];
+    assert!(
+        plan.starts_with("PassingFilterExec") && plan.contains("fetch=5"),
+        "{plan}"
+    );
+    let filtered = tokio::time::timeout(Duration::from_secs(30), rows(&single, sql))
+        .await
+        .expect("LIMIT over a filter ends the query");
+    assert_eq!(int64(&filtered, 0), [1, 3, 5, 7, 9]);
 
     let Outcome::Rows(stream) = session.execute("SELECT id FROM events").await.unwrap() else {
         panic!("rows expected")
