@@ -153,7 +153,8 @@ impl Message {
     /// # Errors
     ///
     /// A [`ValidationError`] when a header name is empty or over 255 bytes, a string or byte
-    /// array value is over 65535 bytes, or the frame would exceed `u32::MAX` bytes. Nothing is
+    /// array value is over 65535 bytes, the headers take more than 128 KiB (what decoders,
+    /// this one and AWS's, accept), or the frame would exceed `u32::MAX` bytes. Nothing is
     /// written then.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), ValidationError> {
         for (i, header) in self.headers.iter().enumerate() {
@@ -178,6 +179,15 @@ impl Message {
             }
         }
         let headers_len = self.headers_len();
+        if headers_len > MAX_HEADERS_LEN {
+            return Err(ValidationError::new(
+                ValidationErrorKind::Length,
+                "headers",
+                format!(
+                    "headers take at most {MAX_HEADERS_LEN} bytes on the wire, these {headers_len}"
+                ),
+            ));
+        }
         let total = self.encoded_len();
         let (Ok(total32), Ok(headers32)) = (u32::try_from(total), u32::try_from(headers_len))
         else {
@@ -872,11 +882,10 @@ mod tests {
         assert_eq!(&bytes[4..8], &131_072u32.to_be_bytes()[..]);
         assert_eq!(decode_all(&bytes).unwrap(), vec![at_limit]);
 
-        let over = frame(1).to_bytes().unwrap();
-        assert_eq!(&over[4..8], &131_073u32.to_be_bytes()[..]);
-        let err = decode_all(&over).unwrap_err();
-        assert_eq!(err.kind(), DecodeErrorKind::InvalidFrameLength);
-        assert_eq!(err.offset(), Some(4));
+        // One byte more: the encoder refuses to write what no decoder takes (a peer's frame
+        // like it is refused from its prelude, above).
+        let err = frame(1).to_bytes().unwrap_err();
+        assert_eq!(err.field(), "headers");
     }
 
     #[test]
@@ -939,5 +948,22 @@ mod tests {
             .with_header("n", HeaderValue::ByteArray(vec![0u8; 65_536].into()));
         let err = long.to_bytes().unwrap_err();
         assert_eq!(err.field(), "headers[0].value");
+        // Each header fits, all of them do not: a decoder would refuse the frame.
+        let many = (0..3).fold(Message::new(Bytes::new()), |message, i| {
+            message.with_header(
+                format!("h{i}"),
+                HeaderValue::ByteArray(vec![0u8; 60_000].into()),
+            )
+        });
+        let err = many.to_bytes().unwrap_err();
+        assert_eq!(err.field(), "headers");
+        assert!(err.to_string().contains("131072"), "{err}");
+        let at_cap = (0..2).fold(Message::new(Bytes::new()), |message, i| {
+            message.with_header(
+                format!("h{i}"),
+                HeaderValue::ByteArray(vec![0u8; 60_000].into()),
+            )
+        });
+        assert!(at_cap.to_bytes().is_ok());
     }
 }
