@@ -18,7 +18,7 @@ use crate::cli::{Connection, OutputFormat, SqlArgs};
 use crate::failure::Failure;
 use crate::interrupt::interrupted;
 use crate::local::Emulator;
-use crate::table::{print, table_client};
+use crate::table::{print, report_left_out, table_client};
 
 /// Clients for tables as `kds tail --table` makes them: the table's options under the
 /// connection flags.
@@ -187,7 +187,8 @@ async fn run_statements(
             }
             _ => {}
         }
-        report_reads(session);
+        let report = session.take_report();
+        report_left_out("kds sql", report.skipped, report.filtered);
     }
     Ok(())
 }
@@ -222,24 +223,6 @@ fn write_rows(
     *header = false;
     print(out, batch, format, escape)?;
     out.flush()
-}
-
-/// Reports on standard error what the reads skipped or left out.
-fn report_reads(session: &SqlSession) {
-    let report = session.take_report();
-    if report.skipped > 0 {
-        eprintln!(
-            "kds sql: {} records did not decode in their table's format and were skipped",
-            report.skipped
-        );
-    }
-    if report.filtered > 0 {
-        eprintln!(
-            "kds sql: {} user records of KPL aggregates belonged to another shard's hash key \
-             range and were left out",
-            report.filtered
-        );
-    }
 }
 
 /// Creates the table's stream on the embedded emulator, unless it exists.

@@ -116,20 +116,24 @@ pub(crate) async fn tail(
         (Ok(()), Err(error)) => return Err(error.into()),
         (Ok(()), Ok(stats)) => stats,
     };
-    if stats.skipped > 0 {
-        eprintln!(
-            "kds tail: {} records did not decode in the table's format and were skipped",
-            stats.skipped
-        );
-    }
-    if stats.filtered > 0 {
-        eprintln!(
-            "kds tail: {} user records of KPL aggregates belonged to another shard's hash key \
-             range and were left out",
-            stats.filtered
-        );
-    }
+    report_left_out("kds tail", stats.skipped, stats.filtered);
     Ok(())
+}
+
+/// Reports on standard error the records a read skipped (they did not decode) and the user
+/// records of aggregates it left out (another shard's hash key range).
+pub(crate) fn report_left_out(command: &str, skipped: u64, filtered: u64) {
+    if skipped > 0 {
+        eprintln!(
+            "{command}: {skipped} records did not decode in their table's format and were skipped"
+        );
+    }
+    if filtered > 0 {
+        eprintln!(
+            "{command}: {filtered} user records of KPL aggregates belonged to another shard's \
+             hash key range and were left out"
+        );
+    }
 }
 
 /// A client for `table`'s stream: the table's options (endpoint, region, credentials, retries),

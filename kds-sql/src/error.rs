@@ -1,6 +1,7 @@
 //! The crate's error: one opaque type with a public kind.
 
 use std::fmt;
+use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 
@@ -109,8 +110,6 @@ impl Error {
         Self::new(kind, "").with_source(error)
     }
 }
-
-use std::sync::Arc;
 
 impl From<Error> for DataFusionError {
     fn from(error: Error) -> Self {

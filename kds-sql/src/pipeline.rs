@@ -40,7 +40,7 @@ use kds_stream::{
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind};
-use crate::scan::stopped;
+use crate::scan::{open_unless, stopped};
 use crate::session::{Environment, KdsOptions};
 use crate::table::KinesisTable;
 
@@ -235,20 +235,20 @@ impl Pipeline {
         .await
         .map_err(Error::stream)?;
         let mut stop = env.stop_signal();
-        let open = TableSource::open(&source_definition, source_client, store, config);
-        tokio::pin!(open);
-        let opened = tokio::select! {
-            opened = &mut open => opened,
-            () = stopped(&mut stop) => {
-                if let Ok(source) = open.await {
-                    env.record(source.close().await.map_err(Error::stream)?);
-                }
-                let written = sink.close().await.map_err(Error::stream)?;
-                env.record_writes(written);
-                return Ok(PipelineReport { sink: written, ..PipelineReport::default() });
-            }
+        let opened = open_unless(
+            TableSource::open(&source_definition, source_client, store, config),
+            stopped(&mut stop),
+            env,
+        )
+        .await?;
+        let Some(mut source) = opened else {
+            let written = sink.close().await.map_err(Error::stream)?;
+            env.record_writes(written);
+            return Ok(PipelineReport {
+                sink: written,
+                ..PipelineReport::default()
+            });
         };
-        let mut source = opened.map_err(Error::stream)?;
         let mut report = PipelineReport::default();
         let mut pending = Vec::new();
         let mut next_commit = Instant::now() + COMMIT_INTERVAL;

@@ -215,25 +215,21 @@ impl PartitionRead {
     /// every case, so that an enhanced fan-out consumer it registered is released.
     async fn run(self, tx: &mpsc::Sender<Result<RecordBatch>>) -> Result<(), Error> {
         let mut stop = self.env.stop_signal();
-        let open = TableSource::open(&self.definition, self.client, self.store, self.config);
-        tokio::pin!(open);
-        let opened = tokio::select! {
-            opened = &mut open => opened,
-            () = stopped(&mut stop) => {
-                // Opening may register a consumer: let it finish, then release it.
-                if let Ok(source) = open.await {
-                    self.env.record(source.close().await.map_err(Error::stream)?);
-                }
-                return Ok(());
-            }
-            () = tx.closed() => {
-                if let Ok(source) = open.await {
-                    self.env.record(source.close().await.map_err(Error::stream)?);
-                }
-                return Ok(());
+        let cancelled = async {
+            tokio::select! {
+                () = stopped(&mut stop) => {}
+                () = tx.closed() => {}
             }
         };
-        let mut source = opened.map_err(Error::stream)?;
+        let opened = open_unless(
+            TableSource::open(&self.definition, self.client, self.store, self.config),
+            cancelled,
+            &self.env,
+        )
+        .await?;
+        let Some(mut source) = opened else {
+            return Ok(());
+        };
         let mut left = self.limit.unwrap_or(usize::MAX);
         let result = loop {
             if left == 0 {
@@ -267,6 +263,26 @@ impl PartitionRead {
         result?;
         self.env.record(closed.map_err(Error::stream)?);
         Ok(())
+    }
+}
+
+/// Opens a source unless `cancelled` resolves first (`None` then). Opening may register an
+/// enhanced fan-out consumer: a cancelled open is let finish, and the source closed, which
+/// releases it.
+pub(crate) async fn open_unless(
+    open: impl Future<Output = Result<TableSource, kds_stream::Error>>,
+    cancelled: impl Future<Output = ()>,
+    env: &Environment,
+) -> Result<Option<TableSource>, Error> {
+    tokio::pin!(open);
+    tokio::select! {
+        opened = &mut open => opened.map(Some).map_err(Error::stream),
+        () = cancelled => {
+            if let Ok(source) = open.await {
+                env.record(source.close().await.map_err(Error::stream)?);
+            }
+            Ok(None)
+        }
     }
 }
 

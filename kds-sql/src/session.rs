@@ -347,18 +347,7 @@ impl SqlSession {
         let table = KinesisTable::new(definition.clone(), Arc::clone(&self.env))?;
         // Unquoted names in DataFusion's SQL are lowercased (unless the session turns that
         // off): register the name as queries will spell it.
-        let normalize = self
-            .context
-            .state()
-            .config_options()
-            .sql_parser
-            .enable_ident_normalization;
-        let registered = if normalize {
-            name.to_lowercase()
-        } else {
-            name.clone()
-        };
-        let reference = TableReference::bare(registered);
+        let reference = self.table_reference(&name, false);
         if self
             .context
             .table_exist(reference.clone())
@@ -415,21 +404,12 @@ impl SqlSession {
     /// Registers each hinted table with its options over the table's own, under the hint's
     /// placeholder name.
     async fn register_hinted(&self, hints: &[TableHint]) -> Result<(), Error> {
-        let normalize = self
-            .context
-            .state()
-            .config_options()
-            .sql_parser
-            .enable_ident_normalization;
         for hint in hints {
-            let name = if normalize && !hint.quoted {
-                hint.table.to_lowercase()
-            } else {
-                hint.table.clone()
-            };
+            let reference = self.table_reference(&hint.table, hint.quoted);
+            let name = reference.table().to_owned();
             let provider = self
                 .context
-                .table_provider(TableReference::bare(name.as_str()))
+                .table_provider(reference)
                 .await
                 .map_err(Error::datafusion)?;
             let Some(table) = provider.downcast_ref::<KinesisTable>() else {
@@ -485,20 +465,9 @@ impl SqlSession {
         let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
             return;
         };
-        let normalize = self
-            .context
-            .state()
-            .config_options()
-            .sql_parser
-            .enable_ident_normalization;
-        let table = if normalize && ident.quote_style.is_none() {
-            ident.value.to_lowercase()
-        } else {
-            ident.value.clone()
-        };
         let Ok(provider) = self
             .context
-            .table_provider(TableReference::bare(table.as_str()))
+            .table_provider(self.table_reference(&ident.value, ident.quote_style.is_some()))
             .await
         else {
             return;
@@ -512,6 +481,22 @@ impl SqlSession {
                 .into_iter()
                 .map(|column| ObjectName::from(vec![Ident::with_quote('"', column)]))
                 .collect();
+        }
+    }
+
+    /// The table `name` names in DataFusion's SQL: unquoted names are lowercased unless the
+    /// session turns that off.
+    fn table_reference(&self, name: &str, quoted: bool) -> TableReference {
+        let normalize = self
+            .context
+            .state()
+            .config_options()
+            .sql_parser
+            .enable_ident_normalization;
+        if normalize && !quoted {
+            TableReference::bare(name.to_lowercase())
+        } else {
+            TableReference::bare(name)
         }
     }
 

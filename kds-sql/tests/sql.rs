@@ -346,6 +346,20 @@ fn events_table(name: &str, stream: &str, extra: &str) -> String {
     )
 }
 
+/// ferrokinesis with a stream of `shards` shards, and a session whose table `events` reads it
+/// from the start.
+async fn events_from_start(stream: &str, shards: i32) -> (Ferrokinesis, SqlSession) {
+    let kinesis = Ferrokinesis::start().await;
+    create_stream(&kds_test_support::client(&kinesis.url), stream, shards).await;
+    let session = session(&kinesis.url);
+    run(
+        &session,
+        &events_table("events", stream, ", 'scan.stream.initpos' = 'TRIM_HORIZON'"),
+    )
+    .await;
+    (kinesis, session)
+}
+
 /// Writes ids `first..first + count` with user `id % 13`.
 async fn write_events(session: &SqlSession, table: &str, first: u64, count: u64) {
     let sql = format!(
@@ -411,34 +425,15 @@ async fn a_streaming_where_returns_each_match_once_on_kinesis_local() {
     let Some(kinesis) = KinesisLocal::get() else {
         return;
     };
-    let stream = format!("sql-where-{:08x}", fastrand_u32());
+    let stream = format!("sql-where-{:08x}", fastrand::u32(..));
     create_stream(&kds_test_support::client(&kinesis.plain_url), &stream, 2).await;
     // kinesis-local writes about 170 records a second.
     streaming_where(&kinesis.plain_url, &stream, 3_000).await;
 }
 
-fn fastrand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    nanos ^ std::process::id().rotate_left(16)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_groups_by_user_and_unbounded_aggregates_are_refused() {
-    let kinesis = Ferrokinesis::start().await;
-    create_stream(&kds_test_support::client(&kinesis.url), "groups", 3).await;
-    let session = session(&kinesis.url);
-    run(
-        &session,
-        &events_table(
-            "events",
-            "groups",
-            ", 'scan.stream.initpos' = 'TRIM_HORIZON'",
-        ),
-    )
-    .await;
+    let (_kinesis, session) = events_from_start("groups", 3).await;
     write_events(&session, "events", 1, 5_000).await;
     let sql = "SELECT count(*), user_id FROM events GROUP BY user_id";
     let refused = session.execute(sql).await.unwrap_err();
@@ -505,18 +500,7 @@ async fn a_timestamp_filter_starts_reading_there_when_the_table_sets_no_start() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_ends_an_unbounded_query_and_stop_ends_another() {
-    let kinesis = Ferrokinesis::start().await;
-    create_stream(&kds_test_support::client(&kinesis.url), "limited", 2).await;
-    let session = session(&kinesis.url);
-    run(
-        &session,
-        &events_table(
-            "events",
-            "limited",
-            ", 'scan.stream.initpos' = 'TRIM_HORIZON'",
-        ),
-    )
-    .await;
+    let (kinesis, session) = events_from_start("limited", 2).await;
     write_events(&session, "events", 0, 1_000).await;
     create_stream(&kds_test_support::client(&kinesis.url), "one-shard", 1).await;
     run(
@@ -629,7 +613,7 @@ async fn a_pipeline_killed_and_run_again_writes_every_row() {
     let client = kds_test_support::client(&kinesis.url);
     create_stream(&client, "source", 3).await;
     create_stream(&client, "sink", 2).await;
-    let state = std::env::temp_dir().join(format!("kds-sql-pipeline-{}", fastrand_u32()));
+    let state = std::env::temp_dir().join(format!("kds-sql-pipeline-{}", fastrand::u32(..)));
     std::fs::create_dir_all(&state).unwrap();
     let tables = format!(
         "{};\n{}",
@@ -657,7 +641,7 @@ async fn a_pipeline_killed_and_run_again_writes_every_row() {
         let stopper = session.stopper();
         let task = tokio::spawn(async move { session.execute(pipeline).await });
         if run_number < 5 {
-            let at = 300 + (fastrand_u32() % 1500);
+            let at = 300 + (fastrand::u32(..1500));
             tokio::time::sleep(Duration::from_millis(u64::from(at))).await;
             task.abort();
             let _ = task.await;
@@ -701,18 +685,7 @@ async fn a_pipeline_killed_and_run_again_writes_every_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateful_pipelines_over_an_unbounded_source_are_refused() {
-    let kinesis = Ferrokinesis::start().await;
-    create_stream(&kds_test_support::client(&kinesis.url), "refused", 1).await;
-    let session = session(&kinesis.url);
-    run(
-        &session,
-        &events_table(
-            "events",
-            "refused",
-            ", 'scan.stream.initpos' = 'TRIM_HORIZON'",
-        ),
-    )
-    .await;
+    let (_kinesis, session) = events_from_start("refused", 1).await;
     run(
         &session,
         "CREATE TABLE counts (user_id BIGINT, n BIGINT) WITH ('connector' = 'kinesis',
