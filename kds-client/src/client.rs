@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::credentials::Credentials;
 use crate::credentials::{CachedCredentials, EnvironmentVariables, shared};
+use crate::dynamodb::DynamoDbClient;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::retry::RetryPolicy;
@@ -188,7 +189,8 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 transport,
-                signer: Arc::new(Signer::new(region)),
+                signer: Arc::new(Signer::new(region, Service::Kinesis.signing_name())),
+                service: Service::Kinesis,
                 endpoint,
                 protocol: self.protocol,
                 credentials: self
@@ -215,6 +217,8 @@ struct Inner {
     /// Shared with clients made by `with_own_connections`: the clock offset it learns holds
     /// for them too.
     signer: Arc<Signer>,
+    /// Kinesis, or DynamoDB for a [`DynamoDbClient`].
+    service: Service,
     endpoint: Endpoint,
     protocol: Protocol,
     credentials: Arc<CachedCredentials>,
@@ -222,6 +226,40 @@ struct Inner {
     attempt_timeout: Duration,
     total_timeout: Duration,
     limits: Limits,
+}
+
+/// The service a client calls: what it signs for and how requests name their operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// Kinesis: awsJson1.1 or CBOR 1.1, `Kinesis_20131202.<Operation>`.
+    Kinesis,
+    /// DynamoDB: awsJson1.0, `DynamoDB_20120810.<Operation>`.
+    DynamoDb,
+}
+
+impl Service {
+    pub(crate) fn signing_name(self) -> &'static str {
+        match self {
+            Self::Kinesis => "kinesis",
+            Self::DynamoDb => "dynamodb",
+        }
+    }
+
+    fn content_type(self, protocol: Protocol) -> &'static str {
+        match self {
+            Self::Kinesis => protocol.content_type(),
+            Self::DynamoDb => "application/x-amz-json-1.0",
+        }
+    }
+}
+
+/// One operation call, as the retry loop and its logs see it.
+pub(crate) struct Call<'a> {
+    pub(crate) operation: &'static str,
+    /// The `X-Amz-Target` header.
+    pub(crate) target: &'a str,
+    pub(crate) stream: &'a str,
+    pub(crate) shard: &'a str,
 }
 
 /// Why one attempt failed, and what the server's clock said.
@@ -256,6 +294,37 @@ impl Client {
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// A client of DynamoDB at `endpoint` (default: the region's,
+    /// `https://dynamodb.{region}.amazonaws.com`), signed for the same region with the same
+    /// credentials, timeouts and TLS settings, its clock offset learnt anew.
+    ///
+    /// # Errors
+    ///
+    /// `Config` for an endpoint that is not a URL, or when TLS cannot be set up.
+    pub fn dynamodb(&self, endpoint: Option<&str>) -> Result<DynamoDbClient, Error> {
+        let inner = &self.inner;
+        let endpoint = match endpoint {
+            Some(url) => Endpoint::parse(url)?,
+            None => Endpoint::regional("dynamodb", inner.signer.region())?,
+        };
+        let service = Service::DynamoDb;
+        let client = Self {
+            inner: Arc::new(Inner {
+                transport: inner.transport.for_endpoint(endpoint.is_tls())?,
+                signer: Arc::new(inner.signer.for_service(service.signing_name())),
+                service,
+                endpoint,
+                protocol: Protocol::Json,
+                credentials: Arc::clone(&inner.credentials),
+                retry: inner.retry.clone(),
+                attempt_timeout: inner.attempt_timeout,
+                total_timeout: inner.total_timeout,
+                limits: inner.limits,
+            }),
+        };
+        Ok(DynamoDbClient::new(client))
     }
 
     /// The protocol requests are sent in.
@@ -340,7 +409,7 @@ impl Client {
     async fn call<Q: Request, T>(
         &self,
         request: &Q,
-        mut decode: impl FnMut(Response, Protocol) -> Result<T, ResponseError>,
+        decode: impl FnMut(Response, Protocol) -> Result<T, ResponseError>,
     ) -> Result<T, Error> {
         let operation = Q::OPERATION;
         if operation == "SubscribeToShard" {
@@ -351,6 +420,23 @@ impl Client {
             .in_call(operation, 0));
         }
         let body = self.body(request)?;
+        let call = Call {
+            operation,
+            target: Q::TARGET,
+            stream: request.stream().unwrap_or_default(),
+            shard: request.shard().unwrap_or_default(),
+        };
+        self.call_with(&call, &body, decode).await
+    }
+
+    /// Sends `body` as `call`, retried, and decodes the response with `decode`.
+    pub(crate) async fn call_with<T>(
+        &self,
+        call: &Call<'_>,
+        body: &Bytes,
+        mut decode: impl FnMut(Response, Protocol) -> Result<T, ResponseError>,
+    ) -> Result<T, Error> {
+        let operation = call.operation;
         let policy = self.retry_policy(operation);
         let now = Instant::now();
         let deadline = now
@@ -363,15 +449,16 @@ impl Client {
         loop {
             attempts += 1;
             let span = tracing::debug_span!(
-                "kinesis",
+                "aws",
+                service = self.inner.service.signing_name(),
                 operation,
-                stream = request.stream().unwrap_or_default(),
-                shard = request.shard().unwrap_or_default(),
+                stream = call.stream,
+                shard = call.shard,
                 attempt = attempts
             );
             let started = Instant::now();
             let outcome = self
-                .attempt::<Q, T>(&body, deadline, &mut decode)
+                .attempt(call.target, body, deadline, &mut decode)
                 .instrument(span.clone())
                 .await;
             let failure = match outcome {
@@ -455,9 +542,10 @@ impl Client {
             })
     }
 
-    /// The signed HTTP request of a `Q` with `body`.
-    fn signed<Q: Request>(
+    /// The signed HTTP request of the operation `target` (its `X-Amz-Target`) with `body`.
+    fn signed(
         &self,
+        target: &str,
         body: &Bytes,
         credentials: &Credentials,
     ) -> Result<http::Request<Bytes>, Error> {
@@ -465,8 +553,11 @@ impl Client {
         let mut request = http::Request::builder()
             .method(http::Method::POST)
             .uri(inner.endpoint.uri().clone())
-            .header(http::header::CONTENT_TYPE, inner.protocol.content_type())
-            .header("x-amz-target", Q::TARGET)
+            .header(
+                http::header::CONTENT_TYPE,
+                inner.service.content_type(inner.protocol),
+            )
+            .header("x-amz-target", target)
             .body(body.clone())
             .map_err(|e| Error::config("cannot build the request").with_source(e))?;
         inner
@@ -491,7 +582,7 @@ impl Client {
         let timeout = self.inner.attempt_timeout;
         let started = Instant::now();
         let credentials = self.credentials(timeout).await.map_err(fail)?;
-        let signed = self.signed::<Q>(&body, &credentials).map_err(fail)?;
+        let signed = self.signed(Q::TARGET, &body, &credentials).map_err(fail)?;
         let left = timeout.saturating_sub(started.elapsed());
         let response = tokio::time::timeout(left, self.inner.transport.open(signed))
             .await
@@ -529,8 +620,9 @@ impl Client {
         })
     }
 
-    async fn attempt<Q: Request, T>(
+    async fn attempt<T>(
         &self,
+        target: &str,
         body: &Bytes,
         deadline: Instant,
         decode: &mut impl FnMut(Response, Protocol) -> Result<T, ResponseError>,
@@ -540,7 +632,7 @@ impl Client {
         let credentials = self
             .credentials(inner.attempt_timeout.min(remaining()))
             .await?;
-        let request = self.signed::<Q>(body, &credentials)?;
+        let request = self.signed(target, body, &credentials)?;
         let timeout = inner.attempt_timeout.min(remaining());
         let response = tokio::time::timeout(timeout, inner.transport.send(request))
             .await

@@ -24,6 +24,11 @@ impl Endpoint {
     /// `Config` when `region` is not a region name (lower-case letters, digits and dashes,
     /// like `eu-west-1`).
     pub fn for_region(region: &str) -> Result<Self, Error> {
+        Self::regional("kinesis", region)
+    }
+
+    /// The regional endpoint of `service` (`kinesis`, `dynamodb`).
+    pub(crate) fn regional(service: &str, region: &str) -> Result<Self, Error> {
         let valid = !region.is_empty()
             && region.len() <= 64
             && region
@@ -41,7 +46,7 @@ impl Endpoint {
         } else {
             "amazonaws.com"
         };
-        Self::parse(&format!("https://kinesis.{region}.{domain}"))
+        Self::parse(&format!("https://{service}.{region}.{domain}"))
     }
 
     /// An endpoint given as a URL, `http://127.0.0.1:4567` say. The path, if any, must be `/`.

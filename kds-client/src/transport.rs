@@ -114,6 +114,19 @@ impl Transport {
         })
     }
 
+    /// A transport with the same settings for an endpoint that is `https` or not: this one
+    /// when that does not change, a new one (with the system's certificates when needed)
+    /// when it does.
+    pub(crate) fn for_endpoint(&self, tls: bool) -> Result<Self, Error> {
+        if tls == self.config.tls {
+            return Ok(self.clone());
+        }
+        Self::new(&TransportConfig {
+            tls,
+            ..self.config.clone()
+        })
+    }
+
     /// A transport with the same settings and connections of its own.
     pub(crate) fn with_own_pool(&self) -> Self {
         Self {

@@ -82,7 +82,8 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
     /// # Errors
     ///
     /// [`ErrorKind::LeaseLost`] naming the first shard whose counter moved (or whose lease is
-    /// gone); the leases before it may be stored (the file store writes all or none).
+    /// gone). The stores of this crate then store none of them (the DynamoDB store: none of
+    /// that lease's hundred).
     fn update(&self, leases: Vec<Lease>) -> StoreFuture<'_, Vec<Lease>>;
 
     /// Removes the lease of `shard` if its counter is `counter`.

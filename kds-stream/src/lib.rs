@@ -58,6 +58,7 @@ mod align;
 mod assign;
 mod checkpoint;
 mod connect;
+mod dynamodb_store;
 mod error;
 mod file_store;
 mod lease;
@@ -65,11 +66,13 @@ mod put_queue;
 mod rows;
 mod sink;
 mod source;
+mod taker;
 mod watermark;
 
 pub use assign::{ShardAssigner, java_string_hash};
 pub use checkpoint::{Checkpoint, Resume};
 pub use connect::{client_builder, credentials_provider};
+pub use dynamodb_store::DynamoDbLeaseStore;
 pub use error::{Error, ErrorKind};
 pub use file_store::FileLeaseStore;
 pub use lease::{Lease, LeaseStore, MemoryLeaseStore, StoreFuture};
@@ -77,4 +80,5 @@ pub use put_queue::{Completion, Failed, PutQueue, PutRequest, RequestFailure, Wr
 pub use rows::{Assembled, AssemblerStats, RowAssembler};
 pub use sink::{RecordWriter, SinkConfig, TableSink, WriterConfig, WriterStats};
 pub use source::{AckToken, SourceBatch, SourceConfig, SourceStats, TableSource};
+pub use taker::{DEFAULT_LEASE_DURATION, LeaseTaker};
 pub use watermark::WatermarkSpec;

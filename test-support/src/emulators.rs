@@ -1,5 +1,6 @@
-//! The emulators the tests run against: ferrokinesis in process, and kinesis-local
-//! (kinesis-mock compiled to JavaScript, from npm) in a node process of its own.
+//! The emulators the tests run against: ferrokinesis and dynoxide (DynamoDB, for lease
+//! tables) in process, and kinesis-local (kinesis-mock compiled to JavaScript, from npm) in a
+//! node process of its own.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -64,6 +65,43 @@ impl Ferrokinesis {
 }
 
 impl Drop for Ferrokinesis {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// dynoxide (a DynamoDB emulator on SQLite in memory) on a loopback port, stopped when
+/// dropped.
+pub struct Dynoxide {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Dynoxide {
+    /// An empty database.
+    pub async fn start() -> Self {
+        let database = dynoxide::Database::memory().expect("an in-memory database");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            dynoxide::server::serve_with_shutdown(listener, database, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            url,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for Dynoxide {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

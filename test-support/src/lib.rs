@@ -27,7 +27,7 @@ use kds_proto::types::{
     StreamName, StreamStatus,
 };
 
-pub use emulators::{Ferrokinesis, KdsLocal, KinesisLocal};
+pub use emulators::{Dynoxide, Ferrokinesis, KdsLocal, KinesisLocal};
 
 /// A client builder for a test endpoint: region us-east-1, static test credentials, and a
 /// trusted self-signed certificate on `https` URLs (kinesis-local's TLS port).
