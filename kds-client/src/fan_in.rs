@@ -78,9 +78,14 @@ enum Start<F> {
     Ended(Box<ShardCursor>),
 }
 
+/// A report, with the read it comes from: reports of a stopped read are dropped.
+type Sent<E> = (u64, Report<E>);
+
 /// Where a [`ShardDriver`] hands its batches.
 pub struct BatchSender<E> {
-    reports: mpsc::Sender<Report<E>>,
+    reports: mpsc::Sender<Sent<E>>,
+    /// The read this sender belongs to.
+    read: u64,
     /// Open unless the caller paused the shard ([`FanIn::pause`]).
     gate: watch::Receiver<bool>,
 }
@@ -93,7 +98,10 @@ impl<E> BatchSender<E> {
         if gate.wait_for(|open| *open).await.is_err() {
             return false;
         }
-        self.reports.send(Report::Batch(batch)).await.is_ok()
+        self.reports
+            .send((self.read, Report::Batch(batch)))
+            .await
+            .is_ok()
     }
 }
 
@@ -151,12 +159,16 @@ pub struct FanIn<D: ShardDriver> {
     failures: HashMap<ShardId, u32>,
     /// A shard task that panicked, to report.
     panicked: Option<(ShardId, JoinError)>,
-    reports: mpsc::Receiver<Report<D::Error>>,
-    sender: mpsc::Sender<Report<D::Error>>,
+    reports: mpsc::Receiver<Sent<D::Error>>,
+    sender: mpsc::Sender<Sent<D::Error>>,
     /// The shards' tasks, stopped when the reader is dropped.
     tasks: JoinSet<()>,
     /// The shard each task reads.
     task_shards: HashMap<tokio::task::Id, ShardId>,
+    /// The read of each shard being read (its reports count), and how to stop its task.
+    reads: HashMap<ShardId, (u64, tokio::task::AbortHandle)>,
+    /// The number of the next read.
+    next_read: u64,
     /// Whether each shard being read may hand on batches (see [`pause`](Self::pause)).
     gates: HashMap<ShardId, watch::Sender<bool>>,
 }
@@ -224,6 +236,8 @@ impl<D: ShardDriver> FanIn<D> {
             sender,
             tasks: JoinSet::new(),
             task_shards: HashMap::new(),
+            reads: HashMap::new(),
+            next_read: 0,
             gates: HashMap::new(),
         }
     }
@@ -260,9 +274,31 @@ impl<D: ShardDriver> FanIn<D> {
         }
     }
 
+    /// Stops reading `shard`: its task is stopped, and nothing it read that was not handed
+    /// out yet is (a batch in flight is dropped), nor its end or failure. Its children are not
+    /// started by this. Returns whether the shard was being read (or waiting to resume after
+    /// a failure). A later [`start_shard`](Self::start_shard) reads it anew.
+    pub fn stop_shard(&mut self, shard: &ShardId) -> bool {
+        let was_failed = self.failed.len();
+        self.failed.retain(|(cursor, _)| cursor.shard() != shard);
+        let stopped = match self.reads.remove(shard) {
+            Some((_, task)) => {
+                task.abort();
+                self.stopped(shard);
+                true
+            }
+            None => self.failed.len() < was_failed,
+        };
+        self.gates.remove(shard);
+        self.failures.remove(shard);
+        stopped
+    }
+
     /// Starts a task that reads `cursor`'s shard, after a backoff for `failures` in a row.
     fn spawn(&mut self, cursor: ShardCursor, failures: u32) {
         self.running += 1;
+        let read = self.next_read;
+        self.next_read += 1;
         let shard = cursor.shard().clone();
         let sender = self.sender.clone();
         let (client, stream) = (self.client.clone(), self.stream.clone());
@@ -276,6 +312,7 @@ impl<D: ShardDriver> FanIn<D> {
                 .subscribe();
             let out = BatchSender {
                 reports: sender.clone(),
+                read,
                 gate,
             };
             Start::Read(self.driver.read(cursor, out))
@@ -311,9 +348,10 @@ impl<D: ShardDriver> FanIn<D> {
                     }
                 },
             };
-            let _ = sender.send(report).await;
+            let _ = sender.send((read, report)).await;
         });
-        self.task_shards.insert(task.id(), shard);
+        self.task_shards.insert(task.id(), shard.clone());
+        self.reads.insert(shard, (read, task));
     }
 
     /// A shard's task ended.
@@ -331,7 +369,12 @@ impl<D: ShardDriver> FanIn<D> {
         let shard = self.task_shards.remove(&id);
         if let (Err(error), Some(shard)) = (joined, shard)
             && error.is_panic()
+            && self
+                .reads
+                .get(&shard)
+                .is_some_and(|(_, task)| task.id() == id)
         {
+            self.reads.remove(&shard);
             self.stopped(&shard);
             self.panicked = Some((shard, error));
         }
@@ -380,7 +423,22 @@ impl<D: ShardDriver> FanIn<D> {
             })
             .await;
             let report = match next {
-                Ok(Some(report)) => report,
+                Ok(Some((read, report))) => {
+                    let shard = match &report {
+                        Report::Batch(batch) => &batch.shard_id,
+                        Report::Ended(shard, _) | Report::AtEndTime(shard) => shard,
+                        Report::Failed(cursor, _) => cursor.shard(),
+                    };
+                    if self.reads.get(shard).map(|(current, _)| *current) != Some(read) {
+                        // From a read that was stopped.
+                        continue;
+                    }
+                    if !matches!(report, Report::Batch(_)) {
+                        // The read's last report.
+                        self.reads.remove(shard);
+                    }
+                    report
+                }
                 // The reader holds a sender: the channel never closes while it exists.
                 Ok(None) => return Ok(None),
                 Err(joined) => {
@@ -464,7 +522,7 @@ async fn look_up_children<E>(
     client: &Client,
     stream: &StreamId,
     shard: &ShardId,
-    reader: &mpsc::Sender<Report<E>>,
+    reader: &mpsc::Sender<Sent<E>>,
 ) -> Result<Vec<ChildOf>, Error> {
     let mut attempt = 0;
     loop {

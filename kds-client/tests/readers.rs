@@ -234,3 +234,84 @@ async fn a_failed_shard_and_a_refused_lookup_resume_on_the_next_call_where_they_
         }
     }
 }
+
+/// A stopped shard hands out nothing more, not even a batch its task had read already, while
+/// the other shards read on; started again, it reads from where it is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_shard_hands_out_nothing_more_and_restarts_where_told() {
+    use kds_client::{Event, FanIn, PollingDriver};
+    let emulator = kds_test_support::Ferrokinesis::start().await;
+    let client = kds_test_support::client(&emulator.url);
+    create_stream(&client, "stops", 2).await;
+    let written = put_keyed(&client, "stops", "k", 400).await;
+    let listed = shards(&client, "stops").await;
+    let (first, second) = (listed[0].shard_id.clone(), listed[1].shard_id.clone());
+    let mut config = PollConfig::default();
+    config.interval = Duration::from_millis(5);
+    config.max_records = 10;
+    let stream = StreamId::Name(name("stops"));
+    let driver = PollingDriver::new(client.clone(), stream.clone(), config);
+    let mut fan_in = FanIn::without_lineage(client.clone(), stream, None, driver);
+    let trim = || StartingPosition::new(ShardIteratorType::TrimHorizon);
+    fan_in.start_shard(first.clone(), trim(), false);
+    let mut read: HashMap<ShardId, Vec<Bytes>> = HashMap::new();
+    let mut last_of_first = None;
+    // Read one batch of the first shard, and give its task time to hand on the next (it
+    // waits in the reader's one-report buffer) and read a third.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while last_of_first.is_none() {
+        assert!(Instant::now() < deadline, "no batch of {first:?}");
+        if let Some(Event::Batch(batch)) = fan_in.next_event().await.unwrap() {
+            if batch.shard_id == first {
+                last_of_first = batch.records.last().map(|r| r.sequence_number.clone());
+            }
+            read.entry(batch.shard_id.clone())
+                .or_default()
+                .extend(batch.records.into_iter().map(|r| r.data));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(fan_in.stop_shard(&first));
+    assert!(!fan_in.stop_shard(&first), "stopped once");
+    assert_eq!(fan_in.running(), 0);
+    fan_in.start_shard(second.clone(), trim(), false);
+    let before = read[&first].len();
+    // The second shard reads to its tip; nothing more of the first comes.
+    let quiet = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < quiet {
+        match tokio::time::timeout(Duration::from_millis(200), fan_in.next_event()).await {
+            Ok(Ok(Some(Event::Batch(batch)))) => {
+                assert_eq!(batch.shard_id, second, "a batch of a stopped shard");
+                read.entry(second.clone())
+                    .or_default()
+                    .extend(batch.records.into_iter().map(|r| r.data));
+            }
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => {}
+        }
+    }
+    assert_eq!(read[&first].len(), before);
+    // Started again after the last record handed out: the rest of the shard, once.
+    fan_in.start_shard(
+        first.clone(),
+        StartingPosition::after_sequence_number(last_of_first.unwrap()),
+        false,
+    );
+    assert_eq!(fan_in.running(), 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while read.values().map(Vec::len).sum::<usize>() < written.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the rest of {first:?} did not come"
+        );
+        if let Ok(Ok(Some(Event::Batch(batch)))) =
+            tokio::time::timeout(Duration::from_millis(500), fan_in.next_event()).await
+        {
+            read.entry(batch.shard_id.clone())
+                .or_default()
+                .extend(batch.records.into_iter().map(|r| r.data));
+        }
+    }
+    let all: Vec<Bytes> = read.into_values().flatten().collect();
+    assert_eq!(sorted(all), sorted(written), "every record once");
+}

@@ -165,6 +165,14 @@ impl Reader {
         }
     }
 
+    /// Stops reading `shard`; nothing it read is handed out after this.
+    fn stop_shard(&mut self, shard: &ShardId) {
+        match self {
+            Self::Polling(fan_in) => fan_in.stop_shard(shard),
+            Self::FanOut(fan_in) => fan_in.stop_shard(shard),
+        };
+    }
+
     fn running(&self) -> usize {
         match self {
             Self::Polling(fan_in) => fan_in.running(),
@@ -1016,6 +1024,9 @@ impl TableSource {
                     // Another worker holds the shard now: this source reads and commits it no
                     // more, and the next commit writes the others.
                     let shard = shard.clone();
+                    // Its subscription too: another worker's read of it with the same
+                    // enhanced fan-out consumer would be refused while this one lasts.
+                    self.reader.stop_shard(&shard);
                     self.shards.remove(&shard);
                     self.tokens.retain(|_, s| s != &shard);
                     if let Some(alignment) = &mut self.alignment {

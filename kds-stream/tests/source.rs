@@ -726,3 +726,75 @@ async fn a_lookahead_without_a_watermark_is_refused() {
     assert_eq!(error.kind(), kds_stream::ErrorKind::Definition);
     assert!(error.to_string().contains("WATERMARK"), "{error}");
 }
+
+/// A lease another worker took: the commit says so, naming the shard, the source hands out no
+/// more of that shard's rows and commits it no more, and reads the other shards on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_its_shard_and_only_it() {
+    let emulator = Ferrokinesis::start().await;
+    let client = client(&emulator.url);
+    create_stream(&client, "events", 2).await;
+    put_rows(&client, "events", 0, 400, 1).await;
+    let table = table(
+        &emulator.url,
+        "events",
+        "TRIM_HORIZON",
+        ", 'scan.shard.getrecords.maxrecordcount' = '10'",
+    );
+    let store = Arc::new(MemoryLeaseStore::new());
+    let mut config = config(false);
+    config.commit_interval = Duration::from_secs(3600);
+    let mut source = TableSource::open(&table, client.clone(), store.clone(), config)
+        .await
+        .unwrap();
+    let batch = source.next().await.unwrap().unwrap();
+    let lost = batch.shard_id.clone();
+    let mut before = rows_of(&batch.rows);
+    source.ack(batch.token).unwrap();
+    // Another worker takes the shard's lease.
+    let mut stolen = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.shard_id == lost)
+        .unwrap();
+    stolen.owner = Some("thief".into());
+    let stolen = store.update(vec![stolen]).await.unwrap().remove(0);
+    let error = source.commit().await.unwrap_err();
+    assert_eq!(error.kind(), kds_stream::ErrorKind::LeaseLost);
+    assert_eq!(error.shard(), Some(&lost));
+    assert_eq!(source.open_shards(), 1);
+    // The other shard reads to its end; nothing more of the lost one comes.
+    let mut after = Vec::new();
+    let quiet = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < quiet {
+        if let Ok(batch) = tokio::time::timeout(Duration::from_millis(300), source.next()).await {
+            let batch = batch.unwrap().unwrap();
+            assert_ne!(
+                batch.shard_id, lost,
+                "a row of a shard whose lease was lost"
+            );
+            after.extend(rows_of(&batch.rows));
+            source.ack(batch.token).unwrap();
+        }
+    }
+    source.commit().await.unwrap();
+    let leases = store.list().await.unwrap();
+    let thief = leases.iter().find(|l| l.shard_id == lost).unwrap();
+    assert_eq!(thief, &stolen, "the thief's lease is untouched");
+    // The other shard was read whole: with the rows of the lost shard that came before the
+    // loss, some but not all of the 400.
+    before.append(&mut after);
+    let other = before.iter().filter(|r| r.shard != lost.as_str()).count();
+    assert!(
+        other > 0 && before.len() < 400,
+        "{other} of {}",
+        before.len()
+    );
+    let kept = leases.iter().find(|l| l.shard_id != lost).unwrap();
+    assert!(
+        matches!(kept.checkpoint, Checkpoint::Record { .. }),
+        "{kept:?}"
+    );
+}
