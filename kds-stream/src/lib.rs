@@ -25,8 +25,11 @@
 //! rows after it, and a pipeline delivers every row at least once. [`RecordWriter`] is the
 //! part below the table (user records in), and [`PutQueue`] its sans-I/O core.
 //!
-//! Leases live in memory ([`MemoryLeaseStore`]) or in a local file ([`FileLeaseStore`], the
-//! default for one process: atomic writes, and a lock that keeps a second process out).
+//! Leases live in memory ([`MemoryLeaseStore`]), in a local file ([`FileLeaseStore`], the
+//! default for one process: atomic writes, and a lock that keeps a second process out), or in
+//! a DynamoDB table that workers on several machines share ([`DynamoDbLeaseStore`]: the KCL's
+//! attribute names, every write conditional on the lease counter). [`LeaseTaker`] decides which
+//! leases a worker takes when several share a stream, as the KCL's lease taker does.
 //!
 //! ```no_run
 //! use std::sync::Arc;

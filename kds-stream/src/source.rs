@@ -20,6 +20,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{Error, ErrorKind};
 use crate::lease::{Lease, LeaseStore};
 use crate::rows::RowAssembler;
+use crate::taker::LeaseTaker;
 use crate::watermark::{WatermarkSpec, Watermarks};
 
 /// How a [`TableSource`] runs.
@@ -41,6 +42,15 @@ pub struct SourceConfig {
     pub owner: String,
     /// How often [`TableSource::next`] commits acknowledged positions by itself.
     pub commit_interval: Duration,
+    /// Shares the stream's shards with other workers through the lease store, as the KCL
+    /// does: `Some(lease duration)` (the KCL's is 10 s, [`DEFAULT_LEASE_DURATION`]). Every
+    /// worker names the same store (a [`DynamoDbLeaseStore`](crate::DynamoDbLeaseStore)) and
+    /// an [`owner`](Self::owner) of its own. See [`TableSource`]'s shared reading. `None`
+    /// (the default): this reader reads the shards [`subtask`](Self::subtask) of
+    /// [`subtasks`](Self::subtasks) is assigned.
+    ///
+    /// [`DEFAULT_LEASE_DURATION`]: crate::DEFAULT_LEASE_DURATION
+    pub lease_duration: Option<Duration>,
 }
 
 impl Default for SourceConfig {
@@ -52,6 +62,7 @@ impl Default for SourceConfig {
             bounded: false,
             owner: format!("kds-{}-{:08x}", std::process::id(), fastrand::u32(..)),
             commit_interval: Duration::from_secs(1),
+            lease_duration: None,
         }
     }
 }
@@ -95,6 +106,11 @@ pub struct SourceStats {
     pub commits: u64,
     /// Batches held back now, waiting for slower shards (`scan.watermark.lookahead.millis`).
     pub held_batches: u64,
+    /// Leases this reader took ([`SourceConfig::lease_duration`]).
+    pub leases_taken: u64,
+    /// Leases this reader lost: another worker took them, or they could not be renewed
+    /// within a lease duration. Their shards were stopped.
+    pub leases_lost: u64,
 }
 
 /// Where a shard's reading stands.
@@ -126,6 +142,8 @@ struct ShardState {
     unacked: VecDeque<(u64, Checkpoint, bool)>,
     /// The checkpoint of the acknowledged prefix, when it moved past the lease's.
     acked: Option<Checkpoint>,
+    /// When the lease was last written (taken or renewed).
+    renewed: Instant,
 }
 
 impl ShardState {
@@ -239,6 +257,20 @@ struct Alignment {
 /// that interval: the slowest reader never waits for a shard that has nothing to give.
 /// Alignment works on whole batches (one GetRecords answer or enhanced fan-out event).
 ///
+/// # Shared reading
+///
+/// With [`SourceConfig::lease_duration`], readers in any number of processes share the
+/// stream's shards through one lease store, as KCL consumers do. Each creates the leases of the
+/// shards it lists, takes leases with a [`LeaseTaker`](crate::LeaseTaker) every lease duration
+/// (unowned and expired ones first, else one stolen from the most loaded reader), and renews
+/// the leases it holds at every commit (at least every third of a duration), one lease at a
+/// time, with the acknowledged position. A lease another reader took, or one that could not be
+/// renewed within a duration, stops its shard: its read ends, and no row delivered after the
+/// loss is committed (the write that would commit it fails on the counter), so the new owner
+/// starts where the last commit left and repeats only what was not committed. A child is taken
+/// only once every parent's lease is at `SHARD_END`. [`close`](TableSource::close) gives the
+/// leases up, so others take them at once.
+///
 /// # Acknowledging and committing
 ///
 /// Every [`SourceBatch`] carries an [`AckToken`]; [`ack`](Self::ack) it once the rows are safe
@@ -283,6 +315,11 @@ pub struct TableSource {
     next_discovery: Instant,
     /// The enhanced fan-out consumer to release on close, and how.
     consumer: Option<(ConsumerArn, Registration, ConsumerConfig)>,
+    /// Shared reading ([`SourceConfig::lease_duration`]): what decides which leases to take.
+    taker: Option<LeaseTaker>,
+    next_take: Instant,
+    /// The shards of the last listing: closed, and their hash key range.
+    listed: HashMap<ShardId, (bool, (u128, u128))>,
     stats: SourceStats,
 }
 
@@ -330,6 +367,22 @@ impl TableSource {
                 ),
             ));
         }
+        let mut config = config;
+        let taker = match config.lease_duration {
+            None => None,
+            Some(duration) => {
+                if config.subtasks != 1 || config.bounded || duration < Duration::from_millis(3) {
+                    return Err(Error::new(
+                        ErrorKind::Usage,
+                        "a reader sharing shards through leases is one subtask, unbounded, with \
+                         a lease duration of at least 3 ms",
+                    ));
+                }
+                // Every commit renews the leases held.
+                config.commit_interval = config.commit_interval.min(duration / 3);
+                Some(LeaseTaker::new(config.owner.clone(), duration))
+            }
+        };
         let assigner = ShardAssigner::named(&options.source.shard_assigner)?;
         let schema = definition.arrow_schema();
         let mut decoded: Vec<usize> = config
@@ -503,6 +556,9 @@ impl TableSource {
             discovery_interval: options.source.shard_discovery_interval,
             next_discovery: now + options.source.shard_discovery_interval,
             consumer,
+            taker,
+            next_take: now,
+            listed: HashMap::new(),
             stats: SourceStats::default(),
             config,
         };
@@ -563,6 +619,9 @@ impl TableSource {
     /// the table's start on a first start (an empty store), else at TRIM_HORIZON (a shard that
     /// appeared since holds only records written since).
     async fn take_shards(&mut self, listed: &[Shard]) -> Result<(), Error> {
+        if self.taker.is_some() {
+            return self.lease_shards(listed).await;
+        }
         let mut stored = leases_by_shard(self.store.as_ref()).await?;
         let start = if self.fresh && stored.is_empty() {
             self.start.clone()
@@ -613,6 +672,7 @@ impl TableSource {
                     skip: None,
                     unacked: VecDeque::new(),
                     acked: None,
+                    renewed: Instant::now(),
                     lease: lease.clone(),
                 },
             );
@@ -635,6 +695,130 @@ impl TableSource {
             }
         }
         Ok(())
+    }
+
+    /// Shared reading: creates the missing leases of the `listed` shards (for every worker),
+    /// then takes what the lease taker says.
+    async fn lease_shards(&mut self, listed: &[Shard]) -> Result<(), Error> {
+        for shard in listed {
+            let range = &shard.hash_key_range;
+            self.listed.insert(
+                shard.shard_id.clone(),
+                (
+                    shard.is_closed(),
+                    (range.starting_hash_key.0, range.ending_hash_key.0),
+                ),
+            );
+        }
+        let stored = leases_by_shard(self.store.as_ref()).await?;
+        let start = if self.fresh && stored.is_empty() {
+            self.start.clone()
+        } else {
+            Checkpoint::TrimHorizon
+        };
+        self.fresh = false;
+        for shard in listed {
+            if stored.contains_key(&shard.shard_id) {
+                continue;
+            }
+            let parents: Vec<ShardId> = [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+            let range = &shard.hash_key_range;
+            let lease = Lease::new(shard.shard_id.clone(), start.clone(), parents)
+                .with_hash_range(range.starting_hash_key.0, range.ending_hash_key.0);
+            // `false`: another worker created it first.
+            self.store.create(lease).await?;
+        }
+        self.take_leases(Instant::now()).await
+    }
+
+    /// Shared reading: takes the leases the taker chooses, and notes the others' positions
+    /// (a child waits for parents another worker reads).
+    async fn take_leases(&mut self, now: Instant) -> Result<(), Error> {
+        let leases = self.store.list().await?;
+        let Some(taker) = &mut self.taker else {
+            return Ok(());
+        };
+        let chosen = taker.choose(&leases, now);
+        // Leases in this reader's name that it does not read: written by a take or renewal
+        // whose answer was lost (a cancelled call), or by an earlier run under the same name.
+        // They are this reader's: it reads them again.
+        let owner = self.config.owner.as_str();
+        let unread: Vec<Lease> = leases
+            .iter()
+            .filter(|l| l.owner.as_deref() == Some(owner) && !self.shards.contains_key(&l.shard_id))
+            .cloned()
+            .collect();
+        self.foreign = leases
+            .iter()
+            .filter(|l| !self.shards.contains_key(&l.shard_id))
+            .map(|l| (l.shard_id.clone(), Some(l.checkpoint.clone())))
+            .collect();
+        let takes = unread
+            .into_iter()
+            .map(|lease| (lease, false))
+            .chain(chosen.into_iter().map(|lease| (lease, true)));
+        for (lease, write) in takes {
+            // A shard this reader has not listed yet waits for the next listing.
+            let Some(&(closed, hash_range)) = self.listed.get(&lease.shard_id) else {
+                continue;
+            };
+            let lease = if write {
+                match self.store.update(vec![lease]).await {
+                    Ok(mut stored) => stored.remove(0),
+                    Err(e) if e.kind() == ErrorKind::LeaseLost => {
+                        tracing::debug!(error = %e, "another worker took the lease first");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else {
+                lease
+            };
+            tracing::info!(
+                shard = lease.shard_id.as_str(),
+                owner = %self.config.owner,
+                "took the lease"
+            );
+            self.stats.leases_taken += 1;
+            self.foreign.remove(&lease.shard_id);
+            let phase = if lease.checkpoint.is_shard_end() {
+                Phase::Ended
+            } else {
+                Phase::Waiting
+            };
+            self.shards.insert(
+                lease.shard_id.clone(),
+                ShardState {
+                    lease,
+                    phase,
+                    hash_range,
+                    closed,
+                    skip: None,
+                    unacked: VecDeque::new(),
+                    acked: None,
+                    renewed: now,
+                },
+            );
+        }
+        self.start_ready();
+        Ok(())
+    }
+
+    /// Stops reading `shard` and forgets it: its lease is another worker's now. Rows of it
+    /// handed out before may still be acknowledged (to no effect).
+    fn drop_shard(&mut self, shard: &ShardId) {
+        self.reader.stop_shard(shard);
+        self.shards.remove(shard);
+        if let Some(alignment) = &mut self.alignment {
+            alignment.aligner.forget(shard);
+        }
+        if let Some((_, _, marks)) = &mut self.watermark {
+            marks.ended(shard);
+        }
     }
 
     /// Whether another reader's shard is done: its lease says so. A shard without a lease this
@@ -704,11 +888,20 @@ impl TableSource {
                 self.next_discovery = now + self.discovery_interval;
                 self.discover().await?;
             }
+            if let Some(taker) = &self.taker
+                && now >= self.next_take
+            {
+                self.next_take = now + taker.lease_duration();
+                self.take_leases(now).await?;
+            }
             self.sync_watermark(now).await?;
             if let Some(out) = self.release(Instant::now()) {
                 return Ok(Some(out));
             }
             let mut until = self.next_commit.min(self.next_discovery);
+            if self.taker.is_some() {
+                until = until.min(self.next_take);
+            }
             if let Some(alignment) = &self.alignment
                 && self.config.subtasks > 1
             {
@@ -986,35 +1179,13 @@ impl TableSource {
     /// [`ErrorKind::Store`] when the store failed (nothing was lost: the next commit writes the
     /// positions again).
     pub async fn commit(&mut self) -> Result<(), Error> {
-        let ended: HashSet<ShardId> = self
-            .shards
-            .iter()
-            .filter(|(_, s)| s.acked_checkpoint().is_shard_end())
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut updates: Vec<Lease> = Vec::new();
-        for state in self.shards.values() {
-            let Some(checkpoint) = &state.acked else {
-                continue;
-            };
-            if checkpoint == &state.lease.checkpoint {
-                continue;
-            }
-            let parents_ended = state.lease.parents.iter().all(|p| {
-                ended.contains(p) || (!self.shards.contains_key(p) && self.foreign_done(p))
-            });
-            if !checkpoint.is_shard_end() && !parents_ended {
-                continue;
-            }
-            let mut lease = state.lease.clone();
-            lease.checkpoint = checkpoint.clone();
-            updates.push(lease);
+        if self.taker.is_some() {
+            return self.renew().await;
         }
+        let updates = self.lease_writes(false);
         if updates.is_empty() {
             return Ok(());
         }
-        // Ends first, for stores that write one lease at a time.
-        updates.sort_by_key(|l| !l.checkpoint.is_shard_end());
         let stored = match self.store.update(updates).await {
             Ok(stored) => stored,
             Err(error) => {
@@ -1026,12 +1197,8 @@ impl TableSource {
                     let shard = shard.clone();
                     // Its subscription too: another worker's read of it with the same
                     // enhanced fan-out consumer would be refused while this one lasts.
-                    self.reader.stop_shard(&shard);
-                    self.shards.remove(&shard);
-                    self.tokens.retain(|_, s| s != &shard);
-                    if let Some(alignment) = &mut self.alignment {
-                        alignment.aligner.forget(&shard);
-                    }
+                    self.drop_shard(&shard);
+                    self.stats.leases_lost += 1;
                     self.stopped.insert(shard);
                 }
                 return Err(error);
@@ -1049,6 +1216,150 @@ impl TableSource {
         Ok(())
     }
 
+    /// The leases to write: each shard's lease with its acknowledged position where it moved
+    /// (a child's only once its parents' ends are written, in the same write or before),
+    /// ends first; with `all`, the unmoved ones too (renewals).
+    fn lease_writes(&self, all: bool) -> Vec<Lease> {
+        let ended: HashSet<&ShardId> = self
+            .shards
+            .iter()
+            .filter(|(_, s)| s.acked_checkpoint().is_shard_end())
+            .map(|(id, _)| id)
+            .collect();
+        let mut writes: Vec<Lease> = Vec::new();
+        for state in self.shards.values() {
+            let moved = state
+                .acked
+                .as_ref()
+                .filter(|checkpoint| **checkpoint != state.lease.checkpoint)
+                .filter(|checkpoint| {
+                    checkpoint.is_shard_end()
+                        || state.lease.parents.iter().all(|p| {
+                            ended.contains(p)
+                                || (!self.shards.contains_key(p) && self.foreign_done(p))
+                        })
+                });
+            let mut lease = state.lease.clone();
+            match moved {
+                Some(checkpoint) => lease.checkpoint = checkpoint.clone(),
+                None if !all => continue,
+                None => {}
+            }
+            writes.push(lease);
+        }
+        writes.sort_by_key(|l| !l.checkpoint.is_shard_end());
+        writes
+    }
+
+    /// Shared reading's commit: writes every lease held, one at a time (a renewal, with the
+    /// acknowledged position), and stops the shards whose lease another worker took or that
+    /// could not be renewed within a lease duration.
+    async fn renew(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        let duration = self
+            .taker
+            .as_ref()
+            .map_or(Duration::MAX, LeaseTaker::lease_duration);
+        let mut failed = None;
+        for lease in self.lease_writes(true) {
+            let shard = lease.shard_id.clone();
+            let ends = lease.checkpoint.is_shard_end()
+                && self
+                    .shards
+                    .get(&shard)
+                    .is_some_and(|s| !s.lease.checkpoint.is_shard_end());
+            match self.store.update(vec![lease]).await {
+                Ok(mut stored) => {
+                    let lease = stored.remove(0);
+                    if let Some(state) = self.shards.get_mut(&shard) {
+                        if state.acked.as_ref() == Some(&lease.checkpoint) {
+                            state.acked = None;
+                        }
+                        state.lease = lease;
+                        state.renewed = now;
+                    }
+                    if ends {
+                        // Its children may be taken now.
+                        self.next_take = now;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::LeaseLost => {
+                    // A renewal whose answer was lost (a cancelled call) moved the counter
+                    // too: the lease is still this reader's, as stored.
+                    let stored = match self.store.list().await {
+                        Ok(leases) => leases.into_iter().find(|l| l.shard_id == shard),
+                        Err(_) => None,
+                    };
+                    match (stored, self.shards.get_mut(&shard)) {
+                        (Some(lease), Some(state))
+                            if lease.owner.as_deref() == Some(self.config.owner.as_str()) =>
+                        {
+                            if state.acked.as_ref() == Some(&lease.checkpoint) {
+                                state.acked = None;
+                            }
+                            state.lease = lease;
+                        }
+                        _ => {
+                            tracing::info!(error = %e, owner = %self.config.owner, "lost the lease");
+                            self.drop_shard(&shard);
+                            self.stats.leases_lost += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        // Not renewed for a lease duration: another worker may hold it by now.
+        let lapsed: Vec<ShardId> = self
+            .shards
+            .iter()
+            .filter(|(_, s)| now.saturating_duration_since(s.renewed) >= duration)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for shard in lapsed {
+            tracing::warn!(
+                shard = shard.as_str(),
+                "the lease could not be renewed within its duration: the shard stops"
+            );
+            self.drop_shard(&shard);
+            self.stats.leases_lost += 1;
+        }
+        match failed {
+            Some(error) => Err(error),
+            None => {
+                self.stats.commits += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Shared reading: gives up the leases held (owner none), so other workers take them at
+    /// once instead of after they expire.
+    async fn release_leases(&mut self) {
+        // As stored: the leases read and those in this reader's name it does not read (see
+        // `take_leases`).
+        let owner = Some(self.config.owner.as_str());
+        let held: Vec<Lease> = match self.store.list().await {
+            Ok(leases) => leases
+                .into_iter()
+                .filter(|l| l.owner.as_deref() == owner)
+                .collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "the leases were not released");
+                Vec::new()
+            }
+        };
+        for mut lease in held {
+            lease.owner = None;
+            if let Err(e) = self.store.update(vec![lease]).await {
+                tracing::debug!(error = %e, "a lease was not released");
+            }
+        }
+        self.shards.clear();
+    }
+
     /// Commits what was acknowledged and releases the enhanced fan-out consumer if this source
     /// registered it (`LAZY`).
     ///
@@ -1059,6 +1370,9 @@ impl TableSource {
     /// The consumer is released even when the commit fails (the commit's error is returned).
     pub async fn close(mut self) -> Result<SourceStats, Error> {
         let committed = self.commit().await;
+        if self.taker.is_some() {
+            self.release_leases().await;
+        }
         if let Some((arn, registration, consumer_config)) = &self.consumer {
             kds_efo::release_consumer(&self.client, arn, registration, consumer_config)
                 .await

@@ -83,7 +83,7 @@ impl Error {
     pub(crate) fn new(kind: ErrorKind, option: Option<&str>, message: impl Into<String>) -> Self {
         Self(Box::new(Inner {
             kind,
-            option: option.map(str::to_owned),
+            option: option.map(|key| clip(key).into_owned()),
             message: message.into(),
             location: None,
             record: None,
@@ -122,7 +122,8 @@ impl Error {
         self.0.kind
     }
 
-    /// The option at fault, as the user wrote its key, when one option is.
+    /// The option at fault, as the user wrote its key, when one option is. A key longer than
+    /// 100 characters is cut there, with `…` (no option's key is nearly that long).
     pub fn option(&self) -> Option<&str> {
         self.0.option.as_deref()
     }

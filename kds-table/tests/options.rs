@@ -162,6 +162,16 @@ fn long_unknown_keys_get_no_suggestion_and_are_cut_in_messages() {
         assert!(text.starts_with("Unsupported options: "), "{text}");
         assert!(text.contains('…'), "{text}");
         assert!(!text.contains("did you mean"), "{text}");
+        // The key the error names, and its Debug, are cut too.
+        let option = err.option().expect("one unknown option");
+        assert!(
+            option.len() < 1000 && option.ends_with('…'),
+            "{} bytes",
+            option.len()
+        );
+        assert!(key.starts_with(option.trim_end_matches('…')));
+        let debug = format!("{err:?}");
+        assert!(debug.len() < 3000, "{} bytes", debug.len());
     }
 }
 
