@@ -1,6 +1,7 @@
 //! The command line: subcommands, flags and the parsing of their values.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -327,6 +328,27 @@ pub(crate) struct TailArgs {
     /// gives it).
     #[arg(long, value_name = "I/N", requires = "table", value_parser = parse_subtask)]
     pub(crate) subtask: Option<(usize, usize)>,
+    /// With --table: reads as one worker of the group NAME, sharing the stream's shards with
+    /// the group's other workers (processes on any machine) through a DynamoDB lease table, as
+    /// KCL consumers do. Shards are balanced between the workers; a worker that stops gives its
+    /// shards up, and one that dies has them taken over once its leases expire.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "table",
+        conflicts_with_all = ["state_dir", "subtask", "no_follow"]
+    )]
+    pub(crate) group: Option<String>,
+    /// With --group: the DynamoDB lease table, created if missing (default: the group's name).
+    #[arg(long, value_name = "TABLE", requires = "group")]
+    pub(crate) lease_table: Option<String>,
+    /// With --group: DynamoDB's endpoint URL (default: the region's).
+    #[arg(long, value_name = "URL", requires = "group")]
+    pub(crate) dynamodb_endpoint: Option<String>,
+    /// With --group: how long a lease lasts without a renewal, in seconds (default 10, as in
+    /// the KCL); a dead worker's shards are taken over after about this long.
+    #[arg(long, value_name = "SECONDS", requires = "group", value_parser = parse_lease_duration)]
+    pub(crate) lease_duration: Option<Duration>,
     /// Where to start: trim-horizon, latest, at-timestamp:TIME (ISO-8601 or epoch seconds), or
     /// at-sequence:NUMBER (that record's shard only, from that record on).
     #[arg(
@@ -353,6 +375,24 @@ pub(crate) struct TailArgs {
     /// Prints KPL aggregates as they are instead of their user records.
     #[arg(long, conflicts_with = "table")]
     pub(crate) no_deaggregate: bool,
+}
+
+fn parse_lease_duration(text: &str) -> Result<Duration, String> {
+    match text
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+    {
+        Some(duration)
+            if duration >= Duration::from_millis(10) && duration <= Duration::from_secs(86_400) =>
+        {
+            Ok(duration)
+        }
+        _ => Err(format!(
+            "expected seconds from 0.01 to 86400, got `{}`",
+            text.chars().take(40).collect::<String>()
+        )),
+    }
 }
 
 fn parse_subtask(text: &str) -> Result<(usize, usize), String> {

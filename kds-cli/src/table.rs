@@ -1,7 +1,8 @@
 //! `kds tail --table FILE`: the rows of a table declared with Flink's `CREATE TABLE`, decoded
 //! with its format and printed as they are read. A batch is acknowledged once it is printed and
 //! flushed, so with `--state-dir` a later run goes on after the last row printed, and a run that
-//! is killed prints again at most what it had not committed.
+//! is killed prints again at most what it had not committed. With `--group`, workers share the
+//! shards through a DynamoDB lease table.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -12,7 +13,10 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use kds_client::credentials;
-use kds_stream::{FileLeaseStore, LeaseStore, MemoryLeaseStore, SourceConfig, TableSource};
+use kds_stream::{
+    DEFAULT_LEASE_DURATION, DynamoDbLeaseStore, FileLeaseStore, LeaseStore, MemoryLeaseStore,
+    SourceConfig, TableSource,
+};
 use kds_table::TableDefinition;
 
 use crate::cli::{Connection, OutputFormat, Protocol, TailArgs};
@@ -41,15 +45,22 @@ pub(crate) async fn tail(
     }
     let client = table_client(connection, &table).await?;
     let (subtask, subtasks) = args.subtask.unwrap_or((0, 1));
-    let store: Arc<dyn LeaseStore> = match &args.state_dir {
-        Some(dir) => Arc::new(FileLeaseStore::open(
+    let store: Arc<dyn LeaseStore> = match (&args.group, &args.state_dir) {
+        (Some(group), _) => {
+            let dynamodb = client
+                .dynamodb(args.dynamodb_endpoint.as_deref())
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            let name = args.lease_table.as_deref().unwrap_or(group);
+            Arc::new(DynamoDbLeaseStore::open(dynamodb, name).await?)
+        }
+        (None, Some(dir)) => Arc::new(FileLeaseStore::open(
             dir,
             &format!(
                 "{}-{}-{subtask}-of-{subtasks}",
                 table.table.name, table.options.stream
             ),
         )?),
-        None => Arc::new(MemoryLeaseStore::new()),
+        (None, None) => Arc::new(MemoryLeaseStore::new()),
     };
     let mut config = SourceConfig::default();
     config.bounded = args.no_follow;
@@ -58,6 +69,10 @@ pub(crate) async fn tail(
     config.commit_interval = Duration::from_millis(250);
     config.subtask = subtask;
     config.subtasks = subtasks;
+    if let Some(group) = &args.group {
+        config.lease_duration = Some(args.lease_duration.unwrap_or(DEFAULT_LEASE_DURATION));
+        config.owner = format!("{group}-{}", config.owner);
+    }
     let mut stop = pin!(interrupted());
     let mut open = pin!(TableSource::open(&table, client, store, config));
     let opened = tokio::select! {

@@ -261,8 +261,9 @@ struct Alignment {
 ///
 /// With [`SourceConfig::lease_duration`], readers in any number of processes share the
 /// stream's shards through one lease store, as KCL consumers do. Each creates the leases of the
-/// shards it lists, takes leases with a [`LeaseTaker`](crate::LeaseTaker) every lease duration
-/// (unowned and expired ones first, else one stolen from the most loaded reader), and renews
+/// shards it lists, takes leases with a [`LeaseTaker`](crate::LeaseTaker) every third of a
+/// lease duration (unowned and expired ones first, else one stolen from the most loaded
+/// reader: readers that start together are balanced within about one duration), and renews
 /// the leases it holds at every commit (at least every third of a duration), one lease at a
 /// time, with the acknowledged position. A lease another reader took, or one that could not be
 /// renewed within a duration, stops its shard: its read ends, and no row delivered after the
@@ -891,7 +892,7 @@ impl TableSource {
             if let Some(taker) = &self.taker
                 && now >= self.next_take
             {
-                self.next_take = now + taker.lease_duration();
+                self.next_take = now + taker.lease_duration() / 3;
                 self.take_leases(now).await?;
             }
             self.sync_watermark(now).await?;
