@@ -53,6 +53,19 @@ pub(crate) async fn tail(
             let name = args.lease_table.as_deref().unwrap_or(group);
             Arc::new(DynamoDbLeaseStore::open(dynamodb, name).await?)
         }
+        (None, state_dir) if table.options.source.lease_table.is_some() => {
+            if state_dir.is_some() || args.subtask.is_some() || args.no_follow {
+                return Err(Failure::usage(format!(
+                    "{}: the table shares its shards through `scan.lease.table`, which \
+                     --state-dir, --subtask and --no-follow do not",
+                    path.display()
+                )));
+            }
+            let store = DynamoDbLeaseStore::for_table(&table, &client)
+                .await?
+                .ok_or_else(|| Failure::new("the table's lease table went missing"))?;
+            Arc::new(store)
+        }
         (None, Some(dir)) => Arc::new(FileLeaseStore::open(
             dir,
             &format!(

@@ -307,3 +307,37 @@ fn workers_share_the_shards_survive_a_kill_take_in_a_newcomer_and_follow_a_split
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A table that declares `scan.lease.table` shares its shards: the flags that read a table alone
+/// are refused with a usage error naming the option.
+#[test]
+fn a_table_with_a_lease_table_refuses_the_flags_of_a_lone_reader() {
+    let dir = scratch();
+    let table = dir.join("table.sql");
+    std::fs::write(
+        &table,
+        "CREATE TABLE events (id BIGINT) WITH (
+           'connector' = 'kinesis', 'stream' = 'group', 'aws.region' = 'us-east-1',
+           'aws.endpoint' = 'http://127.0.0.1:9', 'format' = 'json',
+           'scan.lease.table' = 'readers'
+         )",
+    )
+    .unwrap();
+    for flags in [
+        &["--state-dir", dir.to_str().unwrap()][..],
+        &["--subtask", "0/2"],
+        &["--no-follow"],
+    ] {
+        let output = Command::new(KDS)
+            .args(["tail", "--table"])
+            .arg(&table)
+            .args(flags)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains("`scan.lease.table`"), "{flags:?}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

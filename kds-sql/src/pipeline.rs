@@ -40,7 +40,7 @@ use kds_stream::{
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind};
-use crate::scan::{open_unless, stopped};
+use crate::scan::{lease_table_store, open_unless, stopped};
 use crate::session::{Environment, KdsOptions};
 use crate::table::KinesisTable;
 
@@ -207,7 +207,12 @@ impl Pipeline {
             .expect("planned over a Kinesis source");
         let source_definition = source_table.scan_definition(&self.scan.filters);
         let sink_definition = sink_table.definition();
+        let source_client = env.clients.client(&source_definition).await?;
         let store: Arc<dyn LeaseStore> = match &env.state_dir {
+            // Pipelines in any number of processes share the source's shards.
+            _ if source_definition.options.source.lease_table.is_some() => {
+                lease_table_store(&source_definition, &source_client).await?
+            }
             Some(dir) => Arc::new(
                 FileLeaseStore::open(
                     dir,
@@ -224,7 +229,6 @@ impl Pipeline {
         };
         let mut config = SourceConfig::default();
         config.projection = self.scan.projection.clone();
-        let source_client = env.clients.client(&source_definition).await?;
         let sink_client = env.clients.client(sink_definition).await?;
         let mut sink = TableSink::open(
             sink_definition,

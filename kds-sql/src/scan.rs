@@ -19,11 +19,11 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use kds_client::Client;
-use kds_stream::{LeaseStore, MemoryLeaseStore, SourceConfig, TableSource};
+use kds_stream::{DynamoDbLeaseStore, LeaseStore, MemoryLeaseStore, SourceConfig, TableSource};
 use kds_table::TableDefinition;
 use tokio::sync::{mpsc, watch};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::session::Environment;
 
 /// Reads a Kinesis table in `partitions` partitions.
@@ -163,8 +163,11 @@ impl ExecutionPlan for KinesisScanExec {
             )));
         }
         let mut config = SourceConfig::default();
-        config.subtask = partition;
-        config.subtasks = partitions;
+        let shared = self.definition.options.source.lease_table.is_some();
+        if !shared {
+            config.subtask = partition;
+            config.subtasks = partitions;
+        }
         config.projection = self.projection.clone();
         config.bounded = self.bounded;
         let read = PartitionRead {
@@ -172,8 +175,9 @@ impl ExecutionPlan for KinesisScanExec {
             client: self.client.clone(),
             // Each partition of each execution starts where the table says: a store shared by
             // the partitions would make all but the first see a later start (their shards
-            // would begin at TRIM_HORIZON), and one kept across executions would resume.
-            store: Arc::new(MemoryLeaseStore::new()),
+            // would begin at TRIM_HORIZON), and one kept across executions would resume. With
+            // a lease table, the partitions are readers that share it.
+            store: (!shared).then(|| Arc::new(MemoryLeaseStore::new()) as Arc<dyn LeaseStore>),
             config,
             limit: self.limit,
             env: Arc::clone(&self.env),
@@ -203,7 +207,8 @@ impl ExecutionPlan for KinesisScanExec {
 pub(crate) struct PartitionRead {
     pub(crate) definition: TableDefinition,
     pub(crate) client: Client,
-    pub(crate) store: Arc<dyn LeaseStore>,
+    /// `None`: the table's lease table (`scan.lease.table`).
+    pub(crate) store: Option<Arc<dyn LeaseStore>>,
     pub(crate) config: SourceConfig,
     pub(crate) limit: Option<usize>,
     pub(crate) env: Arc<Environment>,
@@ -221,8 +226,12 @@ impl PartitionRead {
                 () = tx.closed() => {}
             }
         };
+        let store = match self.store {
+            Some(store) => store,
+            None => lease_table_store(&self.definition, &self.client).await?,
+        };
         let opened = open_unless(
-            TableSource::open(&self.definition, self.client, self.store, self.config),
+            TableSource::open(&self.definition, self.client, store, self.config),
             cancelled,
             &self.env,
         )
@@ -283,6 +292,24 @@ pub(crate) async fn open_unless(
             }
             Ok(None)
         }
+    }
+}
+
+/// The DynamoDB lease store of a table that declares `scan.lease.table`.
+pub(crate) async fn lease_table_store(
+    definition: &TableDefinition,
+    client: &Client,
+) -> Result<Arc<dyn LeaseStore>, Error> {
+    match DynamoDbLeaseStore::for_table(definition, client).await {
+        Ok(Some(store)) => Ok(Arc::new(store)),
+        Ok(None) => Err(Error::new(
+            ErrorKind::Definition,
+            format!(
+                "table `{}` declares no `scan.lease.table`",
+                definition.table.name
+            ),
+        )),
+        Err(error) => Err(Error::stream(error)),
     }
 }
 

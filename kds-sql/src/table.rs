@@ -35,8 +35,10 @@ use crate::sink::KinesisSink;
 /// `min(target_partitions, shards)` partitions (one with enhanced fan-out, which registers one
 /// consumer); `SET kds.bounded = true` reads a snapshot instead (what the stream held when the
 /// query started). A filter `timestamp >= X` (or `>`) on the `timestamp` metadata column
-/// starts reading at X when the table sets no `scan.stream.initpos`. `INSERT INTO` appends
-/// through kds-stream's sink.
+/// starts reading at X when the table sets no `scan.stream.initpos`. With
+/// `scan.lease.table`, each partition of an unbounded scan is a reader that shares the shards
+/// through that DynamoDB lease table with the other partitions and with readers in other
+/// processes. `INSERT INTO` appends through kds-stream's sink.
 pub struct KinesisTable {
     definition: TableDefinition,
     schema: SchemaRef,
@@ -212,7 +214,11 @@ impl TableProvider for KinesisTable {
             .extensions
             .get::<KdsOptions>()
             .is_some_and(|options| options.bounded);
-        let definition = self.scan_definition(filters);
+        let mut definition = self.scan_definition(filters);
+        if bounded {
+            // A snapshot reads every shard itself and commits nothing: it takes no lease.
+            definition.options.source.lease_table = None;
+        }
         let client = self.env.clients.client(&definition).await?;
         let partitions = match definition.options.source.reader {
             // One consumer registration per table read.

@@ -746,3 +746,91 @@ async fn an_early_end_releases_the_consumer_the_scan_registered() {
         .unwrap_or_default();
     assert!(consumers.is_empty(), "still registered: {consumers:?}");
 }
+
+/// Two sessions (as two processes would) read a table with `scan.lease.table`: their
+/// partitions share the shards through the DynamoDB lease table, together they return every
+/// row, and stopping gives the leases up. A snapshot of the same table takes no lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_share_a_table_through_its_lease_table() {
+    let kinesis = Ferrokinesis::start().await;
+    let dynamo = kds_test_support::Dynoxide::start().await;
+    create_stream(&kds_test_support::client(&kinesis.url), "shared", 4).await;
+    let extra = format!(
+        ", 'scan.stream.initpos' = 'TRIM_HORIZON', 'scan.lease.table' = 'sql-readers',
+         'scan.lease.dynamodb.endpoint' = '{}', 'scan.lease.duration' = '1500'",
+        dynamo.url
+    );
+    let sessions = [session(&kinesis.url), session(&kinesis.url)];
+    for session in &sessions {
+        run(session, &events_table("events", "shared", &extra)).await;
+    }
+    write_events(&sessions[0], "events", 0, 2000).await;
+    let mut streams = Vec::new();
+    for session in &sessions {
+        let Outcome::Rows(stream) = session.execute("SELECT id FROM events").await.unwrap() else {
+            panic!("rows expected")
+        };
+        streams.push(stream);
+    }
+    let mut ids: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut all: Vec<i64> = ids.concat();
+        all.sort_unstable();
+        all.dedup();
+        if all.len() == 2000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} of 2000 rows", all.len());
+        for (stream, ids) in streams.iter_mut().zip(&mut ids) {
+            if let Ok(Some(batch)) =
+                tokio::time::timeout(Duration::from_millis(100), stream.next()).await
+            {
+                ids.extend(int64(&[batch.unwrap()], 0));
+            }
+        }
+    }
+    let store = kds_stream::DynamoDbLeaseStore::open(
+        kds_test_support::client(&kinesis.url)
+            .dynamodb(Some(&dynamo.url))
+            .unwrap(),
+        "sql-readers",
+    )
+    .await
+    .unwrap();
+    let leases = kds_stream::LeaseStore::list(&store).await.unwrap();
+    assert_eq!(leases.len(), 4);
+    let owners: std::collections::HashSet<_> =
+        leases.iter().filter_map(|l| l.owner.clone()).collect();
+    assert!(owners.len() >= 2, "{leases:?}");
+    assert!(
+        ids.iter().all(|ids| !ids.is_empty()),
+        "both sessions read some shards: {} and {} rows",
+        ids[0].len(),
+        ids[1].len()
+    );
+    for (session, mut stream) in sessions.iter().zip(streams) {
+        session.stopper().stop();
+        let end = tokio::time::timeout(Duration::from_secs(30), async {
+            while stream.next().await.is_some() {}
+        })
+        .await;
+        assert!(end.is_ok(), "stopping ends the query");
+    }
+    // The readers closed in their own tasks: give them a moment to write.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let leases = kds_stream::LeaseStore::list(&store).await.unwrap();
+        if leases.iter().all(|l| l.owner.is_none()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "leases still owned: {leases:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A snapshot reads every shard itself, with no lease.
+    let snapshot = session(&kinesis.url);
+    run(&snapshot, &events_table("events", "shared", &extra)).await;
+    run(&snapshot, "SET kds.bounded = true").await;
+    let count = rows(&snapshot, "SELECT count(*) FROM events").await;
+    assert_eq!(int64(&count, 0), [2000]);
+}

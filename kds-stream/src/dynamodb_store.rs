@@ -22,8 +22,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kds_client::DynamoDbClient;
+use kds_client::{Client, DynamoDbClient};
 use kds_proto::types::{SequenceNumber, ShardId};
+use kds_table::TableDefinition;
 use serde_json::{Map, Value, json};
 
 use crate::checkpoint::Checkpoint;
@@ -82,6 +83,28 @@ impl DynamoDbLeaseStore {
         };
         store.ensure_table().await?;
         Ok(store)
+    }
+
+    /// The lease table a Kinesis table declares (`scan.lease.table`, at
+    /// `scan.lease.dynamodb.endpoint`), through `client`'s region, credentials and settings;
+    /// `None` when it declares none.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); [`ErrorKind::Definition`] for an endpoint that is not a URL.
+    pub async fn for_table(
+        definition: &TableDefinition,
+        client: &Client,
+    ) -> Result<Option<Self>, Error> {
+        let Some(lease_table) = &definition.options.source.lease_table else {
+            return Ok(None);
+        };
+        let dynamodb = client
+            .dynamodb(lease_table.endpoint.as_deref())
+            .map_err(|e| {
+                Error::new(ErrorKind::Definition, "`scan.lease.dynamodb.endpoint`").with_source(e)
+            })?;
+        Self::open(dynamodb, &lease_table.name).await.map(Some)
     }
 
     /// The table's name.

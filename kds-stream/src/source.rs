@@ -46,7 +46,9 @@ pub struct SourceConfig {
     /// does: `Some(lease duration)` (the KCL's is 10 s, [`DEFAULT_LEASE_DURATION`]). Every
     /// worker names the same store (a [`DynamoDbLeaseStore`](crate::DynamoDbLeaseStore)) and
     /// an [`owner`](Self::owner) of its own. See [`TableSource`]'s shared reading. `None`
-    /// (the default): this reader reads the shards [`subtask`](Self::subtask) of
+    /// (the default): the table's `scan.lease.duration` when it declares `scan.lease.table`
+    /// (open its store with [`DynamoDbLeaseStore::for_table`](crate::DynamoDbLeaseStore::for_table)),
+    /// else this reader reads the shards [`subtask`](Self::subtask) of
     /// [`subtasks`](Self::subtasks) is assigned.
     ///
     /// [`DEFAULT_LEASE_DURATION`]: crate::DEFAULT_LEASE_DURATION
@@ -369,6 +371,13 @@ impl TableSource {
             ));
         }
         let mut config = config;
+        if config.lease_duration.is_none() {
+            config.lease_duration = options
+                .source
+                .lease_table
+                .as_ref()
+                .map(|t| t.lease_duration);
+        }
         let taker = match config.lease_duration {
             None => None,
             Some(duration) => {

@@ -111,7 +111,7 @@ pub use definition::{MetadataKey, TableDefinition};
 pub use error::{Error, ErrorKind, RecordPosition};
 pub use format::{RowDecoder, RowEncoder, SinkRecord, SourceRecord};
 pub use options::{
-    AggregationOptions, AwsOptions, Backoff, Credentials, EfoConsumer, FormatOptions, Partitioner,
-    ReaderKind, SinkOptions, SourceOptions, StartPosition, TableOptions,
+    AggregationOptions, AwsOptions, Backoff, Credentials, EfoConsumer, FormatOptions, LeaseTable,
+    Partitioner, ReaderKind, SinkOptions, SourceOptions, StartPosition, TableOptions,
 };
 pub use partition::{PartitionKeyGenerator, PartitionerFactory, Partitioners};

@@ -230,6 +230,20 @@ pub struct SourceOptions {
     pub watermark_lookahead: Option<Duration>,
     /// Records buffered per shard while waiting for the shared watermark.
     pub watermark_sync_queue_capacity: u32,
+    /// Where readers share the shards (`scan.lease.*`): `None` when they do not.
+    pub lease_table: Option<LeaseTable>,
+}
+
+/// A DynamoDB lease table through which readers share a stream's shards (`scan.lease.table`).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseTable {
+    /// The table's name.
+    pub name: String,
+    /// DynamoDB's endpoint URL (`None`: the region's).
+    pub endpoint: Option<String>,
+    /// How long a lease lasts without a renewal.
+    pub lease_duration: Duration,
 }
 
 /// How written rows get their partition key.
@@ -939,6 +953,25 @@ fn source_options(given: &Given<'_>, stream: &str) -> Result<SourceOptions, Erro
         watermark_sync_interval: given.millis("scan.watermark.sync.interval")?,
         watermark_lookahead: (!lookahead.is_zero()).then_some(lookahead),
         watermark_sync_queue_capacity: given.unsigned("scan.watermark.sync.queue.capacity")?,
+        lease_table: match given.text("scan.lease.table") {
+            None => {
+                for key in ["scan.lease.dynamodb.endpoint", "scan.lease.duration"] {
+                    if given.raw(key).is_some() {
+                        return Err(Error::new(
+                            ErrorKind::Conflict,
+                            Some(key),
+                            format!("`{key}` is set, but `scan.lease.table` is not"),
+                        ));
+                    }
+                }
+                None
+            }
+            Some(name) => Some(LeaseTable {
+                name,
+                endpoint: given.text("scan.lease.dynamodb.endpoint"),
+                lease_duration: given.millis("scan.lease.duration")?,
+            }),
+        },
     })
 }
 

@@ -588,6 +588,27 @@ pub static OPTIONS: &[OptionSpec] = &[
         "How shards are spread over readers.",
     ),
     spec(
+        "scan.lease.table",
+        Text,
+        None,
+        Source,
+        "A DynamoDB lease table (created if missing) through which readers in any number of processes share the stream's shards, as KCL consumers do; not in Flink.",
+    ),
+    spec(
+        "scan.lease.dynamodb.endpoint",
+        Text,
+        None,
+        Source,
+        "DynamoDB's endpoint URL for `scan.lease.table` (default: the region's); not in Flink.",
+    ),
+    spec(
+        "scan.lease.duration",
+        Long { min: 10 },
+        Some("10000"),
+        Source,
+        "How long a lease in `scan.lease.table` lasts without a renewal, ms; not in Flink.",
+    ),
+    spec(
         "scan.watermark.sync.interval",
         Long { min: 0 },
         Some("30000"),

@@ -838,3 +838,41 @@ fn every_seed_option_is_registered() {
         assert!(registry::find(name).is_some(), "{name} is not registered");
     }
 }
+
+#[test]
+fn lease_tables_share_the_shards_and_their_options_need_one() {
+    let table = parse(&with(base(), &[("scan.lease.table", "orders-readers")])).unwrap();
+    let lease = table.source.lease_table.unwrap();
+    assert_eq!(lease.name, "orders-readers");
+    assert_eq!(lease.endpoint, None);
+    assert_eq!(lease.lease_duration, Duration::from_secs(10));
+    let table = parse(&with(
+        base(),
+        &[
+            ("scan.lease.table", "orders-readers"),
+            ("scan.lease.dynamodb.endpoint", "http://127.0.0.1:8000"),
+            ("scan.lease.duration", "3000"),
+        ],
+    ))
+    .unwrap();
+    let lease = table.source.lease_table.unwrap();
+    assert_eq!(lease.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+    assert_eq!(lease.lease_duration, Duration::from_secs(3));
+    assert_eq!(parse(&base()).unwrap().source.lease_table, None);
+    for key in ["scan.lease.dynamodb.endpoint", "scan.lease.duration"] {
+        let err = error(&with(base(), &[(key, "3000")]));
+        assert_eq!((err.kind(), err.option()), (ErrorKind::Conflict, Some(key)));
+        assert!(
+            err.to_string().contains("`scan.lease.table` is not"),
+            "{err}"
+        );
+    }
+    let err = error(&with(
+        base(),
+        &[("scan.lease.table", "t-1"), ("scan.lease.duration", "5")],
+    ));
+    assert_eq!(
+        (err.kind(), err.option()),
+        (ErrorKind::InvalidValue, Some("scan.lease.duration"))
+    );
+}
