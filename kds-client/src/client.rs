@@ -298,7 +298,7 @@ impl Client {
 
     /// A client of DynamoDB at `endpoint` (default: the region's,
     /// `https://dynamodb.{region}.amazonaws.com`), signed for the same region with the same
-    /// credentials, timeouts and TLS settings, its clock offset learnt anew.
+    /// credentials, timeouts and TLS settings, over HTTP/1.1.
     ///
     /// # Errors
     ///
@@ -312,7 +312,11 @@ impl Client {
         let service = Service::DynamoDb;
         let client = Self {
             inner: Arc::new(Inner {
-                transport: inner.transport.for_endpoint(endpoint.is_tls())?,
+                // DynamoDB speaks HTTP/1.1, whatever the Kinesis client speaks (HTTP/2 only
+                // for enhanced fan-out).
+                transport: inner
+                    .transport
+                    .for_endpoint(endpoint.is_tls(), HttpVersion::Http1)?,
                 signer: Arc::new(inner.signer.for_service(service.signing_name())),
                 service,
                 endpoint,

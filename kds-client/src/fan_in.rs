@@ -291,11 +291,23 @@ impl<D: ShardDriver> FanIn<D> {
         };
         self.gates.remove(shard);
         self.failures.remove(shard);
+        if self
+            .panicked
+            .as_ref()
+            .is_some_and(|(panicked, _)| panicked == shard)
+        {
+            self.panicked = None;
+        }
         stopped
     }
 
     /// Starts a task that reads `cursor`'s shard, after a backoff for `failures` in a row.
     fn spawn(&mut self, cursor: ShardCursor, failures: u32) {
+        // One read of a shard at a time: a read still running is stopped first.
+        if let Some((_, task)) = self.reads.remove(cursor.shard()) {
+            task.abort();
+            self.stopped(cursor.shard());
+        }
         self.running += 1;
         let read = self.next_read;
         self.next_read += 1;

@@ -114,15 +114,16 @@ impl Transport {
         })
     }
 
-    /// A transport with the same settings for an endpoint that is `https` or not: this one
-    /// when that does not change, a new one (with the system's certificates when needed)
-    /// when it does.
-    pub(crate) fn for_endpoint(&self, tls: bool) -> Result<Self, Error> {
-        if tls == self.config.tls {
+    /// A transport with the same settings for an endpoint that is `https` or not, spoken to
+    /// in `version`: this one when neither changes, a new one (with the system's
+    /// certificates when needed) when one does.
+    pub(crate) fn for_endpoint(&self, tls: bool, version: HttpVersion) -> Result<Self, Error> {
+        if tls == self.config.tls && version == self.config.version {
             return Ok(self.clone());
         }
         Self::new(&TransportConfig {
             tls,
+            version,
             ..self.config.clone()
         })
     }

@@ -255,16 +255,19 @@ impl PartitionRead {
                 Ok(None) => break Ok(()),
                 Err(error) => break Err(Error::stream(error)),
             };
-            let rows = if batch.rows.num_rows() > left {
-                batch.rows.slice(0, left)
-            } else {
+            let whole = batch.rows.num_rows() <= left;
+            let rows = if whole {
                 batch.rows
+            } else {
+                batch.rows.slice(0, left)
             };
             left -= rows.num_rows();
             if tx.send(Ok(rows)).await.is_err() {
                 break Ok(());
             }
-            if let Err(error) = source.ack(batch.token) {
+            // A batch cut by the limit is not acknowledged: its position is not committed
+            // (to a shared lease table, where other readers would skip the rows left out).
+            if whole && let Err(error) = source.ack(batch.token) {
                 break Err(Error::stream(error));
             }
         };

@@ -292,28 +292,38 @@ impl DynamoDbLeaseStore {
                 }
             };
             match outcome {
-                Ok(_) => stored.extend(written),
+                Ok(_) => {}
                 Err(e) if matches!(e.code.as_deref(), Some(CONDITION_FAILED | CANCELLED)) => {
-                    return Err(self.lost_one_of(chunk, e.error).await);
+                    self.check_written(chunk, &written, e.error).await?;
                 }
                 Err(e) => return Err(e.error.for_shard(&chunk[0].shard_id)),
             }
+            stored.extend(written);
         }
         Ok(stored)
     }
 
-    /// The error of a write of `leases` whose condition failed: the first lease whose stored
-    /// counter is not the one it was read with. A transaction cancelled for another reason (a
-    /// conflict with another transaction) is `error`, which stored nothing.
-    async fn lost_one_of(&self, leases: &[Lease], error: Error) -> Error {
-        for lease in leases {
+    /// After a write of `leases` (as `written`) whose condition failed: `Ok` when the store
+    /// holds exactly what was written (a retry of a write whose answer was lost met its own
+    /// write); else [`ErrorKind::LeaseLost`] for the first lease whose stored counter is not
+    /// the one it was read with; else `error` (a transaction cancelled for another reason, a
+    /// conflict with another transaction, stored nothing).
+    async fn check_written(
+        &self,
+        leases: &[Lease],
+        written: &[Lease],
+        error: Error,
+    ) -> Result<(), Error> {
+        let mut all_written = true;
+        for (lease, written) in leases.iter().zip(written) {
             match self.stored(&lease.shard_id).await {
+                Ok(stored) if stored.as_ref() == Some(written) => {}
                 Ok(stored) if stored.as_ref().map(|l| l.counter) != Some(lease.counter) => {
-                    return lost(&lease.shard_id, lease.counter, stored.as_ref());
+                    return Err(lost(&lease.shard_id, lease.counter, stored.as_ref()));
                 }
-                Ok(_) => {}
+                Ok(_) => all_written = false,
                 Err(e) => {
-                    return Error::new(
+                    return Err(Error::new(
                         ErrorKind::LeaseLost,
                         format!(
                             "the lease was written with counter {}, and the store's counter is \
@@ -322,11 +332,11 @@ impl DynamoDbLeaseStore {
                         ),
                     )
                     .for_shard(&lease.shard_id)
-                    .with_source(e);
+                    .with_source(e));
                 }
             }
         }
-        error
+        if all_written { Ok(()) } else { Err(error) }
     }
 
     async fn delete_lease(&self, shard: &ShardId, counter: u64) -> Result<(), Error> {
@@ -449,6 +459,17 @@ fn lease_of_item(item: &Value) -> Result<Lease, Error> {
     let in_aggregate = item["kdsCheckpointInAggregate"]["BOOL"].as_bool() == Some(true);
     let checkpoint = match text("checkpoint") {
         Some("TRIM_HORIZON") => Checkpoint::TrimHorizon,
+        // The KCL's lease of a shard not read yet, to start at the newest record: pinned to
+        // now, as a LATEST start is.
+        Some("LATEST") => Checkpoint::AtTimestamp {
+            millis: i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
+            )
+            .unwrap_or(i64::MAX),
+        },
         Some("SHARD_END") => Checkpoint::ShardEnd,
         Some("AT_TIMESTAMP") => {
             let millis = item["kdsCheckpointTimestampMillis"]["N"]
@@ -549,6 +570,16 @@ mod tests {
             "parentShardId": { "SS": ["shardId-000000000001"] },
         });
         let lease = lease_of_item(&item).unwrap();
+        let mut latest = item.clone();
+        latest["checkpoint"] = json!({ "S": "LATEST" });
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        match lease_of_item(&latest).unwrap().checkpoint {
+            Checkpoint::AtTimestamp { millis } => assert!(millis >= before, "{millis}"),
+            other => panic!("LATEST read as {other:?}"),
+        }
         assert_eq!(lease.counter, 12);
         assert_eq!(lease.owner.as_deref(), Some("kcl-worker"));
         assert_eq!(lease.parents, [id(1)]);
@@ -576,8 +607,8 @@ mod tests {
             ),
             (
                 json!({ "leaseKey": { "S": "shardId-1" }, "leaseCounter": { "N": "4" },
-                        "checkpoint": { "S": "LATEST" } }),
-                "has checkpoint `LATEST`",
+                        "checkpoint": { "S": "12abc" } }),
+                "has checkpoint `12abc`",
             ),
             (
                 json!({ "leaseKey": { "S": "shardId-1" }, "leaseCounter": { "N": "4" },
@@ -633,6 +664,41 @@ mod tests {
         let listed = store.list().await.unwrap();
         assert_eq!(listed.len(), 151);
         assert!(listed[1..].iter().all(|l| l.counter == 1), "{listed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_write_retried_after_its_answer_was_lost_meets_itself() {
+        let dynamo = kds_test_support::Dynoxide::start().await;
+        let store = store_at(&dynamo.url, "retries").await;
+        let mut lease = Lease::new(id(0), Checkpoint::TrimHorizon, Vec::new());
+        assert!(store.create(lease.clone()).await.unwrap());
+        lease.owner = Some("a".into());
+        let other = Lease::new(id(1), Checkpoint::TrimHorizon, Vec::new());
+        assert!(store.create(other.clone()).await.unwrap());
+        // The same writes again, as a retry would send them: their condition fails on their
+        // own counter, and the store holds exactly what they wrote.
+        for batch in [vec![lease.clone()], vec![lease.clone(), other.clone()]] {
+            let first = store.update(batch.clone()).await.unwrap();
+            let again = store.update(batch).await.unwrap();
+            assert_eq!(first, again);
+            // Forget the writes for the next batch.
+            for stored in first {
+                store
+                    .delete(&stored.shard_id, stored.counter)
+                    .await
+                    .unwrap();
+                let mut fresh = stored.clone();
+                fresh.counter = 0;
+                fresh.owner = None;
+                assert!(store.create(fresh).await.unwrap());
+            }
+        }
+        // Another writer's content under the same counter is still a lost lease.
+        let mut b = lease.clone();
+        b.owner = Some("b".into());
+        store.update(vec![lease]).await.unwrap();
+        let error = store.update(vec![b]).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LeaseLost);
     }
 
     #[tokio::test]

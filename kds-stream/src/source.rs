@@ -491,6 +491,14 @@ impl TableSource {
                 )
             }
             ReaderKind::EnhancedFanOut(consumer) => {
+                if taker.is_some() && matches!(consumer, EfoConsumer::Lazy(_)) {
+                    return Err(Error::new(
+                        ErrorKind::Definition,
+                        "readers that share the shards share their enhanced fan-out consumer, \
+                         which a LAZY registration would deregister when any of them stops: \
+                         set `scan.stream.efo.registration` to EAGER or NONE",
+                    ));
+                }
                 let registration = registration(consumer)?;
                 let mut describe = DescribeStreamSummaryInput::new();
                 describe.stream_name = Some(stream_name.clone());
@@ -721,11 +729,6 @@ impl TableSource {
             );
         }
         let stored = leases_by_shard(self.store.as_ref()).await?;
-        let start = if self.fresh && stored.is_empty() {
-            self.start.clone()
-        } else {
-            Checkpoint::TrimHorizon
-        };
         self.fresh = false;
         for shard in listed {
             if stored.contains_key(&shard.shard_id) {
@@ -736,19 +739,40 @@ impl TableSource {
                 .flatten()
                 .cloned()
                 .collect();
+            // By lineage, as the KCL does, so that readers starting together agree: a shard
+            // that follows a leased or listed parent holds only records written after that
+            // parent's, so it starts at TRIM_HORIZON; any other at the table's start.
+            let follows = parents
+                .iter()
+                .any(|p| stored.contains_key(p) || self.listed.contains_key(p));
+            let start = if follows {
+                Checkpoint::TrimHorizon
+            } else {
+                self.start.clone()
+            };
             let range = &shard.hash_key_range;
-            let lease = Lease::new(shard.shard_id.clone(), start.clone(), parents)
+            let lease = Lease::new(shard.shard_id.clone(), start, parents)
                 .with_hash_range(range.starting_hash_key.0, range.ending_hash_key.0);
             // `false`: another worker created it first.
             self.store.create(lease).await?;
         }
-        self.take_leases(Instant::now()).await
+        self.take_leases().await
     }
 
     /// Shared reading: takes the leases the taker chooses, and notes the others' positions
     /// (a child waits for parents another worker reads).
-    async fn take_leases(&mut self, now: Instant) -> Result<(), Error> {
-        let leases = self.store.list().await?;
+    async fn take_leases(&mut self) -> Result<(), Error> {
+        let leases = match self.store.list().await {
+            Ok(leases) => leases,
+            // The next look tries again; held leases lapse by themselves if the store stays
+            // away.
+            Err(e) if e.kind() == ErrorKind::Store => {
+                tracing::warn!(error = %e, "the lease store could not be listed");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let now = Instant::now();
         let Some(taker) = &mut self.taker else {
             return Ok(());
         };
@@ -767,27 +791,31 @@ impl TableSource {
             .filter(|l| !self.shards.contains_key(&l.shard_id))
             .map(|l| (l.shard_id.clone(), Some(l.checkpoint.clone())))
             .collect();
-        let takes = unread
-            .into_iter()
-            .map(|lease| (lease, false))
-            .chain(chosen.into_iter().map(|lease| (lease, true)));
-        for (lease, write) in takes {
+        // Both are written (the write proves the lease is still this reader's).
+        for lease in unread.into_iter().chain(chosen) {
             // A shard this reader has not listed yet waits for the next listing.
             let Some(&(closed, hash_range)) = self.listed.get(&lease.shard_id) else {
                 continue;
             };
-            let lease = if write {
-                match self.store.update(vec![lease]).await {
-                    Ok(mut stored) => stored.remove(0),
-                    Err(e) if e.kind() == ErrorKind::LeaseLost => {
-                        tracing::debug!(error = %e, "another worker took the lease first");
-                        continue;
-                    }
-                    Err(e) => return Err(e),
+            let lease = match self.store.update(vec![lease]).await {
+                Ok(mut stored) => stored.remove(0),
+                Err(e) if e.kind() == ErrorKind::LeaseLost => {
+                    tracing::debug!(error = %e, "another worker took the lease first");
+                    continue;
                 }
-            } else {
-                lease
+                Err(e) if e.kind() == ErrorKind::Store => {
+                    tracing::warn!(error = %e, "a lease could not be taken");
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
+            if self.shards.contains_key(&lease.shard_id) {
+                // Taken back from a reader that took it before this one noticed: the read
+                // of this reader's earlier hold ends, and a new one starts from the lease.
+                self.drop_shard(&lease.shard_id);
+            }
+            // A shard stopped in an earlier hold (a record that did not decode) is read anew.
+            self.stopped.remove(&lease.shard_id);
             tracing::info!(
                 shard = lease.shard_id.as_str(),
                 owner = %self.config.owner,
@@ -902,7 +930,7 @@ impl TableSource {
                 && now >= self.next_take
             {
                 self.next_take = now + taker.lease_duration() / 3;
-                self.take_leases(now).await?;
+                self.take_leases().await?;
             }
             self.sync_watermark(now).await?;
             if let Some(out) = self.release(Instant::now()) {
@@ -1187,12 +1215,14 @@ impl TableSource {
     /// The lease store's: [`ErrorKind::LeaseLost`] when another worker took a shard (this
     /// source stops reading and committing it; the next commit writes the others),
     /// [`ErrorKind::Store`] when the store failed (nothing was lost: the next commit writes the
-    /// positions again).
+    /// positions again). In shared reading ([`SourceConfig::lease_duration`]) neither is
+    /// returned: a lost lease stops its shard (counted in [`SourceStats::leases_lost`]) and a
+    /// failing store is logged, its leases lapsing if it stays away.
     pub async fn commit(&mut self) -> Result<(), Error> {
         if self.taker.is_some() {
             return self.renew().await;
         }
-        let updates = self.lease_writes(false);
+        let updates = self.lease_writes(None);
         if updates.is_empty() {
             return Ok(());
         }
@@ -1228,8 +1258,10 @@ impl TableSource {
 
     /// The leases to write: each shard's lease with its acknowledged position where it moved
     /// (a child's only once its parents' ends are written, in the same write or before),
-    /// ends first; with `all`, the unmoved ones too (renewals).
-    fn lease_writes(&self, all: bool) -> Vec<Lease> {
+    /// ends first. With `renew_after`, unmoved leases too: those last written that long ago
+    /// or more (renewals), and those already at their shard's end (to be given up).
+    fn lease_writes(&self, renew_after: Option<Duration>) -> Vec<Lease> {
+        let now = Instant::now();
         let ended: HashSet<&ShardId> = self
             .shards
             .iter()
@@ -1250,10 +1282,12 @@ impl TableSource {
                         })
                 });
             let mut lease = state.lease.clone();
-            match moved {
-                Some(checkpoint) => lease.checkpoint = checkpoint.clone(),
-                None if !all => continue,
-                None => {}
+            match (moved, renew_after) {
+                (Some(checkpoint), _) => lease.checkpoint = checkpoint.clone(),
+                (None, Some(after))
+                    if now.saturating_duration_since(state.renewed) >= after
+                        || lease.checkpoint.is_shard_end() => {}
+                _ => continue,
             }
             writes.push(lease);
         }
@@ -1261,24 +1295,33 @@ impl TableSource {
         writes
     }
 
-    /// Shared reading's commit: writes every lease held, one at a time (a renewal, with the
-    /// acknowledged position), and stops the shards whose lease another worker took or that
-    /// could not be renewed within a lease duration.
+    /// Shared reading's commit: writes the leases held one at a time, with the acknowledged
+    /// positions, renewing those not written for a quarter of a lease duration; gives up the
+    /// leases of shards committed at their end; and stops the shards whose lease another
+    /// reader took or that could not be renewed within a lease duration. A store that fails
+    /// is logged, not returned: the leases it could not renew lapse by themselves.
     async fn renew(&mut self) -> Result<(), Error> {
-        let now = Instant::now();
         let duration = self
             .taker
             .as_ref()
             .map_or(Duration::MAX, LeaseTaker::lease_duration);
-        let mut failed = None;
-        for lease in self.lease_writes(true) {
+        let mut lost = Vec::new();
+        let mut ended = false;
+        let mut failed = false;
+        for mut lease in self.lease_writes(Some(duration / 4)) {
             let shard = lease.shard_id.clone();
-            let ends = lease.checkpoint.is_shard_end()
-                && self
-                    .shards
-                    .get(&shard)
-                    .is_some_and(|s| !s.lease.checkpoint.is_shard_end());
+            let ends = lease.checkpoint.is_shard_end();
+            if ends {
+                // Read to its end and committed: nothing is left to hold.
+                lease.owner = None;
+            }
+            let sent = Instant::now();
             match self.store.update(vec![lease]).await {
+                Ok(_) if ends => {
+                    self.drop_shard(&shard);
+                    self.foreign.insert(shard, Some(Checkpoint::ShardEnd));
+                    ended = true;
+                }
                 Ok(mut stored) => {
                     let lease = stored.remove(0);
                     if let Some(state) = self.shards.get_mut(&shard) {
@@ -1286,42 +1329,45 @@ impl TableSource {
                             state.acked = None;
                         }
                         state.lease = lease;
-                        state.renewed = now;
-                    }
-                    if ends {
-                        // Its children may be taken now.
-                        self.next_take = now;
+                        state.renewed = sent;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::LeaseLost => {
-                    // A renewal whose answer was lost (a cancelled call) moved the counter
-                    // too: the lease is still this reader's, as stored.
-                    let stored = match self.store.list().await {
-                        Ok(leases) => leases.into_iter().find(|l| l.shard_id == shard),
-                        Err(_) => None,
-                    };
-                    match (stored, self.shards.get_mut(&shard)) {
-                        (Some(lease), Some(state))
-                            if lease.owner.as_deref() == Some(self.config.owner.as_str()) =>
-                        {
-                            if state.acked.as_ref() == Some(&lease.checkpoint) {
-                                state.acked = None;
-                            }
-                            state.lease = lease;
-                        }
-                        _ => {
-                            tracing::info!(error = %e, owner = %self.config.owner, "lost the lease");
-                            self.drop_shard(&shard);
-                            self.stats.leases_lost += 1;
-                        }
-                    }
-                }
+                Err(e) if e.kind() == ErrorKind::LeaseLost => lost.push((shard, e)),
                 Err(e) => {
-                    failed.get_or_insert(e);
+                    failed = true;
+                    tracing::warn!(error = %e, "a lease could not be written");
                 }
             }
         }
-        // Not renewed for a lease duration: another worker may hold it by now.
+        if !lost.is_empty() {
+            // A write whose answer was lost (a cancelled call) moved the counter too: a lease
+            // still in this reader's name is kept, as stored.
+            let stored: HashMap<ShardId, Lease> = match leases_by_shard(self.store.as_ref()).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the lease store could not be listed");
+                    HashMap::new()
+                }
+            };
+            for (shard, error) in lost {
+                let owner = Some(self.config.owner.as_str());
+                match (stored.get(&shard), self.shards.get_mut(&shard)) {
+                    (Some(lease), Some(state)) if lease.owner.as_deref() == owner => {
+                        if state.acked.as_ref() == Some(&lease.checkpoint) {
+                            state.acked = None;
+                        }
+                        state.lease = lease.clone();
+                    }
+                    _ => {
+                        tracing::info!(%error, owner = %self.config.owner, "lost the lease");
+                        self.drop_shard(&shard);
+                        self.stats.leases_lost += 1;
+                    }
+                }
+            }
+        }
+        // Not renewed for a lease duration: another reader may hold it by now.
+        let now = Instant::now();
         let lapsed: Vec<ShardId> = self
             .shards
             .iter()
@@ -1336,13 +1382,15 @@ impl TableSource {
             self.drop_shard(&shard);
             self.stats.leases_lost += 1;
         }
-        match failed {
-            Some(error) => Err(error),
-            None => {
-                self.stats.commits += 1;
-                Ok(())
-            }
+        if ended {
+            // The children of the ended shards may be taken now.
+            self.next_take = now;
+            self.start_ready();
         }
+        if !failed {
+            self.stats.commits += 1;
+        }
+        Ok(())
     }
 
     /// Shared reading: gives up the leases held (owner none), so other workers take them at

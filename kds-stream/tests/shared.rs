@@ -24,11 +24,15 @@ use tokio::task::JoinHandle;
 const LEASE: Duration = Duration::from_millis(1500);
 
 fn table(url: &str) -> TableDefinition {
+    table_from(url, "TRIM_HORIZON")
+}
+
+fn table_from(url: &str, initpos: &str) -> TableDefinition {
     TableDefinition::parse(
         &format!(
             "CREATE TABLE events (id BIGINT) WITH (
                'connector' = 'kinesis', 'stream' = 'shared', 'aws.region' = 'us-east-1',
-               'aws.endpoint' = '{url}', 'scan.stream.initpos' = 'TRIM_HORIZON',
+               'aws.endpoint' = '{url}', 'scan.stream.initpos' = '{initpos}',
                'format' = 'json', 'scan.shard.discovery.intervalmillis' = '500',
                'scan.shard.getrecords.intervalmillis' = '50'
              )"
@@ -248,4 +252,115 @@ async fn readers_share_shards_survive_a_death_take_in_a_newcomer_and_follow_a_sp
     assert!(leases.iter().all(|l| l.owner.is_none()), "{leases:?}");
     let taken: u64 = stats.iter().map(|(_, s)| s.leases_taken).sum();
     assert!(taken >= 8 + 2 + 2, "{stats:?}");
+}
+
+/// Readers that open together at LATEST agree on where every shard starts: none reads what was
+/// written before they opened (a lease created by one while another listed would otherwise
+/// start at TRIM_HORIZON).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_opening_together_at_latest_skip_what_came_before() {
+    let kinesis = Ferrokinesis::start().await;
+    let dynamo = Dynoxide::start().await;
+    let client = client(&kinesis.url);
+    create_stream(&client, "shared", 8).await;
+    put(&client, 0, 1000).await;
+    let table = table_from(&kinesis.url, "LATEST");
+    let dynamodb = client.dynamodb(Some(&dynamo.url)).unwrap();
+    let store = Arc::new(
+        DynamoDbLeaseStore::open(dynamodb, "latest-leases")
+            .await
+            .unwrap(),
+    );
+    let seen = Arc::new(Seen::default());
+    let (stop, stopped) = watch::channel(false);
+    let readers: Vec<JoinHandle<SourceStats>> = ["a", "b", "c", "d"]
+        .into_iter()
+        .map(|owner| {
+            reader(
+                table.clone(),
+                client.clone(),
+                Arc::clone(&store),
+                owner,
+                Arc::clone(&seen),
+                stopped.clone(),
+            )
+        })
+        .collect();
+    // Once every shard has a lease, write more.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|l| l.owner.is_some())
+        .count()
+        < 8
+    {
+        assert!(Instant::now() < deadline, "the shards were not taken");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ferrokinesis's arrival times have whole seconds: the new records must come after the
+    // pinned starts.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(&client, 1000, 1000).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut ids: Vec<i64> = seen.ids.lock().unwrap().iter().map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert!(
+            ids.iter().all(|&id| id >= 1000),
+            "read from before the start: {:?}",
+            &ids[..5.min(ids.len())]
+        );
+        if ids.len() == 1000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} of 1000 rows", ids.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    for handle in readers {
+        handle.await.unwrap();
+    }
+}
+
+/// Readers sharing the shards share their enhanced fan-out consumer: a LAZY registration, which
+/// the first reader to stop would deregister under the others, is refused before anything is
+/// registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_readers_refuse_a_lazy_consumer() {
+    let kinesis = Ferrokinesis::start().await;
+    let client = client(&kinesis.url);
+    create_stream(&client, "shared", 2).await;
+    let table = TableDefinition::parse(
+        &format!(
+            "CREATE TABLE events (id BIGINT) WITH (
+               'connector' = 'kinesis', 'stream' = 'shared', 'aws.region' = 'us-east-1',
+               'aws.endpoint' = '{}', 'format' = 'json',
+               'scan.stream.recordpublisher' = 'EFO', 'scan.stream.efo.consumername' = 'readers'
+             )",
+            kinesis.url
+        ),
+        &[],
+    )
+    .unwrap();
+    let mut config = SourceConfig::default();
+    config.lease_duration = Some(LEASE);
+    let store = Arc::new(kds_stream::MemoryLeaseStore::new());
+    let error = TableSource::open(&table, client.clone(), store, config)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), kds_stream::ErrorKind::Definition);
+    assert!(error.to_string().contains("EAGER or NONE"), "{error}");
+    let mut list = kds_proto::model::ListStreamConsumersInput::new(
+        kds_test_support::wait_active(&client, "shared").await,
+    );
+    list.max_results = Some(10);
+    let consumers = client.send(&list).await.unwrap();
+    assert!(
+        consumers.consumers.unwrap_or_default().is_empty(),
+        "nothing registered"
+    );
 }
