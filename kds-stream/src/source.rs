@@ -657,11 +657,7 @@ impl TableSource {
                 self.foreign.insert(shard.shard_id.clone(), checkpoint);
                 continue;
             }
-            let parents: Vec<ShardId> = [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect();
+            let parents = parents_of(shard);
             let lease = match stored.get(&shard.shard_id) {
                 Some(lease) => lease.clone(),
                 None => {
@@ -734,11 +730,7 @@ impl TableSource {
             if stored.contains_key(&shard.shard_id) {
                 continue;
             }
-            let parents: Vec<ShardId> = [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect();
+            let parents = parents_of(shard);
             // By lineage, as the KCL does, so that readers starting together agree: a shard
             // that follows a leased or listed parent holds only records written after that
             // parent's, so it starts at TRIM_HORIZON; any other at the table's start.
@@ -1439,6 +1431,15 @@ impl TableSource {
         committed?;
         Ok(self.stats())
     }
+}
+
+/// The shards `shard` follows: one after a split, two after a merge.
+fn parents_of(shard: &Shard) -> Vec<ShardId> {
+    [&shard.parent_shard_id, &shard.adjacent_parent_shard_id]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
 }
 
 /// Every lease in `store`, by shard.

@@ -63,6 +63,19 @@ async fn put(client: &Client, first: u64, count: u64) {
     }
 }
 
+/// ferrokinesis with a stream of eight shards holding rows `0..records`, dynoxide, a client
+/// and the lease table.
+async fn eight_shards(records: u64) -> (Ferrokinesis, Dynoxide, Client, Arc<DynamoDbLeaseStore>) {
+    let kinesis = Ferrokinesis::start().await;
+    let dynamo = Dynoxide::start().await;
+    let client = client(&kinesis.url);
+    create_stream(&client, "shared", 8).await;
+    put(&client, 0, records).await;
+    let dynamodb = client.dynamodb(Some(&dynamo.url)).unwrap();
+    let store = DynamoDbLeaseStore::open(dynamodb, "leases").await.unwrap();
+    (kinesis, dynamo, client, Arc::new(store))
+}
+
 /// What the readers share with the test.
 #[derive(Default)]
 struct Seen {
@@ -131,18 +144,8 @@ async fn shares_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_share_shards_survive_a_death_take_in_a_newcomer_and_follow_a_split() {
-    let kinesis = Ferrokinesis::start().await;
-    let dynamo = Dynoxide::start().await;
-    let client = client(&kinesis.url);
-    create_stream(&client, "shared", 8).await;
-    put(&client, 0, 2000).await;
+    let (kinesis, _dynamo, client, store) = eight_shards(2000).await;
     let table = table(&kinesis.url);
-    let dynamodb = client.dynamodb(Some(&dynamo.url)).unwrap();
-    let store = Arc::new(
-        DynamoDbLeaseStore::open(dynamodb, "shared-leases")
-            .await
-            .unwrap(),
-    );
     let seen = Arc::new(Seen::default());
     let (stop, stopped) = watch::channel(false);
     let mut readers: HashMap<&str, JoinHandle<SourceStats>> = HashMap::new();
@@ -259,18 +262,8 @@ async fn readers_share_shards_survive_a_death_take_in_a_newcomer_and_follow_a_sp
 /// start at TRIM_HORIZON).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_opening_together_at_latest_skip_what_came_before() {
-    let kinesis = Ferrokinesis::start().await;
-    let dynamo = Dynoxide::start().await;
-    let client = client(&kinesis.url);
-    create_stream(&client, "shared", 8).await;
-    put(&client, 0, 1000).await;
+    let (kinesis, _dynamo, client, store) = eight_shards(1000).await;
     let table = table_from(&kinesis.url, "LATEST");
-    let dynamodb = client.dynamodb(Some(&dynamo.url)).unwrap();
-    let store = Arc::new(
-        DynamoDbLeaseStore::open(dynamodb, "latest-leases")
-            .await
-            .unwrap(),
-    );
     let seen = Arc::new(Seen::default());
     let (stop, stopped) = watch::channel(false);
     let readers: Vec<JoinHandle<SourceStats>> = ["a", "b", "c", "d"]
