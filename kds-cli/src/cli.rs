@@ -342,7 +342,8 @@ pub(crate) struct TailArgs {
     /// With --group: the DynamoDB lease table, created if missing (default: the group's name).
     #[arg(long, value_name = "TABLE", requires = "group")]
     pub(crate) lease_table: Option<String>,
-    /// With --group: DynamoDB's endpoint URL (default: the region's).
+    /// With --group: DynamoDB's endpoint URL (default: the table's
+    /// `scan.lease.dynamodb.endpoint`, else the region's).
     #[arg(long, value_name = "URL", requires = "group")]
     pub(crate) dynamodb_endpoint: Option<String>,
     /// With --group: how long a lease lasts without a renewal, in seconds (default 10, as in

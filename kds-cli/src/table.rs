@@ -45,10 +45,20 @@ pub(crate) async fn tail(
     }
     let client = table_client(connection, &table).await?;
     let (subtask, subtasks) = args.subtask.unwrap_or((0, 1));
+    let lease_table = table.options.source.lease_table.as_ref();
+    let dynamodb_endpoint = args
+        .dynamodb_endpoint
+        .clone()
+        .or_else(|| lease_table.and_then(|t| t.endpoint.clone()));
+    if (args.group.is_some() || lease_table.is_some())
+        && let Some(warning) = lease_table_warning(dynamodb_endpoint.as_deref())
+    {
+        eprintln!("kds: warning: {warning}");
+    }
     let store: Arc<dyn LeaseStore> = match (&args.group, &args.state_dir) {
         (Some(group), _) => {
             let dynamodb = client
-                .dynamodb(args.dynamodb_endpoint.as_deref())
+                .dynamodb(dynamodb_endpoint.as_deref())
                 .map_err(|e| Failure::usage(e.to_string()))?;
             let name = args.lease_table.as_deref().unwrap_or(group);
             Arc::new(DynamoDbLeaseStore::open(dynamodb, name).await?)
@@ -146,6 +156,18 @@ pub(crate) async fn tail(
     };
     report_left_out("kds tail", stats.skipped, stats.filtered);
     Ok(())
+}
+
+/// What the user should know about a DynamoDB endpoint for leases: plain HTTP to another
+/// machine carries the signed requests (with any session token) unencrypted.
+fn lease_table_warning(endpoint: Option<&str>) -> Option<String> {
+    let endpoint = endpoint?;
+    (endpoint.starts_with("http://") && !is_loopback(endpoint)).then(|| {
+        format!(
+            "{endpoint} (DynamoDB, for leases) is plain HTTP to another machine: the leases and \
+             credentials' session tokens travel unencrypted"
+        )
+    })
 }
 
 /// Reports on standard error the records a read skipped (they did not decode) and the user
@@ -247,5 +269,28 @@ pub(crate) fn print(
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_to_another_machine_is_warned_about_for_leases_too() {
+        for quiet in [
+            None,
+            Some("http://127.0.0.1:8000"),
+            Some("http://localhost:8000"),
+            Some("https://dynamodb.eu-west-1.amazonaws.com"),
+        ] {
+            assert_eq!(lease_table_warning(quiet), None, "{quiet:?}");
+        }
+        let warning = lease_table_warning(Some("http://10.0.0.7:8000")).unwrap();
+        assert!(
+            warning.starts_with("http://10.0.0.7:8000 (DynamoDB"),
+            "{warning}"
+        );
+        assert!(warning.contains("unencrypted"), "{warning}");
     }
 }
