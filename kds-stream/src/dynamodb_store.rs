@@ -462,13 +462,7 @@ fn lease_of_item(item: &Value) -> Result<Lease, Error> {
         // The KCL's lease of a shard not read yet, to start at the newest record: pinned to
         // now, as a LATEST start is.
         Some("LATEST") => Checkpoint::AtTimestamp {
-            millis: i64::try_from(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis(),
-            )
-            .unwrap_or(i64::MAX),
+            millis: crate::source::now_millis(),
         },
         Some("SHARD_END") => Checkpoint::ShardEnd,
         Some("AT_TIMESTAMP") => {

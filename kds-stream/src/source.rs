@@ -154,6 +154,14 @@ impl ShardState {
         self.acked.as_ref().unwrap_or(&self.lease.checkpoint)
     }
 
+    /// Takes `lease` as stored: the acknowledged position it holds is no longer pending.
+    fn stored(&mut self, lease: Lease) {
+        if self.acked.as_ref() == Some(&lease.checkpoint) {
+            self.acked = None;
+        }
+        self.lease = lease;
+    }
+
     /// Moves `acked` over the acknowledged prefix.
     fn settle(&mut self) {
         while let Some((_, _, true)) = self.unacked.front() {
@@ -330,7 +338,7 @@ pub struct TableSource {
 type EventTimes = Option<(i64, i64)>;
 
 /// Milliseconds since the epoch, now.
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     Timestamp::from(SystemTime::now()).as_millis()
 }
 
@@ -1238,10 +1246,7 @@ impl TableSource {
         };
         for lease in stored {
             if let Some(state) = self.shards.get_mut(&lease.shard_id) {
-                if state.acked.as_ref() == Some(&lease.checkpoint) {
-                    state.acked = None;
-                }
-                state.lease = lease;
+                state.stored(lease);
             }
         }
         self.stats.commits += 1;
@@ -1317,10 +1322,7 @@ impl TableSource {
                 Ok(mut stored) => {
                     let lease = stored.remove(0);
                     if let Some(state) = self.shards.get_mut(&shard) {
-                        if state.acked.as_ref() == Some(&lease.checkpoint) {
-                            state.acked = None;
-                        }
-                        state.lease = lease;
+                        state.stored(lease);
                         state.renewed = sent;
                     }
                 }
@@ -1345,10 +1347,7 @@ impl TableSource {
                 let owner = Some(self.config.owner.as_str());
                 match (stored.get(&shard), self.shards.get_mut(&shard)) {
                     (Some(lease), Some(state)) if lease.owner.as_deref() == owner => {
-                        if state.acked.as_ref() == Some(&lease.checkpoint) {
-                            state.acked = None;
-                        }
-                        state.lease = lease.clone();
+                        state.stored(lease.clone());
                     }
                     _ => {
                         tracing::info!(%error, owner = %self.config.owner, "lost the lease");
