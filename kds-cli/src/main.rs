@@ -22,6 +22,7 @@ mod connect;
 mod demo;
 mod failure;
 mod interrupt;
+mod lines;
 mod local;
 mod put;
 mod read;

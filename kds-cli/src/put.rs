@@ -14,6 +14,7 @@ use crate::cli::{Connection, InputFormat, PutArgs};
 use crate::connect::find_stream;
 use crate::failure::Failure;
 use crate::interrupt::interrupted;
+use crate::lines::{Line, LineBuffer};
 use crate::writer::Writer;
 
 /// Where a record's partition key comes from.
@@ -111,37 +112,20 @@ pub(crate) async fn run(connection: &Connection, args: &PutArgs) -> Result<(), F
     }
 }
 
-/// Reads up to and including the next line break, appending it to `line` but keeping at most
-/// `limit` bytes of data and its line break: the rest of a longer line is read and dropped,
-/// and `overlong` set. Returns the bytes read (0 at the end of the input). Cancel safe: what
-/// was read is in `line` and `overlong`, and the next call goes on from there.
+/// Reads up to and including the next line break into `line`. Returns the bytes read (0 at
+/// the end of the input). Cancel safe: what was read is in `line`, and the next call goes on
+/// from there.
 async fn read_line(
     input: &mut (dyn AsyncBufRead + Unpin + Send),
-    line: &mut Vec<u8>,
-    overlong: &mut bool,
-    limit: usize,
+    line: &mut LineBuffer,
 ) -> std::io::Result<usize> {
-    let keep = limit.saturating_add(2);
     let mut read = 0;
     loop {
         let available = input.fill_buf().await?;
         if available.is_empty() {
             return Ok(read);
         }
-        let (chunk, ended) = match available.iter().position(|&b| b == b'\n') {
-            Some(end) => (&available[..=end], true),
-            None => (available, false),
-        };
-        let taken = chunk.len();
-        if !*overlong {
-            let room = keep.saturating_sub(line.len());
-            if taken <= room {
-                line.extend_from_slice(chunk);
-            } else {
-                *overlong = true;
-                line.clear();
-            }
-        }
+        let (taken, ended) = line.push(available);
         input.consume(taken);
         read += taken;
         if ended {
@@ -162,9 +146,8 @@ async fn write_lines(
 ) -> Result<(), Failure> {
     let mut stop = pin!(interrupted());
     let mut stopping = false;
-    let mut line = Vec::new();
-    let mut overlong = false;
     let limit = writer.max_record_size();
+    let mut line = LineBuffer::new(limit);
     let mut number = 0u64;
     loop {
         // `line` keeps a partial line across pauses: read_line appends to it.
@@ -178,7 +161,7 @@ async fn write_lines(
         let read = tokio::select! {
             // Input that is there is read before a pause or a signal is noticed.
             biased;
-            read = read_line(&mut input, &mut line, &mut overlong, limit) => {
+            read = read_line(&mut input, &mut line) => {
                 read.map_err(|e| Failure::new(format!("reading the input: {e}")))?
             }
             () = paused => {
@@ -191,30 +174,22 @@ async fn write_lines(
                 0
             }
         };
-        if read == 0 && line.is_empty() && !overlong {
+        if read == 0 && line.is_empty() {
             break;
         }
         number += 1;
-        if std::mem::take(&mut overlong) {
-            writer.refuse(format!(
+        match line.line() {
+            Line::Data(data) => match keys.key_of(data, format, number) {
+                Ok(key) => writer.add(&key, Bytes::copy_from_slice(data), true).await?,
+                Err(why) => writer.refuse(why),
+            },
+            Line::Overlong => writer.refuse(format!(
                 "line {number} is over the limit of {limit} bytes a record may hold"
-            ));
-            line.clear();
-            progress.set_position(number);
-            if stopping || read == 0 {
-                break;
-            }
-            continue;
-        }
-        let mut data = line.strip_suffix(b"\n").unwrap_or(&line);
-        data = data.strip_suffix(b"\r").unwrap_or(data);
-        match keys.key_of(data, format, number) {
-            Ok(key) => writer.add(&key, Bytes::copy_from_slice(data), true).await?,
-            Err(why) => writer.refuse(why),
+            )),
         }
         line.clear();
         progress.set_position(number);
-        if stopping {
+        if stopping || read == 0 {
             break;
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
+    Array, ArrayRef, BinaryArray, Decimal128Array, Float64Array, Int32Array, Int64Array, ListArray,
     RecordBatch, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
 };
 use arrow_schema::{DataType, Field, Schema};
@@ -840,6 +840,45 @@ fn csv_rows_that_would_not_read_back_are_quoted_or_refused() {
         "'format' = 'csv', 'csv.array-element-delimiter' = ''",
     );
     assert_eq!(err.option(), Some("csv.array-element-delimiter"));
+}
+
+/// Found by the `table_decode_csv` fuzz target: a field holding the escape character was
+/// written quoted but not escaped, so reading it back took the character as an escape (`\N`,
+/// the null literal, read back as `N`).
+#[test]
+fn csv_escape_characters_in_values_read_back() {
+    let escaped = table(
+        "a STRING, b STRING, c ARRAY<INT>",
+        "'format' = 'csv', 'csv.escape-character' = '\\', 'csv.quote-character' = '''', \
+         'csv.null-literal' = '\\N'",
+    );
+    let a: ArrayRef = Arc::new(StringArray::from(vec![
+        Some(r"back\slash"),
+        Some(r"\'"),
+        None,
+    ]));
+    let b: ArrayRef = Arc::new(StringArray::from(vec![None, Some("plain"), Some(r"\\N")]));
+    let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+        Some(vec![None, Some(2)]),
+        None,
+        Some(vec![Some(3)]),
+    ]);
+    let (_, offsets, values, nulls) = list.into_parts();
+    let element = Arc::new(Field::new("element", DataType::Int32, true));
+    let c: ArrayRef = Arc::new(ListArray::new(element, offsets, values, nulls));
+    let written = encode(
+        &escaped,
+        vec![("a", a.clone()), ("b", b.clone()), ("c", c.clone())],
+    );
+    let data: Vec<&[u8]> = written.iter().map(|w| w.as_bytes()).collect();
+    let read = escaped
+        .decoder()
+        .unwrap()
+        .decode(&records(&data))
+        .unwrap_or_else(|e| panic!("{written:?}: {e}"));
+    for (i, column) in [a, b, c].iter().enumerate() {
+        assert_eq!(read.column(i).to_data(), column.to_data(), "{written:?}");
+    }
 }
 
 #[test]

@@ -446,6 +446,18 @@ impl RowWriter for CsvWriter {
                     }
                 }
             }
+            if let (Some(escape), Some(_)) =
+                (self.dialect.escape.map(char::from), self.dialect.quote)
+            {
+                // The writer quotes a field holding the escape character but escapes only the
+                // quote character, and a reader takes the escape as escaping what follows it
+                // (inside quotes: without them, the escape character is plain text).
+                for field in &mut fields {
+                    if field.contains(escape) {
+                        *field = field.replace(escape, &format!("{escape}{escape}"));
+                    }
+                }
+            }
             if self.dialect.quote.is_none() {
                 self.check_unquoted(&fields, batch)
                     .map_err(|cause| (Some(row), cause))?;

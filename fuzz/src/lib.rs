@@ -1,45 +1,41 @@
-#![no_main]
-
-//! Record data of every format through the row decoder, and the decoded rows back through the
-//! encoder and the decoder. The first byte picks the table; the rest is split into records at
-//! each `0xff 0x00`.
-
-use std::sync::OnceLock;
+//! Harnesses the fuzz targets share.
+//!
+//! The row-decoder targets (`table_decode_*`) differ only in the tables they pick from, so
+//! each format is fuzzed on its own while the checks stay in one place.
 
 use kds_table::{ErrorKind, Partitioners, SourceRecord, TableDefinition};
 
-const TABLES: [&str; 6] = [
-    "id BIGINT, name STRING, tags ARRAY<INT>, r ROW<x DOUBLE, b BYTES>, m MAP<STRING, TIMESTAMP(3)>', 'format' = 'json",
-    "id BIGINT NOT NULL, name STRING, at TIMESTAMP_LTZ(6), t TIME(6), d DATE', 'format' = 'json', 'json.ignore-parse-errors' = 'true",
-    "id INT, name STRING, d DECIMAL(10, 3), tags ARRAY<BIGINT>, b BYTES, t TIME(3)', 'format' = 'csv', 'csv.null-literal' = 'N",
-    "id BIGINT NOT NULL, name STRING, d DECIMAL(10, 3), tags ARRAY<STRING>, m MAP<STRING, ROW<x INT>>, t TIMESTAMP(3)', 'format' = 'avro",
-    "v BIGINT NOT NULL', 'format' = 'raw",
-    "v STRING NOT NULL', 'format' = 'raw', 'raw.endianness' = 'little-endian",
-];
-
-/// The tables, parsed once.
-fn tables() -> &'static [TableDefinition] {
-    static TABLE_DEFINITIONS: OnceLock<Vec<TableDefinition>> = OnceLock::new();
-    TABLE_DEFINITIONS.get_or_init(|| {
-        TABLES
-            .iter()
-            .map(|text| {
-                let (columns, options) = text.split_once("', ").expect("columns, then options");
-                let sql = format!(
-                    "CREATE TABLE t ({columns}, arrival TIMESTAMP(9) METADATA FROM 'timestamp', seq VARCHAR(128) METADATA FROM 'sequence-number' VIRTUAL)
-                     WITH ('connector' = 'kinesis', 'stream' = 's', 'aws.region' = 'us-east-1', {options}')"
-                );
-                TableDefinition::parse(&sql, &[]).expect("a valid table")
-            })
-            .collect()
-    })
+/// Parses each `columns', options` pair into a table with two metadata columns (an arrival
+/// time and a virtual sequence number) after the physical ones.
+///
+/// # Panics
+/// When a pair is not a valid table: the targets' tables are fixed.
+pub fn tables(specs: &[&str]) -> Vec<TableDefinition> {
+    specs
+        .iter()
+        .map(|text| {
+            let (columns, options) = text.split_once("', ").expect("columns, then options");
+            let sql = format!(
+                "CREATE TABLE t ({columns}, arrival TIMESTAMP(9) METADATA FROM 'timestamp', seq VARCHAR(128) METADATA FROM 'sequence-number' VIRTUAL)
+                 WITH ('connector' = 'kinesis', 'stream' = 's', 'aws.region' = 'us-east-1', {options}')"
+            );
+            TableDefinition::parse(&sql, &[]).expect("a valid table")
+        })
+        .collect()
 }
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+/// Record data through a table's row decoder, and the decoded rows back through its encoder
+/// and decoder.
+///
+/// The first byte picks the table; the rest is split into records at each `0xff 0x00`. Checks:
+/// a decode error names one of the records; every record is a row or counted as skipped; what
+/// decodes encodes (but for values that `csv.disable-quote-character` cannot write), and
+/// decodes again, without skips, to the same physical columns.
+pub fn decode_round_trip(tables: &[TableDefinition], data: &[u8]) {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    let table = &tables()[usize::from(pick) % TABLES.len()];
+    let table = &tables[usize::from(pick) % tables.len()];
 
     let mut parts = Vec::new();
     let mut start = 0;
@@ -78,14 +74,27 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    assert_eq!(rows.num_rows() as u64 + decoder.skipped(), records.len() as u64);
+    assert_eq!(
+        rows.num_rows() as u64 + decoder.skipped(),
+        records.len() as u64
+    );
 
     // What was decoded encodes, and decodes to the same rows.
-    let encoded = table
+    let encoded = match table
         .encoder(&Partitioners::new(), 0)
         .expect("an encoder")
         .encode(&rows)
-        .expect("decoded rows encode");
+    {
+        Ok(encoded) => encoded,
+        // The one refusal the formats document: without quoting, some values have no CSV form.
+        Err(error)
+            if error.kind() == ErrorKind::Encode
+                && error.to_string().contains("csv.disable-quote-character") =>
+        {
+            return;
+        }
+        Err(error) => panic!("decoded rows encode: {error}"),
+    };
     let again: Vec<SourceRecord<'_>> = encoded
         .iter()
         .zip(&sequence_numbers)
@@ -99,8 +108,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let mut decoder = table.decoder().expect("a decoder");
-    let decoded_again = decoder.decode(&again).expect("encoded rows decode");
-    assert_eq!(decoder.skipped(), 0);
+    let decoded_again = decoder
+        .decode(&again)
+        .unwrap_or_else(|e| panic!("encoded rows decode: {e}; records {encoded:?}"));
+    assert_eq!(decoder.skipped(), 0, "records {encoded:?}");
     assert_eq!(decoded_again.num_rows(), rows.num_rows());
     // The physical columns (the last two are metadata, which differs after skips).
     for (i, column) in rows.columns()[..rows.num_columns() - 2].iter().enumerate() {
@@ -110,4 +121,4 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             "column {i} of {encoded:?}"
         );
     }
-});
+}
