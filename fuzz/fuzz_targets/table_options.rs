@@ -3,10 +3,13 @@
 //! Option maps built from the input (`key=value` lines; a line starting with `#` names a
 //! PARTITIONED BY column), half of them on top of a valid base definition so that the deeper
 //! checks (credentials, start position and its timestamp parsing, enhanced fan-out, sink) run.
+//! A key `@N` is the N-th registered key, so that mutations reach every option's checks
+//! rather than mostly the unknown-key error.
 
 use std::collections::BTreeMap;
 
 use kds_table::TableOptions;
+use kds_table::registry::OPTIONS;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -27,7 +30,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         if let Some(column) = line.strip_prefix('#') {
             partition_keys.push(column.to_owned());
         } else if let Some((k, v)) = line.split_once('=') {
-            options.insert(k.to_owned(), v.to_owned());
+            let key = match k.strip_prefix('@').and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => OPTIONS[n % OPTIONS.len()].key,
+                None => k,
+            };
+            options.insert(key.to_owned(), v.to_owned());
         }
     }
     if let Ok(table) = TableOptions::parse(&options, &partition_keys, &["custom"]) {

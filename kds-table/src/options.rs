@@ -536,15 +536,46 @@ fn is_region(text: &str) -> bool {
 /// product of the lengths, and no option key is nearly this long.
 const MAX_SUGGESTED_KEY: usize = 100;
 
+/// Unknown keys past this many are counted in the error, not named or matched: a statement
+/// with thousands of them gets a short message, and no edit distance for each.
+const MAX_NAMED_UNKNOWN: usize = 10;
+
 /// The registered key closest to the unknown `key`, when one is close enough.
 fn closest(key: &str) -> Option<&'static str> {
     if key.len() > MAX_SUGGESTED_KEY {
         return None;
     }
+    let close_enough = |candidate: &str| 3.max(candidate.len() / 4);
+    // A bound below the distance that takes no table: one edit adds a character, removes one,
+    // or both. Counting characters, the key's surplus over a candidate and its shortfall are
+    // each at most the distance. Non-ASCII characters share a count (registered keys are
+    // ASCII), which only lowers the bound. Most candidates fail it, so few distances are
+    // computed.
+    let mut key_counts = [0u32; 129];
+    let mut key_length = 0;
+    for c in key.chars() {
+        key_counts[usize::try_from(u32::from(c)).map_or(128, |c| c.min(128))] += 1;
+        key_length += 1;
+    }
+    let may_be_close = |candidate: &str| {
+        // Characters of the candidate matched by one of the key's.
+        let mut counts = key_counts;
+        let mut matched = 0;
+        for b in candidate.bytes() {
+            let count = &mut counts[usize::from(b.min(128))];
+            if *count > 0 {
+                *count -= 1;
+                matched += 1;
+            }
+        }
+        let (surplus, shortfall) = (key_length - matched, candidate.len() - matched);
+        surplus.max(shortfall) <= close_enough(candidate)
+    };
     registry::OPTIONS
         .iter()
+        .filter(|spec| may_be_close(spec.key))
         .map(|spec| (strsim::levenshtein(key, spec.key), spec.key))
-        .filter(|(distance, candidate)| *distance <= 3.max(candidate.len() / 4))
+        .filter(|(distance, candidate)| *distance <= close_enough(candidate))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
@@ -647,12 +678,17 @@ impl TableOptions {
             .filter(|k| spec_of(k).is_none() && !k.starts_with("sink.producer."))
             .collect();
         if !unknown.is_empty() {
-            let hint = unknown
+            // The first few are named and matched; the rest are counted.
+            let named = &unknown[..unknown.len().min(MAX_NAMED_UNKNOWN)];
+            let hint = named
                 .iter()
                 .filter_map(|k| closest(k).map(|c| format!("`{}`: did you mean `{c}`?", clip(k))))
                 .collect::<Vec<_>>();
-            let listed: Vec<String> = unknown.iter().map(|k| clip(k).into_owned()).collect();
+            let listed: Vec<String> = named.iter().map(|k| clip(k).into_owned()).collect();
             let mut message = format!("Unsupported options: {}", listed.join(", "));
+            if unknown.len() > named.len() {
+                message.push_str(&format!(" and {} more", unknown.len() - named.len()));
+            }
             if !hint.is_empty() {
                 message.push_str(&format!(" ({})", hint.join("; ")));
             }
@@ -1146,4 +1182,46 @@ fn format_options(given: &Given<'_>, format: &str) -> Result<FormatOptions, Erro
             ));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `closest` without the counting bound: the distance to every registered key.
+    fn closest_by_distance_alone(key: &str) -> Option<&'static str> {
+        registry::OPTIONS
+            .iter()
+            .map(|spec| (strsim::levenshtein(key, spec.key), spec.key))
+            .filter(|(distance, candidate)| *distance <= 3.max(candidate.len() / 4))
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, candidate)| candidate)
+    }
+
+    proptest! {
+        /// The bound only skips work: the suggestion is the same.
+        #[test]
+        fn the_counting_bound_keeps_the_suggestion(
+            pick in 0..registry::OPTIONS.len(),
+            edits in proptest::collection::vec((any::<u8>(), "[a-z.é-]"), 0..8),
+            random in "[a-z.é-]{0,40}",
+        ) {
+            // Near misses of a registered key, and random keys.
+            let mut near: Vec<char> = registry::OPTIONS[pick].key.chars().collect();
+            for (at, c) in edits {
+                let at = usize::from(at) % (near.len() + 1);
+                let c = c.chars().next().unwrap();
+                match at % 3 {
+                    0 if at < near.len() => near[at] = c,
+                    1 if at < near.len() => { near.remove(at); }
+                    _ => near.insert(at, c),
+                }
+            }
+            let near: String = near.into_iter().collect();
+            prop_assert_eq!(closest(&near), closest_by_distance_alone(&near));
+            prop_assert_eq!(closest(&random), closest_by_distance_alone(&random));
+        }
+    }
 }
