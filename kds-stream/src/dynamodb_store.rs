@@ -19,6 +19,7 @@
 //! it from its configuration), and `kdsCheckpointInAggregate` (BOOL) tells a checkpoint at user
 //! record 0 of an aggregate from one at a plain record.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,6 +41,10 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 /// The DynamoDB error of a transaction that stored nothing: a condition that did not hold, or
 /// a conflict with another transaction.
 const CANCELLED: &str = "TransactionCanceledException";
+
+/// The most pages of one listing. A page holds up to 1 MB, some thousands of leases: a lease
+/// table of more pages is not one, or its store does not end its listing.
+const MAX_SCAN_PAGES: usize = 1000;
 
 /// The most writes in one DynamoDB transaction.
 const MAX_TRANSACTION: usize = 100;
@@ -121,9 +126,17 @@ impl DynamoDbLeaseStore {
                 .await
             {
                 Ok(described) => described,
-                Err(e) if !created && e.code.as_deref() == Some("ResourceNotFoundException") => {
-                    self.create_table().await?;
-                    created = true;
+                Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
+                    if !created {
+                        self.create_table().await?;
+                        created = true;
+                        continue;
+                    }
+                    // DescribeTable may not know a table just created (eventual consistency).
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(e.error);
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
                 Err(e) => return Err(e.error),
@@ -220,22 +233,42 @@ impl DynamoDbLeaseStore {
     async fn list_leases(&self) -> Result<Vec<Lease>, Error> {
         let mut leases = Vec::new();
         let mut start: Option<Value> = None;
-        loop {
+        for page_number in 1..=MAX_SCAN_PAGES {
             let mut request = json!({ "TableName": self.table, "ConsistentRead": true });
-            if let Some(key) = start.take() {
-                request["ExclusiveStartKey"] = key;
+            if let Some(key) = &start {
+                request["ExclusiveStartKey"] = key.clone();
             }
             let page = self.call("Scan", request).await.map_err(|e| e.error)?;
-            for item in page["Items"].as_array().into_iter().flatten() {
+            let items = page["Items"].as_array().ok_or_else(|| {
+                Error::store(format!(
+                    "DynamoDB's answer to Scan on table `{}` (page {page_number}) has no `Items`",
+                    self.table
+                ))
+            })?;
+            for item in items {
                 leases.push(lease_of_item(item)?);
             }
             match page.get("LastEvaluatedKey") {
-                Some(key) if !key.is_null() => start = Some(key.clone()),
-                _ => break,
+                Some(key) if !key.is_null() => {
+                    if start.as_ref() == Some(key) {
+                        return Err(Error::store(format!(
+                            "DynamoDB's Scan on table `{}` answered page {page_number} with the \
+                             key it was asked to start after",
+                            self.table
+                        )));
+                    }
+                    start = Some(key.clone());
+                }
+                _ => {
+                    leases.sort_by(|a, b| a.shard_id.as_str().cmp(b.shard_id.as_str()));
+                    return Ok(leases);
+                }
             }
         }
-        leases.sort_by(|a, b| a.shard_id.as_str().cmp(b.shard_id.as_str()));
-        Ok(leases)
+        Err(Error::store(format!(
+            "DynamoDB's Scan on table `{}` has more than {MAX_SCAN_PAGES} pages: not a lease table",
+            self.table
+        )))
     }
 
     async fn create_lease(&self, lease: Lease) -> Result<bool, Error> {
@@ -406,9 +439,10 @@ fn item_of_lease(lease: &Lease) -> Value {
             sequence_number,
             sub_sequence_number,
         } => {
-            if sub_sequence_number.is_some() {
-                put("kdsCheckpointInAggregate", json!({ "BOOL": true }));
-            }
+            put(
+                "kdsCheckpointInAggregate",
+                json!({ "BOOL": sub_sequence_number.is_some() }),
+            );
             (
                 sequence_number.as_str().to_owned(),
                 sub_sequence_number.unwrap_or(0),
@@ -432,32 +466,66 @@ fn item_of_lease(lease: &Lease) -> Value {
     Value::Object(item)
 }
 
+/// At most the first 200 characters of `text`, for messages that quote the store.
+fn clip(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(200) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
 /// The lease of a DynamoDB item.
 fn lease_of_item(item: &Value) -> Result<Lease, Error> {
     let key = item["leaseKey"]["S"].as_str().unwrap_or("");
-    let bad = |what: String| {
-        Error::store(format!(
-            "the lease item `{}` {what}",
-            key.chars().take(200).collect::<String>()
-        ))
-    };
+    let bad = |what: String| Error::store(format!("the lease item `{}` {what}", clip(key)));
     let shard_id =
         ShardId::new(key).map_err(|e| bad(format!("has no shard id as `leaseKey`: {e}")))?;
-    let text = |name: &str| item[name]["S"].as_str();
-    let number = |name: &str| -> Result<Option<u64>, Error> {
+    // An attribute of type `kind`: `None` when absent or NULL, an error when of another type.
+    let attribute = |name: &str, kind: &str| -> Result<Option<&Value>, Error> {
         match item.get(name) {
             None => Ok(None),
-            Some(value) => value["N"]
-                .as_str()
-                .and_then(|n| n.parse().ok())
-                .map(Some)
-                .ok_or_else(|| bad(format!("has `{name}` {value}, not a whole number"))),
+            Some(value) if value["NULL"] == true => Ok(None),
+            Some(value) => value.get(kind).map(Some).ok_or_else(|| {
+                bad(format!(
+                    "has `{name}` {}, not of DynamoDB type {kind}",
+                    clip(&value.to_string())
+                ))
+            }),
         }
+    };
+    let text = |name: &str| -> Result<Option<&str>, Error> {
+        attribute(name, "S")?
+            .map(|value| {
+                value
+                    .as_str()
+                    .ok_or_else(|| bad(format!("has `{name}` that is not a string")))
+            })
+            .transpose()
+    };
+    let number = |name: &str| -> Result<Option<u64>, Error> {
+        attribute(name, "N")?
+            .map(|value| {
+                value.as_str().and_then(|n| n.parse().ok()).ok_or_else(|| {
+                    bad(format!(
+                        "has `{name}` {}, not a whole number",
+                        clip(&value.to_string())
+                    ))
+                })
+            })
+            .transpose()
     };
     let counter = number("leaseCounter")?.ok_or_else(|| bad("has no `leaseCounter`".into()))?;
     let sub = number("checkpointSubSequenceNumber")?.unwrap_or(0);
-    let in_aggregate = item["kdsCheckpointInAggregate"]["BOOL"].as_bool() == Some(true);
-    let checkpoint = match text("checkpoint") {
+    // Without our attribute (the KCL's items), a checkpoint may be user record 0 of an
+    // aggregate, and is read as one: the rest of the aggregate follows it, and a plain record
+    // there is read again and dropped as delivered.
+    let in_aggregate = match attribute("kdsCheckpointInAggregate", "BOOL")? {
+        None => true,
+        Some(value) => value
+            .as_bool()
+            .ok_or_else(|| bad("has `kdsCheckpointInAggregate` that is not a boolean".into()))?,
+    };
+    let checkpoint = match text("checkpoint")? {
         Some("TRIM_HORIZON") => Checkpoint::TrimHorizon,
         // The KCL's lease of a shard not read yet, to start at the newest record: pinned to
         // now, as a LATEST start is.
@@ -465,18 +533,29 @@ fn lease_of_item(item: &Value) -> Result<Lease, Error> {
             millis: crate::source::now_millis(),
         },
         Some("SHARD_END") => Checkpoint::ShardEnd,
-        Some("AT_TIMESTAMP") => {
-            let millis = item["kdsCheckpointTimestampMillis"]["N"]
-                .as_str()
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| {
-                    bad("is at AT_TIMESTAMP without `kdsCheckpointTimestampMillis`".into())
-                })?;
-            Checkpoint::AtTimestamp { millis }
-        }
+        Some("AT_TIMESTAMP") => match number("kdsCheckpointTimestampMillis")? {
+            Some(millis) => Checkpoint::AtTimestamp {
+                millis: i64::try_from(millis).map_err(|_| {
+                    bad(format!(
+                        "has `kdsCheckpointTimestampMillis` {millis}, past any time"
+                    ))
+                })?,
+            },
+            // The KCL's lease of a shard not read yet, to start at a time of the KCL's
+            // configuration, which the item does not hold: from the oldest record, so that
+            // nothing is missed.
+            None => {
+                tracing::warn!(
+                    shard = %shard_id,
+                    "a lease at AT_TIMESTAMP without a time (written by the KCL) is read from \
+                     TRIM_HORIZON"
+                );
+                Checkpoint::TrimHorizon
+            }
+        },
         Some(sequence) => Checkpoint::Record {
             sequence_number: SequenceNumber::new(sequence)
-                .map_err(|e| bad(format!("has checkpoint `{sequence}`: {e}")))?,
+                .map_err(|e| bad(format!("has checkpoint `{}`: {e}", clip(sequence))))?,
             sub_sequence_number: (in_aggregate || sub > 0).then_some(sub),
         },
         None => return Err(bad("has no `checkpoint`".into())),
@@ -485,21 +564,31 @@ fn lease_of_item(item: &Value) -> Result<Lease, Error> {
         None => Vec::new(),
         Some(value) => value["SS"]
             .as_array()
-            .ok_or_else(|| bad(format!("has `parentShardId` {value}, not a string set")))?
+            .ok_or_else(|| {
+                bad(format!(
+                    "has `parentShardId` {}, not a string set",
+                    clip(&value.to_string())
+                ))
+            })?
             .iter()
             .map(|p| {
                 p.as_str()
                     .and_then(|p| ShardId::new(p).ok())
-                    .ok_or_else(|| bad(format!("has a parent {p} that is not a shard id")))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "has a parent {} that is not a shard id",
+                            clip(&p.to_string())
+                        ))
+                    })
             })
             .collect::<Result<_, _>>()?,
     };
-    let hash_range = match (text("startingHashKey"), text("endingHashKey")) {
+    let hash_range = match (text("startingHashKey")?, text("endingHashKey")?) {
         (Some(start), Some(end)) => Some((start.to_owned(), end.to_owned())),
         _ => None,
     };
     let mut lease = Lease::new(shard_id, checkpoint, parents);
-    lease.owner = text("leaseOwner").map(str::to_owned);
+    lease.owner = text("leaseOwner")?.map(str::to_owned);
     lease.counter = counter;
     lease.hash_range = hash_range;
     Ok(lease)
@@ -606,8 +695,20 @@ mod tests {
             ),
             (
                 json!({ "leaseKey": { "S": "shardId-1" }, "leaseCounter": { "N": "4" },
-                        "checkpoint": { "S": "AT_TIMESTAMP" } }),
-                "without `kdsCheckpointTimestampMillis`",
+                        "checkpoint": { "S": "TRIM_HORIZON" }, "leaseOwner": { "N": "5" } }),
+                "has `leaseOwner` {\"N\":\"5\"}, not of DynamoDB type S",
+            ),
+            (
+                json!({ "leaseKey": { "S": "shardId-1" }, "leaseCounter": { "N": "4" },
+                        "checkpoint": { "S": "4959" },
+                        "kdsCheckpointInAggregate": { "S": "yes" } }),
+                "`kdsCheckpointInAggregate`",
+            ),
+            (
+                json!({ "leaseKey": { "S": "shardId-1" }, "leaseCounter": { "N": "4" },
+                        "checkpoint": { "S": "TRIM_HORIZON" },
+                        "parentShardId": { "SS": "x".repeat(100_000) } }),
+                "has `parentShardId`",
             ),
             (
                 json!({ "leaseKey": { "S": "shardId-1" }, "leaseCounter": { "N": "4" } }),
@@ -617,7 +718,76 @@ mod tests {
             let error = lease_of_item(&item).unwrap_err();
             assert_eq!(error.kind(), ErrorKind::Store);
             assert!(error.to_string().contains(expected), "{error}");
+            // Values from the store are quoted in part.
+            assert!(error.to_string().len() < 1000, "{error}");
         }
+        // An owner that is NULL is no owner.
+        let item = json!({ "leaseKey": { "S": "shardId-1" }, "leaseCounter": { "N": "4" },
+                           "checkpoint": { "S": "TRIM_HORIZON" },
+                           "leaseOwner": { "NULL": true } });
+        assert_eq!(lease_of_item(&item).unwrap().owner, None);
+    }
+
+    /// Found in review: a KCL checkpoint at sub-sequence number 0 may be user record 0 of an
+    /// aggregate, but was read as a plain record, so the rest of the aggregate was skipped.
+    /// And the KCL's AT_TIMESTAMP leases, which carry no time, failed every listing.
+    #[test]
+    fn kcl_checkpoints_lose_no_user_record() {
+        let item = json!({
+            "leaseKey": { "S": "shardId-000000000004" },
+            "leaseCounter": { "N": "12" },
+            "checkpoint": { "S": "4959" },
+            "checkpointSubSequenceNumber": { "N": "0" },
+        });
+        assert_eq!(
+            lease_of_item(&item).unwrap().checkpoint,
+            Checkpoint::Record {
+                sequence_number: SequenceNumber::new("4959").unwrap(),
+                sub_sequence_number: Some(0),
+            }
+        );
+        let mut at_timestamp = item.clone();
+        at_timestamp["checkpoint"] = json!({ "S": "AT_TIMESTAMP" });
+        assert_eq!(
+            lease_of_item(&at_timestamp).unwrap().checkpoint,
+            Checkpoint::TrimHorizon
+        );
+    }
+
+    /// Found in review: a store whose Scan always had a next page kept the listing going
+    /// for ever, and an answer without `Items` read as a table without leases.
+    #[tokio::test]
+    async fn listings_that_do_not_end_or_hold_no_items_are_errors() {
+        use kds_test_support::proxy::{Fault, Proxy};
+        let proxy = Proxy::start().await;
+        let store = DynamoDbLeaseStore {
+            client: kds_test_support::client(&proxy.url)
+                .dynamodb(Some(&proxy.url))
+                .unwrap(),
+            table: "kds-leases".to_owned(),
+        };
+        let page = |key: usize| {
+            Fault::Reply(format!(
+                r#"{{"Items":[],"LastEvaluatedKey":{{"leaseKey":{{"S":"shardId-{key}"}}}}}}"#
+            ))
+        };
+        // The same key again.
+        proxy.script_for("DynamoDB_20120810.Scan", [page(1), page(1)]);
+        let error = store.list().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store);
+        assert!(error.to_string().contains("page 2"), "{error}");
+        // Always a new key.
+        proxy.script_for("DynamoDB_20120810.Scan", (0..=MAX_SCAN_PAGES).map(page));
+        let error = store.list().await.unwrap_err();
+        assert!(
+            error.to_string().contains("more than 1000 pages"),
+            "{error}"
+        );
+        // No items.
+        proxy.script_for("DynamoDB_20120810.Scan", [Fault::Reply("{}".into())]);
+        let error = store.list().await.unwrap_err();
+        assert!(error.to_string().contains("has no `Items`"), "{error}");
+        assert_eq!(proxy.unused_faults(), 0);
     }
 
     async fn store_at(url: &str, table: &str) -> DynamoDbLeaseStore {

@@ -90,11 +90,18 @@ impl FileLeaseStore {
                         document.version
                     )));
                 }
-                document
-                    .leases
-                    .into_iter()
-                    .map(|l| (l.shard_id.as_str().to_owned(), l))
-                    .collect()
+                let mut leases = BTreeMap::new();
+                for lease in document.leases {
+                    let shard = lease.shard_id.clone();
+                    if leases.insert(shard.as_str().to_owned(), lease).is_some() {
+                        return Err(Error::store(format!(
+                            "{} holds two leases of one shard",
+                            path.display()
+                        ))
+                        .for_shard(&shard));
+                    }
+                }
+                leases
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(io("cannot read", &path, e)),
@@ -277,6 +284,20 @@ mod tests {
         .unwrap();
         let error = FileLeaseStore::open(&dir, "orders").unwrap_err();
         assert!(error.to_string().contains("version 2"), "{error}");
+        // Found in review: a second lease of a shard replaced the first without a word.
+        fs::write(
+            dir.join("orders.leases.json"),
+            br#"{"version":1,"leases":[
+                {"shard_id":"shardId-1","counter":3,"checkpoint":{"at":"shard-end"}},
+                {"shard_id":"shardId-1","counter":1,"checkpoint":{"at":"shard-end"}}]}"#,
+        )
+        .unwrap();
+        let error = FileLeaseStore::open(&dir, "orders").unwrap_err();
+        assert!(
+            error.to_string().contains("two leases of one shard"),
+            "{error}"
+        );
+        assert_eq!(error.shard().map(ShardId::as_str), Some("shardId-1"));
         let _ = fs::remove_dir_all(&dir);
     }
 }
