@@ -46,6 +46,10 @@ const CANCELLED: &str = "TransactionCanceledException";
 /// table of more pages is not one, or its store does not end its listing.
 const MAX_SCAN_PAGES: usize = 1000;
 
+/// The largest answer taken: DynamoDB's are at most about 1 MB (a Scan page; an item is at
+/// most 400 KB).
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
+
 /// The most writes in one DynamoDB transaction.
 const MAX_TRANSACTION: usize = 100;
 
@@ -201,6 +205,18 @@ impl DynamoDbLeaseStore {
                 .with_source(e),
             }
         })?;
+        if response.len() > MAX_ANSWER {
+            // Parsed, such a body could take some 16 times its size.
+            return Err(CallError {
+                code: None,
+                error: Error::store(format!(
+                    "DynamoDB's answer to {operation} on table `{}` is {} bytes, more than any \
+                     answer of a lease table ({MAX_ANSWER})",
+                    self.table,
+                    response.len()
+                )),
+            });
+        }
         serde_json::from_slice(&response).map_err(|e| CallError {
             code: None,
             error: Error::store(format!(
@@ -787,6 +803,14 @@ mod tests {
         proxy.script_for("DynamoDB_20120810.Scan", [Fault::Reply("{}".into())]);
         let error = store.list().await.unwrap_err();
         assert!(error.to_string().contains("has no `Items`"), "{error}");
+        // An answer larger than DynamoDB gives, of values that take 16 times their size.
+        let huge = format!("[{}0]", "0,".repeat(3 * 1024 * 1024));
+        proxy.script_for("DynamoDB_20120810.Scan", [Fault::Reply(huge)]);
+        let error = store.list().await.unwrap_err();
+        assert!(
+            error.to_string().contains("more than any answer"),
+            "{error}"
+        );
         assert_eq!(proxy.unused_faults(), 0);
     }
 

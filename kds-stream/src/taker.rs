@@ -135,7 +135,7 @@ impl LeaseTaker {
         let mut available: Vec<&Lease> = work
             .iter()
             .copied()
-            .filter(|l| self.is_expired(l, now))
+            .filter(|l| self.is_expired(l, now) && writable(l))
             .collect();
         // Unowned leases first, then in an order of this worker's own, so that workers
         // starting together reach for different leases.
@@ -168,6 +168,7 @@ impl LeaseTaker {
             if let Some(owner) = lease.owner.as_deref()
                 && owner != self.owner
                 && !self.is_expired(lease, now)
+                && writable(lease)
             {
                 by_owner.entry(owner).or_default().push(lease);
             }
@@ -220,6 +221,13 @@ impl LeaseTaker {
     }
 }
 
+/// Whether a lease can be taken: one whose counter is at its largest value cannot be written
+/// again (no KCL writes such a counter; the KCL's is a Java `long`), and chosen, it would take
+/// the place of one that can.
+fn writable(lease: &Lease) -> bool {
+    lease.counter < u64::MAX
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +247,31 @@ mod tests {
             assert!(store.create(lease).await.unwrap());
         }
         store
+    }
+
+    /// Found in review: a lease that cannot be written (its counter at the largest value),
+    /// unowned, was chosen first, every time, in place of the expired lease of a dead worker.
+    #[test]
+    fn leases_that_cannot_be_written_are_not_chosen() {
+        let lease = |n: u32, owner: Option<&str>, counter: u64| {
+            let mut lease = Lease::new(id(n), Checkpoint::TrimHorizon, Vec::new());
+            lease.owner = owner.map(str::to_owned);
+            lease.counter = counter;
+            lease
+        };
+        let mut leases = vec![
+            lease(0, None, u64::MAX),
+            lease(1, Some("dead"), 5),
+            lease(2, Some("live"), 5),
+            lease(3, Some("w"), 5),
+        ];
+        let mut taker = LeaseTaker::new("w", DURATION);
+        let t0 = Instant::now();
+        taker.observe(&leases, t0);
+        leases[2].counter += 1;
+        let chosen = taker.choose(&leases, t0 + DURATION);
+        let chosen: Vec<&ShardId> = chosen.iter().map(|l| &l.shard_id).collect();
+        assert_eq!(chosen, [&id(1)]);
     }
 
     /// How many leases with work each worker owns.
