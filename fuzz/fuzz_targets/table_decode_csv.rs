@@ -1,11 +1,11 @@
 #![no_main]
 
 //! Record data through the `csv` row decoder and back through its encoder.
-//! `kds_fuzz::decode_round_trip` says what is checked; the first byte picks the table.
+//! `kds_fuzz::RoundTrip::run` says what is checked; the first byte picks the table.
 
-use std::sync::OnceLock;
+use std::cell::RefCell;
 
-use kds_table::TableDefinition;
+use kds_fuzz::RoundTrip;
 
 const TABLES: [&str; 3] = [
     "id INT, name STRING, d DECIMAL(10, 3), tags ARRAY<BIGINT>, b BYTES, t TIME(3)', 'format' = 'csv', 'csv.null-literal' = 'N",
@@ -13,9 +13,10 @@ const TABLES: [&str; 3] = [
     "i BIGINT, f DOUBLE, s STRING', 'format' = 'csv', 'csv.disable-quote-character' = 'true', 'csv.escape-character' = '\\', 'csv.allow-comments' = 'true', 'csv.null-literal' = 'null",
 ];
 
-fn tables() -> &'static [TableDefinition] {
-    static TABLE_DEFINITIONS: OnceLock<Vec<TableDefinition>> = OnceLock::new();
-    TABLE_DEFINITIONS.get_or_init(|| kds_fuzz::tables(&TABLES))
+thread_local! {
+    static ROUND_TRIP: RefCell<RoundTrip> = RefCell::new(RoundTrip::new(&TABLES));
 }
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kds_fuzz::decode_round_trip(tables(), data));
+libfuzzer_sys::fuzz_target!(
+    |data: &[u8]| ROUND_TRIP.with_borrow_mut(|round_trip| round_trip.run(data))
+);

@@ -1,11 +1,11 @@
 #![no_main]
 
 //! Record data through the `json` row decoder and back through its encoder.
-//! `kds_fuzz::decode_round_trip` says what is checked; the first byte picks the table.
+//! `kds_fuzz::RoundTrip::run` says what is checked; the first byte picks the table.
 
-use std::sync::OnceLock;
+use std::cell::RefCell;
 
-use kds_table::TableDefinition;
+use kds_fuzz::RoundTrip;
 
 const TABLES: [&str; 4] = [
     "id BIGINT, name STRING, tags ARRAY<INT>, r ROW<x DOUBLE, b BYTES>, m MAP<STRING, TIMESTAMP(3)>', 'format' = 'json",
@@ -14,9 +14,10 @@ const TABLES: [&str; 4] = [
     "m MAP<STRING, ARRAY<ROW<a INT, b STRING>>>, d DECIMAL(38, 18), n ROW<inner ROW<z BIGINT NOT NULL>>', 'format' = 'json', 'json.map-null-key.mode' = 'LITERAL', 'json.map-null-key.literal' = 'null', 'json.encode.decimal-as-plain-number' = 'true', 'json.encode.ignore-null-fields' = 'true",
 ];
 
-fn tables() -> &'static [TableDefinition] {
-    static TABLE_DEFINITIONS: OnceLock<Vec<TableDefinition>> = OnceLock::new();
-    TABLE_DEFINITIONS.get_or_init(|| kds_fuzz::tables(&TABLES))
+thread_local! {
+    static ROUND_TRIP: RefCell<RoundTrip> = RefCell::new(RoundTrip::new(&TABLES));
 }
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kds_fuzz::decode_round_trip(tables(), data));
+libfuzzer_sys::fuzz_target!(
+    |data: &[u8]| ROUND_TRIP.with_borrow_mut(|round_trip| round_trip.run(data))
+);
