@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
+use arrow_array::types::{
+    Decimal128Type, Float64Type, Int32Type, Int64Type, TimestampMillisecondType,
+};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, Decimal128Array, Float64Array, Int32Array, Int64Array, ListArray,
     RecordBatch, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
@@ -878,6 +880,53 @@ fn csv_escape_characters_in_values_read_back() {
         .unwrap_or_else(|e| panic!("{written:?}: {e}"));
     for (i, column) in [a, b, c].iter().enumerate() {
         assert_eq!(read.column(i).to_data(), column.to_data(), "{written:?}");
+    }
+}
+
+/// Found by the `table_decode_json` fuzz target: arrow-cast's decimal exponent arithmetic
+/// wraps, so `1e65538` read as 100 (and panicked with overflow checks). JSON and CSV
+/// decimals in exponent notation are written out before they are parsed.
+#[test]
+fn decimal_exponents_are_read_exactly_or_refused() {
+    for (format, good, bad) in [
+        (
+            "json",
+            [
+                &br#"{"d": 1.5e2, "a": [25e-2]}"#[..],
+                br#"{"d": "-15E-1", "a": ["1e0"]}"#,
+            ],
+            [&br#"{"d": 1e65538}"#[..], br#"{"a": [1e65538]}"#],
+        ),
+        (
+            "csv",
+            [&b"1.5e2,25e-2"[..], b"-15E-1,1e0"],
+            [&b"1e65538,"[..], b",1e65538"],
+        ),
+    ] {
+        let table = table(
+            "d DECIMAL(10, 3), a ARRAY<DECIMAL(5, 2)>",
+            &format!("'format' = '{format}'"),
+        );
+        let rows = table
+            .decoder()
+            .unwrap()
+            .decode(&records(&good))
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
+        let d = rows.column(0).as_primitive::<Decimal128Type>();
+        assert_eq!(d.value(0), 150_000, "{format}");
+        assert_eq!(d.value(1), -1_500, "{format}");
+        let a = rows.column(1).as_list::<i32>();
+        let first = |i: usize| a.value(i).as_primitive::<Decimal128Type>().value(0);
+        assert_eq!((first(0), first(1)), (25, 100), "{format}");
+        for data in bad {
+            let error = table
+                .decoder()
+                .unwrap()
+                .decode(&records(&[data]))
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Decode, "{format}: {error}");
+            assert!(error.to_string().contains("1e65538"), "{format}: {error}");
+        }
     }
 }
 

@@ -268,7 +268,7 @@ fn typed(text: StringArray, field: &FieldRef, dialect: &Dialect) -> Result<Array
     let text: ArrayRef = Arc::new(text);
     match field.data_type() {
         DataType::Utf8 => Ok(text),
-        DataType::Binary => restore_binary(&text, &DataType::Binary),
+        DataType::Binary | DataType::Decimal128(..) => restore_binary(&text, field.data_type()),
         DataType::List(element) => split_array(text.as_string::<i32>(), element, dialect),
         other => arrow_cast::cast_with_options(&text, other, &STRICT).map_err(|e| e.to_string()),
     }
@@ -308,6 +308,8 @@ fn split_array(
     let elements: ArrayRef = Arc::new(elements.finish());
     let values = if is_string {
         elements
+    } else if matches!(element.data_type(), DataType::Decimal128(..)) {
+        restore_binary(&elements, element.data_type())?
     } else {
         arrow_cast::cast_with_options(&elements, element.data_type(), &STRICT)
             .map_err(|e| e.to_string())?

@@ -36,10 +36,11 @@ use crate::error::Error;
 /// Reads one JSON object per record.
 pub(super) struct JsonReader {
     physical: SchemaRef,
-    /// `physical` with binary columns as strings (base64), as arrow-json reads them.
+    /// `physical` with binary (base64) and decimal columns as strings, as arrow-json reads
+    /// them.
     text: SchemaRef,
     /// Whether `text` differs from `physical`, so that read batches need converting.
-    has_binary: bool,
+    converted: bool,
     decoder: Decoder,
     fail_on_missing_field: bool,
 }
@@ -69,7 +70,7 @@ impl JsonReader {
         let text = Arc::new(Schema::new(text));
         let decoder = build(&text, CHUNK_ROWS).map_err(|e| super::unsupported(e.to_string()))?;
         Ok(Self {
-            has_binary: text != physical,
+            converted: text != physical,
             physical,
             text,
             decoder,
@@ -107,7 +108,7 @@ impl RowReader for JsonReader {
             .flush()
             .map_err(|e| e.to_string())?
             .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&self.text)));
-        if !self.has_binary {
+        if !self.converted {
             return Ok(batch);
         }
         let columns = batch
