@@ -57,6 +57,13 @@ const MAX_TRANSACTION: usize = 100;
 ///
 /// [`update`](LeaseStore::update) writes its leases in one transaction, each conditional on its
 /// counter: all or none (for more than 100 leases, all or none of each hundred, in order).
+///
+/// The table holds leases only: an item that is not one (no `leaseKey` shard id, no counter,
+/// an attribute of the wrong type) fails every listing with a [`ErrorKind::Store`] error that
+/// names it, rather than being passed over, since a lease read wrongly could be taken from a
+/// worker that holds it. The KCL's items are leases: kds reads them, a checkpoint inside an
+/// aggregate included; its `AT_TIMESTAMP` leases, which carry no time, are read from
+/// `TRIM_HORIZON`.
 #[derive(Clone, Debug)]
 pub struct DynamoDbLeaseStore {
     client: DynamoDbClient,
