@@ -18,7 +18,7 @@ use crate::cli::{Connection, OutputFormat, SqlArgs};
 use crate::failure::Failure;
 use crate::interrupt::interrupted;
 use crate::local::Emulator;
-use crate::table::{print, report_left_out, table_client};
+use crate::table::{lease_table_warning, print, report_left_out, table_client};
 
 /// Clients for tables as `kds tail --table` makes them: the table's options under the
 /// connection flags.
@@ -130,6 +130,13 @@ async fn run_statements(
                     create_stream(connection, &table).await?;
                 }
                 eprintln!("kds sql: table `{}` registered", table.table.name);
+                // Without an endpoint of its own, the lease table is DynamoDB's regional one.
+                let lease_endpoint = table.options.source.lease_table.as_ref();
+                if let Some(warning) =
+                    lease_endpoint.and_then(|lease| lease_table_warning(lease.endpoint.as_deref()))
+                {
+                    eprintln!("kds sql: warning: {warning}");
+                }
             }
             Outcome::Pipeline(report) => {
                 eprintln!(

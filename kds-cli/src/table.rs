@@ -160,7 +160,7 @@ pub(crate) async fn tail(
 
 /// What the user should know about a DynamoDB endpoint for leases: plain HTTP to another
 /// machine carries the signed requests (with any session token) unencrypted.
-fn lease_table_warning(endpoint: Option<&str>) -> Option<String> {
+pub(crate) fn lease_table_warning(endpoint: Option<&str>) -> Option<String> {
     let endpoint = endpoint?;
     (endpoint.starts_with("http://") && !is_loopback(endpoint)).then(|| {
         format!(

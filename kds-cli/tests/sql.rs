@@ -1,6 +1,6 @@
 //! `kds sql`: the README's `--local` example, run as written and its output compared with the
 //! README's; a streaming query stopped by Ctrl-C; a pipeline stopped by Ctrl-C that flushes
-//! and commits.
+//! and commits; the warning about a plain-HTTP lease table.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -161,4 +161,35 @@ fn ctrl_c_stops_a_pipeline_cleanly_with_its_positions_committed() {
     let leases: Vec<_> = std::fs::read_dir(&state).unwrap().collect();
     assert!(!leases.is_empty(), "positions committed in {state_dir}");
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// A table whose lease table is reached by plain HTTP on another machine is warned about when
+/// it is registered, as `kds tail --table` warns; one on this machine is not.
+#[test]
+fn a_plain_http_lease_table_on_another_machine_is_warned_about() {
+    let table = |endpoint: &str| {
+        format!(
+            "CREATE TABLE t (v STRING) WITH ('connector' = 'kinesis', 'stream' = 's', \
+             'aws.region' = 'us-east-1', 'format' = 'raw', 'scan.lease.table' = 'kds-leases', \
+             'scan.lease.dynamodb.endpoint' = '{endpoint}');"
+        )
+    };
+    for (endpoint, warned) in [
+        ("http://10.0.0.7:8000", true),
+        ("http://127.0.0.1:8000", false),
+    ] {
+        let output = Command::new(KDS)
+            .args(["sql", "--local", "--port", "0", "-e", &table(endpoint)])
+            .output()
+            .unwrap();
+        let err = text(&output.stderr);
+        assert!(output.status.success(), "{err}");
+        assert_eq!(
+            err.contains(&format!(
+                "kds sql: warning: {endpoint} (DynamoDB, for leases)"
+            )),
+            warned,
+            "{err}"
+        );
+    }
 }
