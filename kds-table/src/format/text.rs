@@ -2,22 +2,14 @@
 //! their types here.
 //!
 //! Flink writes BYTES as base64 text in JSON and CSV, while arrow-rs readers take them as hex.
-//! Decimals in exponent notation are rewritten as plain numbers before arrow-cast parses them:
-//! its exponent arithmetic wraps (`1e65538` read as `100`), and its plain-number parsing is
-//! the well-trodden path.
+//! Decimals are parsed here, with checked arithmetic (see [`decimal`]).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, Decimal128Builder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, ArrayRef, ListArray, MapArray, StructArray};
 use arrow_schema::{DataType, Field, Fields};
-
-/// The largest exponent magnitude read in a decimal: a DECIMAL holds at most 38 digits, so
-/// larger ones only ever overflow, or round to zero.
-const MAX_DECIMAL_EXPONENT: u32 = 1000;
 
 /// `data_type` with every binary and decimal type, however deeply nested, read as a string.
 pub(super) fn binary_as_text(data_type: &DataType) -> DataType {
@@ -122,77 +114,76 @@ fn restore_struct(array: &StructArray, fields: &Fields) -> Result<StructArray, S
     StructArray::try_new(fields.clone(), columns, array.nulls().cloned()).map_err(|e| e.to_string())
 }
 
-/// `text` as a decimal of `precision` digits, `scale` of them after the point.
+/// `text` as a decimal of `precision` digits, `scale` of them after the point: a sign, digits
+/// with at most one point, and an exponent (`-1.5e3`). Digits past the scale are dropped, as
+/// arrow-cast drops them. Parsed here with checked arithmetic: arrow-cast 59's `parse_decimal`
+/// counts digits in a `u8` and exponents in an `i16` that wrap, so that `1e65538` and numbers
+/// of over 255 digits read as other numbers.
 fn decimal(text: &str, precision: u8, scale: i8) -> Result<i128, String> {
-    let plain = plain_decimal(text)?;
-    arrow_cast::parse::parse_decimal::<Decimal128Type>(&plain, precision, scale)
-        .map_err(|_| format!("`{}` is not a DECIMAL({precision}, {scale})", shorten(text)))
-}
-
-/// `text`, a decimal number, without an exponent (`-1.5e3` as `-1500`). Text without one is
-/// given back as it is, for the parser to judge.
-fn plain_decimal(text: &str) -> Result<Cow<'_, str>, String> {
-    let Some(e) = text.find(['e', 'E']) else {
-        return Ok(Cow::Borrowed(text));
-    };
     let not_a_number = || format!("`{}` is not a decimal number", shorten(text));
-    let (mantissa, exponent) = (&text[..e], &text[e + 1..]);
+    let out_of_range = || format!("`{}` is not a DECIMAL({precision}, {scale})", shorten(text));
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(e) => (&text[..e], Some(&text[e + 1..])),
+        None => (text, None),
+    };
     let (negative, mantissa) = match mantissa.as_bytes().first() {
         Some(b'-') => (true, &mantissa[1..]),
         Some(b'+') => (false, &mantissa[1..]),
         _ => (false, mantissa),
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let exponent_digits = exponent.strip_prefix(['-', '+']).unwrap_or(exponent);
     let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.len() + fraction.len() == 0
-        || !digits_only(whole)
-        || !digits_only(fraction)
-        || exponent_digits.is_empty()
-        || !digits_only(exponent_digits)
-    {
+    if whole.len() + fraction.len() == 0 || !digits_only(whole) || !digits_only(fraction) {
         return Err(not_a_number());
     }
-    // Leading zeros of the exponent do not count; the rest must be small.
-    let significant = exponent_digits.trim_start_matches('0');
-    let magnitude: u32 = match significant.len() {
-        0 => 0,
-        1..=4 => significant.parse().map_err(|_| not_a_number())?,
-        _ => u32::MAX,
+    // The exponent, held to ±10^15: far past any position in a record.
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(exponent) => {
+            let magnitude = exponent.strip_prefix(['-', '+']).unwrap_or(exponent);
+            if magnitude.is_empty() || !digits_only(magnitude) {
+                return Err(not_a_number());
+            }
+            let magnitude = magnitude.trim_start_matches('0');
+            let magnitude: i64 = if magnitude.len() > 15 {
+                10i64.pow(15)
+            } else {
+                magnitude.parse().unwrap_or(0)
+            };
+            if exponent.starts_with('-') {
+                -magnitude
+            } else {
+                magnitude
+            }
+        }
     };
-    if magnitude > MAX_DECIMAL_EXPONENT {
-        return Err(format!(
-            "`{}` has an exponent beyond ±{MAX_DECIMAL_EXPONENT}",
-            shorten(text)
-        ));
+    // The digits of the unscaled value: those before the point moved by the exponent and
+    // the scale, then zeros.
+    let digits = whole.bytes().chain(fraction.bytes());
+    let length = (whole.len() + fraction.len()) as i64;
+    let end = whole.len() as i64 + exponent + i64::from(scale);
+    let kept = end.clamp(0, length) as usize;
+    let zeros = (end - length).max(0);
+    let mut value: i128 = 0;
+    let mut significant = 0i64;
+    for digit in digits.take(kept) {
+        if value == 0 && digit == b'0' {
+            continue;
+        }
+        significant += 1;
+        if significant > i64::from(precision) {
+            return Err(out_of_range());
+        }
+        value = value * 10 + i128::from(digit - b'0');
     }
-    // The digits, and where the point falls among them once the exponent is applied.
-    let digits: String = [whole, fraction].concat();
-    let magnitude = i64::from(magnitude);
-    let point = whole.len() as i64
-        + if exponent.starts_with('-') {
-            -magnitude
-        } else {
-            magnitude
-        };
-    let mut plain = String::with_capacity(digits.len() + 4 + magnitude as usize);
-    if negative {
-        plain.push('-');
+    if value != 0 {
+        if significant + zeros > i64::from(precision) {
+            return Err(out_of_range());
+        }
+        // At most 38 digits in all: no overflow.
+        value *= 10i128.pow(zeros as u32);
     }
-    if point <= 0 {
-        plain.push_str("0.");
-        plain.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
-        plain.push_str(&digits);
-    } else if point as usize >= digits.len() {
-        plain.push_str(&digits);
-        plain.extend(std::iter::repeat_n('0', point as usize - digits.len()));
-    } else {
-        let (left, right) = digits.split_at(point as usize);
-        plain.push_str(left);
-        plain.push('.');
-        plain.push_str(right);
-    }
-    Ok(Cow::Owned(plain))
+    Ok(if negative { -value } else { value })
 }
 
 /// The start of `text` for an error message.
@@ -208,38 +199,66 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exponents_are_written_out() {
-        for (text, plain) in [
-            ("1.5", "1.5"),
-            ("-1.5e3", "-1500"),
-            ("1.5E+1", "15"),
-            ("12.345e-1", "1.2345"),
-            ("12.345e-2", "0.12345"),
-            ("12.345e-4", "0.0012345"),
-            ("+7e0", "7"),
-            (".5e1", "5"),
-            ("5.e1", "50"),
-            ("1e0001", "10"),
+    fn decimals_are_read_at_their_scale() {
+        for (text, precision, scale, value) in [
+            ("1.5", 10, 3, 1_500),
+            ("-1.5e3", 10, 0, -1_500),
+            ("1.5E+1", 10, 1, 150),
+            ("12.345e-1", 10, 4, 12_345),
+            ("12.345e-4", 10, 4, 12),
+            ("+7e0", 5, 0, 7),
+            (".5e1", 5, 0, 5),
+            ("5.", 5, 1, 50),
+            ("1e0001", 5, 0, 10),
+            ("0.000", 5, 2, 0),
+            ("0e99999999999999999999", 5, 2, 0),
+            ("1e-99999999999999999999", 5, 2, 0),
+            ("-0.019", 5, 2, -1),
+            (
+                "99999999999999999999999999999999999999",
+                38,
+                0,
+                10i128.pow(38) - 1,
+            ),
         ] {
-            assert_eq!(plain_decimal(text).unwrap(), plain, "{text}");
+            assert_eq!(decimal(text, precision, scale), Ok(value), "{text}");
         }
         for bad in [
-            "e5", "1e", "1e+", "1.2.3e1", "1e1.5", "1e--1", "x1e1", "1e99999",
+            "", "-", ".", "e5", "1e", "1e+", "1.2.3", "1e1.5", "1e--1", "x1", "1 ",
         ] {
-            assert!(plain_decimal(bad).is_err(), "{bad}");
+            assert!(
+                decimal(bad, 10, 2)
+                    .unwrap_err()
+                    .contains("not a decimal number"),
+                "{bad}"
+            );
         }
     }
 
-    /// Found by the `table_decode_json` fuzz target: arrow-cast's exponent arithmetic wraps
-    /// (an overflow panic with debug assertions), so `1e65538` read as 100 in a release build.
+    /// Found by the `table_decode_json` fuzz target: arrow-cast's exponent (an `i16`) and digit
+    /// count (a `u8`) wrap, so `1e65538` read as 100 and a number of 256 digits as another
+    /// (both panicked with overflow checks).
     #[test]
-    fn large_exponents_are_errors_not_other_numbers() {
-        assert_eq!(decimal("1e2", 10, 0), Ok(100));
-        assert_eq!(decimal("1.25e-1", 10, 3), Ok(125));
-        for text in ["1e65538", "44e034410", "1e-65538", "1e1001"] {
-            let error = decimal(text, 38, 18).unwrap_err();
-            assert!(error.contains(text), "{error}");
+    fn numbers_past_a_decimal_are_errors_not_other_numbers() {
+        let long = format!("1{}", "0".repeat(300));
+        let long_fraction = format!("0.{}1", "0".repeat(300));
+        for (text, precision, scale) in [
+            ("1e65538", 38, 18),
+            ("44e034410", 38, 18),
+            ("050.0000000000e0401", 38, 18),
+            ("1e99999999999999999999", 38, 0),
+            ("100", 2, 0),
+            ("1e2", 2, 0),
+            ("1", 2, 2),
+            (long.as_str(), 38, 0),
+        ] {
+            let error = decimal(text, precision, scale).unwrap_err();
+            assert!(
+                error.contains(&format!("DECIMAL({precision}, {scale})")),
+                "{error}"
+            );
         }
-        assert!(decimal("1e39", 38, 0).is_err());
+        assert_eq!(decimal(&long_fraction, 38, 18), Ok(0));
+        assert_eq!(decimal(&format!("{long}e-300"), 5, 2), Ok(100));
     }
 }
