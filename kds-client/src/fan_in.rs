@@ -163,8 +163,6 @@ pub struct FanIn<D: ShardDriver> {
     sender: mpsc::Sender<Sent<D::Error>>,
     /// The shards' tasks, stopped when the reader is dropped.
     tasks: JoinSet<()>,
-    /// The shard each task reads.
-    task_shards: HashMap<tokio::task::Id, ShardId>,
     /// The read of each shard being read (its reports count), and how to stop its task.
     reads: HashMap<ShardId, (u64, tokio::task::AbortHandle)>,
     /// The number of the next read.
@@ -235,7 +233,6 @@ impl<D: ShardDriver> FanIn<D> {
             reports,
             sender,
             tasks: JoinSet::new(),
-            task_shards: HashMap::new(),
             reads: HashMap::new(),
             next_read: 0,
             gates: HashMap::new(),
@@ -362,7 +359,6 @@ impl<D: ShardDriver> FanIn<D> {
             };
             let _ = sender.send((read, report)).await;
         });
-        self.task_shards.insert(task.id(), shard.clone());
         self.reads.insert(shard, (read, task));
     }
 
@@ -372,19 +368,20 @@ impl<D: ShardDriver> FanIn<D> {
         self.driver.released(shard);
     }
 
-    /// A task finished: a panic is a shard read that ended without a report.
+    /// A task finished: a panic is a shard read that ended without a report. (A task that
+    /// was stopped or replaced is no shard's read any more.)
     fn joined(&mut self, joined: Result<tokio::task::Id, JoinError>) {
-        let id = match &joined {
-            Ok(id) => *id,
-            Err(error) => error.id(),
+        let Err(error) = joined else {
+            return;
         };
-        let shard = self.task_shards.remove(&id);
-        if let (Err(error), Some(shard)) = (joined, shard)
+        let id = error.id();
+        let shard = self
+            .reads
+            .iter()
+            .find(|(_, (_, task))| task.id() == id)
+            .map(|(shard, _)| shard.clone());
+        if let Some(shard) = shard
             && error.is_panic()
-            && self
-                .reads
-                .get(&shard)
-                .is_some_and(|(_, task)| task.id() == id)
         {
             self.reads.remove(&shard);
             self.stopped(&shard);

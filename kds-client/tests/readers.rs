@@ -314,3 +314,55 @@ async fn a_stopped_shard_hands_out_nothing_more_and_restarts_where_told() {
     let all: Vec<Bytes> = read.into_values().flatten().collect();
     assert_eq!(sorted(all), sorted(written), "every record once");
 }
+
+/// A driver whose read of one shard panics after a while, and whose reads of others wait.
+struct PanickingDriver {
+    panics: ShardId,
+}
+
+impl kds_client::ShardDriver for PanickingDriver {
+    type Error = kds_client::Error;
+
+    fn read(
+        &mut self,
+        cursor: kds_client::ShardCursor,
+        _out: kds_client::BatchSender<Self::Error>,
+    ) -> impl Future<Output = (kds_client::ShardCursor, Result<(), Self::Error>)> + Send + 'static
+    {
+        let panics = cursor.shard() == &self.panics;
+        async move {
+            tokio::time::sleep(Duration::from_millis(if panics { 50 } else { 60_000 })).await;
+            assert!(!panics, "the driver's read panics");
+            (cursor, Ok(()))
+        }
+    }
+}
+
+/// A shard's task that panics is reported for that shard, once, and a shard stopped and
+/// started again with the same task replaced is not taken for it.
+#[tokio::test]
+async fn a_panicking_shard_task_is_reported_for_its_shard() {
+    use kds_client::FanIn;
+    let client = kds_test_support::client("http://127.0.0.1:9");
+    let (bad, good) = (
+        ShardId::new("shardId-000000000001").unwrap(),
+        ShardId::new("shardId-000000000002").unwrap(),
+    );
+    let driver = PanickingDriver {
+        panics: bad.clone(),
+    };
+    let stream = StreamId::Name(name("panics"));
+    let mut fan_in = FanIn::without_lineage(client, stream, None, driver);
+    let trim = || StartingPosition::new(ShardIteratorType::TrimHorizon);
+    fan_in.start_shard(good.clone(), trim(), false);
+    fan_in.start_shard(bad.clone(), trim(), false);
+    // Replaced before it panics: the first task of `bad` is aborted, the second panics.
+    fan_in.start_shard(bad.clone(), trim(), false);
+    let error = tokio::time::timeout(Duration::from_secs(10), fan_in.next_event())
+        .await
+        .expect("the panic is reported")
+        .unwrap_err();
+    assert_eq!(error.shard(), Some(&bad), "{error}");
+    assert!(error.to_string().contains("its task panicked"), "{error}");
+    assert_eq!(fan_in.running(), 1, "the other shard is still read");
+}
