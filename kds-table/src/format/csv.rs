@@ -28,7 +28,7 @@ use arrow_cast::display::{ArrayFormatter, FormatOptions as DisplayOptions};
 use arrow_schema::{DataType, Field, FieldRef, SchemaRef};
 use csv_core::ReadRecordResult;
 
-use super::text::restore_binary;
+use super::text::from_text;
 use super::{RowReader, RowWriter, unsupported};
 use crate::ddl::DataType as FlinkType;
 use crate::error::Error;
@@ -268,7 +268,7 @@ fn typed(text: StringArray, field: &FieldRef, dialect: &Dialect) -> Result<Array
     let text: ArrayRef = Arc::new(text);
     match field.data_type() {
         DataType::Utf8 => Ok(text),
-        DataType::Binary | DataType::Decimal128(..) => restore_binary(&text, field.data_type()),
+        DataType::Binary | DataType::Decimal128(..) => from_text(&text, field.data_type()),
         DataType::List(element) => split_array(text.as_string::<i32>(), element, dialect),
         other => arrow_cast::cast_with_options(&text, other, &STRICT).map_err(|e| e.to_string()),
     }
@@ -309,7 +309,7 @@ fn split_array(
     let values = if is_string {
         elements
     } else if matches!(element.data_type(), DataType::Decimal128(..)) {
-        restore_binary(&elements, element.data_type())?
+        from_text(&elements, element.data_type())?
     } else {
         arrow_cast::cast_with_options(&elements, element.data_type(), &STRICT)
             .map_err(|e| e.to_string())?

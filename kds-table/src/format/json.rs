@@ -29,7 +29,7 @@ use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, Schema
 use serde_json::Value;
 
 use super::clock;
-use super::text::{binary_as_text, restore_binary};
+use super::text::{as_text, from_text};
 use super::{CHUNK_ROWS, RowReader, RowWriter};
 use crate::error::Error;
 
@@ -59,13 +59,7 @@ impl JsonReader {
         let text: Fields = physical
             .fields()
             .iter()
-            .map(|f| {
-                Arc::new(
-                    f.as_ref()
-                        .clone()
-                        .with_data_type(binary_as_text(f.data_type())),
-                )
-            })
+            .map(|f| Arc::new(f.as_ref().clone().with_data_type(as_text(f.data_type()))))
             .collect();
         let text = Arc::new(Schema::new(text));
         let decoder = build(&text, CHUNK_ROWS).map_err(|e| super::unsupported(e.to_string()))?;
@@ -115,7 +109,7 @@ impl RowReader for JsonReader {
             .columns()
             .iter()
             .zip(self.physical.fields())
-            .map(|(column, field)| restore_binary(column, field.data_type()))
+            .map(|(column, field)| from_text(column, field.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
         RecordBatch::try_new(Arc::clone(&self.physical), columns).map_err(|e| e.to_string())
     }

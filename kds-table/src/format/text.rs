@@ -12,7 +12,7 @@ use arrow_array::{Array, ArrayRef, ListArray, MapArray, StructArray};
 use arrow_schema::{DataType, Field, Fields};
 
 /// `data_type` with every binary and decimal type, however deeply nested, read as a string.
-pub(super) fn binary_as_text(data_type: &DataType) -> DataType {
+pub(super) fn as_text(data_type: &DataType) -> DataType {
     match data_type {
         DataType::Binary | DataType::Decimal128(..) => DataType::Utf8,
         DataType::List(element) => DataType::List(Arc::new(field_as_text(element))),
@@ -23,18 +23,16 @@ pub(super) fn binary_as_text(data_type: &DataType) -> DataType {
 }
 
 fn field_as_text(field: &Field) -> Field {
-    field
-        .clone()
-        .with_data_type(binary_as_text(field.data_type()))
+    field.clone().with_data_type(as_text(field.data_type()))
 }
 
 fn fields_as_text(fields: &Fields) -> Fields {
     fields.iter().map(|f| field_as_text(f)).collect()
 }
 
-/// `array`, read with [`binary_as_text`]'s type, as `target`: base64 strings become binary,
+/// `array`, read with [`as_text`]'s type, as `target`: base64 strings become binary,
 /// and numbers decimals.
-pub(super) fn restore_binary(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, String> {
+pub(super) fn from_text(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, String> {
     if array.data_type() == target {
         return Ok(Arc::clone(array));
     }
@@ -72,7 +70,7 @@ pub(super) fn restore_binary(array: &ArrayRef, target: &DataType) -> Result<Arra
         }
         DataType::List(element) => {
             let list = array.as_list::<i32>();
-            let values = restore_binary(list.values(), element.data_type())?;
+            let values = from_text(list.values(), element.data_type())?;
             Arc::new(
                 ListArray::try_new(
                     Arc::clone(element),
@@ -109,7 +107,7 @@ fn restore_struct(array: &StructArray, fields: &Fields) -> Result<StructArray, S
         .columns()
         .iter()
         .zip(fields.iter())
-        .map(|(column, field)| restore_binary(column, field.data_type()))
+        .map(|(column, field)| from_text(column, field.data_type()))
         .collect::<Result<Vec<_>, _>>()?;
     StructArray::try_new(fields.clone(), columns, array.nulls().cloned()).map_err(|e| e.to_string())
 }
