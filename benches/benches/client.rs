@@ -3,7 +3,8 @@
 //! measurement is this process's CPU time (user + system, all threads), so the numbers are the
 //! client's cost: GetRecords of 1000 records of 1 KiB and PutRecords of 500 records of 1 KiB.
 //! Then enhanced fan-out end to end over h2c: one shard, and eight shards on one connection,
-//! each reading 200 events of 100 records of 1 KiB, as CPU time and as wall time.
+//! each reading 200 events of 100 records of 1 KiB, as CPU time and as wall time; for one shard
+//! in JSON, beside aws-sdk-kinesis's SubscribeToShard and an h2c client that parses nothing.
 
 use std::hint::black_box;
 use std::io::BufRead;
@@ -11,6 +12,14 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector as SdkConnector, HttpConnectorFuture, HttpConnectorSettings,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -22,7 +31,7 @@ use kds_benches::put_records_request;
 use kds_client::credentials::Credentials;
 use kds_client::{Client, HttpVersion, Protocol};
 use kds_efo::{ReaderConfig, ShardReader};
-use kds_proto::model::{GetRecordsInput, StartingPosition};
+use kds_proto::model::{GetRecordsInput, StartingPosition, SubscribeToShardInput};
 use kds_proto::types::{ConsumerArn, ShardId, ShardIterator, ShardIteratorType};
 use kds_proto::{Request, Shape};
 use sha2::{Digest, Sha256};
@@ -150,6 +159,10 @@ fn kds(url: &str, protocol: Protocol, version: HttpVersion) -> Client {
 }
 
 fn sdk(url: &str) -> aws_sdk_kinesis::Client {
+    sdk_with(url, aws_smithy_http_client::Builder::new().build_http())
+}
+
+fn sdk_with(url: &str, http_client: impl HttpClient + 'static) -> aws_sdk_kinesis::Client {
     let config = aws_sdk_kinesis::Config::builder()
         .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
         .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
@@ -161,9 +174,53 @@ fn sdk(url: &str) -> aws_sdk_kinesis::Client {
             None,
             "bench",
         ))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .http_client(http_client)
         .build();
     aws_sdk_kinesis::Client::from_conf(config)
+}
+
+/// An HTTP client for the SDK that speaks HTTP/2 without TLS (h2c with prior knowledge), as
+/// the canned server's SubscribeToShard needs: the SDK's own clients speak HTTP/2 only over TLS.
+/// Its transport settings are kds-client's (frames of up to 256 KiB).
+#[derive(Debug, Clone)]
+struct SdkH2c(HyperClient<HttpConnector, SdkBody>);
+
+impl SdkH2c {
+    fn new() -> Self {
+        Self(
+            HyperClient::builder(TokioExecutor::new())
+                .http2_only(true)
+                .http2_max_frame_size(256 * 1024)
+                .build_http(),
+        )
+    }
+}
+
+impl SdkConnector for SdkH2c {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let client = self.0.clone();
+        HttpConnectorFuture::new(async move {
+            let request = request
+                .try_into_http1x()
+                .map_err(|e| ConnectorError::user(e.into()))?;
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?;
+            HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
+                .map_err(|e| ConnectorError::other(e.into(), None))
+        })
+    }
+}
+
+impl HttpClient for SdkH2c {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
 }
 
 /// Sends a prepared body and reads the response, parsing nothing.
@@ -185,6 +242,33 @@ async fn raw_call(
         .await
         .expect("a body")
         .to_bytes()
+}
+
+/// Sends a prepared body and reads the response's frames as they arrive, joining and parsing
+/// nothing; returns the bytes read.
+async fn raw_stream(
+    client: &HyperClient<HttpConnector, Full<Bytes>>,
+    url: &str,
+    target: &str,
+    body: &Bytes,
+) -> usize {
+    let request = http::Request::post(url)
+        .header("content-type", Protocol::Json.content_type())
+        .header("x-amz-target", target)
+        .body(Full::new(body.clone()))
+        .expect("a request");
+    let mut body = client
+        .request(request)
+        .await
+        .expect("a response")
+        .into_body();
+    let mut bytes = 0;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("a frame").into_data() {
+            bytes += black_box(data).len();
+        }
+    }
+    bytes
 }
 
 fn client(c: &mut Criterion<CpuTime>) {
@@ -323,15 +407,13 @@ const SUBSCRIPTION_RECORDS: usize = 200 * 100;
 /// Reads a closed shard's whole subscription on each of `shards` shards at once, all of them
 /// over `client`'s one HTTP/2 connection; returns the records read.
 async fn read_shards(client: &Client, shards: usize) -> usize {
-    let consumer =
-        ConsumerArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/bench/consumer/c:1")
-            .expect("valid");
+    let consumer = consumer_arn();
     let mut tasks = JoinSet::new();
     for n in 0..shards {
         let mut reader = ShardReader::new(
             client.clone(),
             consumer.clone(),
-            ShardId::new(format!("shardId-{n:012}")).expect("valid"),
+            shard(n),
             StartingPosition::new(ShardIteratorType::TrimHorizon),
             ReaderConfig::default(),
         );
@@ -351,6 +433,46 @@ async fn read_shards(client: &Client, shards: usize) -> usize {
     total
 }
 
+/// The consumer the benchmark's subscriptions name (the canned server reads no request).
+fn consumer_arn() -> ConsumerArn {
+    ConsumerArn::new("arn:aws:kinesis:us-east-1:123456789012:stream/bench/consumer/c:1")
+        .expect("valid")
+}
+
+fn shard(n: usize) -> ShardId {
+    ShardId::new(format!("shardId-{n:012}")).expect("valid")
+}
+
+/// Reads a closed shard's whole subscription with the SDK, every record owned as the SDK
+/// gives it; returns the records read.
+async fn sdk_read_shard(sdk: &aws_sdk_kinesis::Client) -> usize {
+    use aws_sdk_kinesis::types::{
+        ShardIteratorType as SdkIteratorType, StartingPosition as SdkPosition,
+        SubscribeToShardEventStream,
+    };
+    let mut output = sdk
+        .subscribe_to_shard()
+        .consumer_arn(consumer_arn().as_str())
+        .shard_id(shard(0).as_str())
+        .starting_position(
+            SdkPosition::builder()
+                .r#type(SdkIteratorType::TrimHorizon)
+                .build()
+                .expect("valid"),
+        )
+        .send()
+        .await
+        .expect("a subscription");
+    let mut count = 0;
+    while let Some(event) = output.event_stream.recv().await.expect("events") {
+        if let SubscribeToShardEventStream::SubscribeToShardEvent(event) = event {
+            count += event.records.len();
+        }
+    }
+    assert_eq!(count, SUBSCRIPTION_RECORDS);
+    count
+}
+
 /// Enhanced fan-out end to end: ShardReaders on one connection to the canned server, each
 /// reading a closed shard's 200 events of 100 records of 1 KiB; measured as CPU time (`M` =
 /// CpuTime) or wall time (records per second).
@@ -363,6 +485,47 @@ fn efo_end_to_end<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
         .expect("a runtime");
     let mut group = c.benchmark_group(group_name);
     group.sample_size(10);
+
+    // One shard in JSON three ways: the SDK, and a client that reads the bytes and parses
+    // nothing (the floor), beside kds's rows below.
+    let sdk = sdk_with(&server.url, SdkH2c::new());
+    group.throughput(Throughput::Elements(SUBSCRIPTION_RECORDS as u64));
+    group.bench_function("1 shard, aws-sdk-kinesis (JSON)", |b| {
+        b.iter(|| black_box(runtime.block_on(sdk_read_shard(&sdk))));
+    });
+    let raw: HyperClient<HttpConnector, Full<Bytes>> = HyperClient::builder(TokioExecutor::new())
+        .http2_only(true)
+        .http2_max_frame_size(256 * 1024)
+        .build_http();
+    let subscribe_body: Bytes = SubscribeToShardInput::new(
+        consumer_arn(),
+        shard(0),
+        StartingPosition::new(ShardIteratorType::TrimHorizon),
+    )
+    .encode_body(Protocol::Json)
+    .into();
+    group.bench_function(
+        "1 shard, floor: an h2c client that parses nothing (JSON)",
+        |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let bytes = raw_stream(
+                        &raw,
+                        &server.url,
+                        SubscribeToShardInput::TARGET,
+                        &subscribe_body,
+                    )
+                    .await;
+                    assert!(
+                        bytes > SUBSCRIPTION_RECORDS * 1024,
+                        "the whole subscription"
+                    );
+                    black_box(bytes)
+                })
+            });
+        },
+    );
+
     for shards in [1, 8] {
         group.throughput(Throughput::Elements((shards * SUBSCRIPTION_RECORDS) as u64));
         for (protocol, name) in [(Protocol::Json, "JSON"), (Protocol::Cbor, "CBOR")] {

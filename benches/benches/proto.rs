@@ -7,7 +7,8 @@
 //! - `subscribe/*`: 10 SubscribeToShard events of 100 × 1 KiB records. Frames only, ours beside
 //!   `aws-smithy-eventstream` and one crc32fast pass over the same bytes; frames plus payload,
 //!   ours beside `aws-smithy-eventstream` + serde_json + base64.
-//! - `subscribe_200x100/*`: enhanced fan-out's workload, 200 events, owned and lent records.
+//! - `subscribe_200x100/*`: enhanced fan-out's workload, 200 events, owned and lent records;
+//!   `cold/*` the same from copies of the body decoded in turn, none of them in cache.
 
 use std::hint::black_box;
 
@@ -243,8 +244,35 @@ fn subscribe_efo(c: &mut Criterion) {
     ] {
         group.bench_function(name, |b| b.iter(|| visit_events(protocol, body)));
     }
+    // Cold: copies of the body at distinct addresses, twice the last-level cache in all,
+    // decoded in turn, so no body is in cache, as one fresh from a socket is not.
+    for (name, protocol, body) in [
+        ("json", Protocol::Json, &json),
+        ("cbor", Protocol::Cbor, &cbor),
+    ] {
+        let copies = (COLD_BYTES / body.len()).max(2) + 1;
+        let bodies: Vec<Bytes> = (0..copies).map(|_| Bytes::copy_from_slice(body)).collect();
+        let mut next = 0;
+        group.bench_function(format!("cold/kds_{name}"), |b| {
+            b.iter(|| {
+                next = (next + 1) % bodies.len();
+                collect_events(protocol, &bodies[next])
+            });
+        });
+        let mut next = 0;
+        group.bench_function(format!("cold/kds_{name}_visit"), |b| {
+            b.iter(|| {
+                next = (next + 1) % bodies.len();
+                visit_events(protocol, &bodies[next])
+            });
+        });
+    }
     group.finish();
 }
+
+/// Bytes of distinct bodies a cold benchmark cycles through: twice the 32 MiB last-level cache
+/// of the machine the results in BENCHMARKS.md come from.
+const COLD_BYTES: usize = 64 << 20;
 
 criterion_group!(
     benches,

@@ -9,9 +9,12 @@ pub mod paced;
 use bytes::Bytes;
 use kds_proto::eventstream::SubscribeToShardItem;
 use kds_proto::model::{
-    GetRecordsOutput, PutRecordsInput, PutRecordsRequestEntry, Record, SubscribeToShardEvent,
+    ChildShard, GetRecordsOutput, HashKeyRange, PutRecordsInput, PutRecordsRequestEntry, Record,
+    SubscribeToShardEvent,
 };
-use kds_proto::types::{PartitionKey, SequenceNumber, ShardIterator, StreamName, Timestamp};
+use kds_proto::types::{
+    HashKey, PartitionKey, SequenceNumber, ShardId, ShardIterator, StreamName, Timestamp,
+};
 use kds_proto::{Protocol, Shape};
 
 /// Deterministic pseudo-random bytes (xorshift), so every run measures the same input.
@@ -91,7 +94,8 @@ pub fn subscribe_body(events: usize, per_event: usize, size: usize, protocol: Pr
 
 /// The whole subscription of a closed shard: `events` events of `per_event` records of
 /// `size` bytes, sequence numbers growing across events, the last event without a
-/// continuation (the shard's end).
+/// continuation and naming the shard's child, as the service ends a shard that was resharded.
+/// (A last event naming no child is a broken subscription to a reader, which subscribes again.)
 pub fn closed_shard_subscription(
     events: usize,
     per_event: usize,
@@ -104,6 +108,12 @@ pub fn closed_shard_subscription(
         if e + 1 < events {
             event.continuation_sequence_number =
                 event.records.last().map(|r| r.sequence_number.clone());
+        } else {
+            event.child_shards = Some(vec![ChildShard::new(
+                ShardId::new("shardId-000000001000").expect("valid"),
+                vec![ShardId::new("shardId-000000000000").expect("valid")],
+                HashKeyRange::new(HashKey::MIN, HashKey::MAX),
+            )]);
         }
         encode_event(&event, protocol, &mut out);
     }

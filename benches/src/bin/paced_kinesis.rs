@@ -215,12 +215,6 @@ async fn answer(
         .get("x-amz-target")
         .map(|v| v.as_bytes().to_vec())
         .unwrap_or_default();
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_default();
     let plain = |status: u16, body: Bytes| {
         http::Response::builder()
             .status(status)
@@ -228,6 +222,11 @@ async fn answer(
             .body(BodyExt::boxed(Full::new(body)))
             .expect("a response")
     };
+    let Ok(body) = request.into_body().collect().await else {
+        // The client went away mid-request, as readers dropped at the end of a run do.
+        return plain(400, Bytes::new());
+    };
+    let body = body.to_bytes();
     if target.ends_with(b".SubscribeToShard") {
         server.subscribe(body, protocol)
     } else if target.ends_with(b".GetShardIterator") {
