@@ -20,6 +20,8 @@
 //! record 0 of an aggregate from one at a plain record.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,6 +70,9 @@ const MAX_TRANSACTION: usize = 100;
 pub struct DynamoDbLeaseStore {
     client: DynamoDbClient,
     table: String,
+    /// Shards whose KCL `AT_TIMESTAMP` lease has been reported as read from `TRIM_HORIZON`:
+    /// each is reported once, not on every listing.
+    reported: Arc<Mutex<HashSet<ShardId>>>,
 }
 
 impl DynamoDbLeaseStore {
@@ -96,6 +101,7 @@ impl DynamoDbLeaseStore {
         let store = Self {
             client,
             table: table.to_owned(),
+            reported: Arc::default(),
         };
         store.ensure_table().await?;
         Ok(store)
@@ -248,7 +254,7 @@ impl DynamoDbLeaseStore {
             .await
             .map_err(|e| e.error)?;
         match response.get("Item") {
-            Some(item) => Ok(Some(lease_of_item(item)?)),
+            Some(item) => Ok(Some(self.lease_of_item(item)?)),
             None => Ok(None),
         }
     }
@@ -269,7 +275,7 @@ impl DynamoDbLeaseStore {
                 ))
             })?;
             for item in items {
-                leases.push(lease_of_item(item)?);
+                leases.push(self.lease_of_item(item)?);
             }
             match page.get("LastEvaluatedKey") {
                 Some(key) if !key.is_null() => {
@@ -497,6 +503,29 @@ fn clip(text: &str) -> Cow<'_, str> {
     }
 }
 
+impl DynamoDbLeaseStore {
+    /// The lease of a DynamoDB item; a KCL lease at `AT_TIMESTAMP` without a time is reported
+    /// the first time this store reads it.
+    fn lease_of_item(&self, item: &Value) -> Result<Lease, Error> {
+        let lease = lease_of_item(item)?;
+        if item["checkpoint"]["S"] == "AT_TIMESTAMP"
+            && lease.checkpoint == Checkpoint::TrimHorizon
+            && self
+                .reported
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(lease.shard_id.clone())
+        {
+            tracing::warn!(
+                shard = %lease.shard_id,
+                "a lease at AT_TIMESTAMP without a time (written by the KCL) is read from \
+                 TRIM_HORIZON"
+            );
+        }
+        Ok(lease)
+    }
+}
+
 /// The lease of a DynamoDB item.
 fn lease_of_item(item: &Value) -> Result<Lease, Error> {
     let key = item["leaseKey"]["S"].as_str().unwrap_or("");
@@ -566,15 +595,8 @@ fn lease_of_item(item: &Value) -> Result<Lease, Error> {
             },
             // The KCL's lease of a shard not read yet, to start at a time of the KCL's
             // configuration, which the item does not hold: from the oldest record, so that
-            // nothing is missed.
-            None => {
-                tracing::warn!(
-                    shard = %shard_id,
-                    "a lease at AT_TIMESTAMP without a time (written by the KCL) is read from \
-                     TRIM_HORIZON"
-                );
-                Checkpoint::TrimHorizon
-            }
+            // nothing is missed. (The store reports it, once.)
+            None => Checkpoint::TrimHorizon,
         },
         Some(sequence) => Checkpoint::Record {
             sequence_number: SequenceNumber::new(sequence)
@@ -788,6 +810,7 @@ mod tests {
                 .dynamodb(Some(&proxy.url))
                 .unwrap(),
             table: "kds-leases".to_owned(),
+            reported: Arc::default(),
         };
         let page = |key: usize| {
             Fault::Reply(format!(
@@ -818,6 +841,62 @@ mod tests {
             error.to_string().contains("more than any answer"),
             "{error}"
         );
+        assert_eq!(proxy.unused_faults(), 0);
+    }
+
+    /// Counts the warnings of this crate.
+    struct Warnings(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl tracing::Subscriber for Warnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let metadata = event.metadata();
+            if *metadata.level() == tracing::Level::WARN
+                && metadata.target().starts_with("kds_stream")
+            {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// Found in review: the warning for a KCL lease at AT_TIMESTAMP without a time was logged
+    /// on every listing (three times a lease duration), not once.
+    #[tokio::test]
+    async fn a_kcl_lease_without_a_time_is_reported_once() {
+        use kds_test_support::proxy::{Fault, Proxy};
+        let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let _guard = tracing::subscriber::set_default(Warnings(Arc::clone(&warnings)));
+        let proxy = Proxy::start().await;
+        let store = DynamoDbLeaseStore {
+            client: kds_test_support::client(&proxy.url)
+                .dynamodb(Some(&proxy.url))
+                .unwrap(),
+            table: "kds-leases".to_owned(),
+            reported: Arc::default(),
+        };
+        let page = Fault::Reply(
+            json!({ "Items": [{
+                "leaseKey": { "S": "shardId-000000000004" },
+                "leaseCounter": { "N": "12" },
+                "checkpoint": { "S": "AT_TIMESTAMP" },
+            }] })
+            .to_string(),
+        );
+        proxy.script_for("DynamoDB_20120810.Scan", [page.clone(), page.clone(), page]);
+        for _ in 0..3 {
+            let leases = store.list().await.unwrap();
+            assert_eq!(leases[0].checkpoint, Checkpoint::TrimHorizon);
+        }
+        assert_eq!(warnings.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert_eq!(proxy.unused_faults(), 0);
     }
 
@@ -899,12 +978,12 @@ mod tests {
     #[tokio::test]
     async fn one_of_many_racing_writers_wins() {
         let dynamo = kds_test_support::Dynoxide::start().await;
-        let store = std::sync::Arc::new(store_at(&dynamo.url, "race").await);
+        let store = Arc::new(store_at(&dynamo.url, "race").await);
         let lease = Lease::new(id(0), Checkpoint::TrimHorizon, Vec::new());
         assert!(store.create(lease.clone()).await.unwrap());
         let writers: Vec<_> = (0..8)
             .map(|n| {
-                let store = std::sync::Arc::clone(&store);
+                let store = Arc::clone(&store);
                 let mut lease = lease.clone();
                 lease.owner = Some(format!("worker-{n}"));
                 tokio::spawn(async move { store.update(vec![lease]).await })
