@@ -305,15 +305,8 @@ fn split_array(
         let count = i32::try_from(elements.len()).map_err(|_| "too many array elements")?;
         offsets.push(count);
     }
-    let elements: ArrayRef = Arc::new(elements.finish());
-    let values = if is_string {
-        elements
-    } else if matches!(element.data_type(), DataType::Decimal128(..)) {
-        from_text(&elements, element.data_type())?
-    } else {
-        arrow_cast::cast_with_options(&elements, element.data_type(), &STRICT)
-            .map_err(|e| e.to_string())?
-    };
+    // Elements are scalars (see `check_columns`), typed as a column of them is.
+    let values = typed(elements.finish(), element, dialect)?;
     let list = ListArray::try_new(
         Arc::clone(element),
         OffsetBuffer::new(offsets.into()),

@@ -11,6 +11,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, ListArray, MapArray, StructArray};
 use arrow_schema::{DataType, Field, Fields};
 
+use crate::error::clip;
+
 /// `data_type` with every binary and decimal type, however deeply nested, read as a string.
 pub(super) fn as_text(data_type: &DataType) -> DataType {
     match data_type {
@@ -47,7 +49,7 @@ pub(super) fn from_text(array: &ArrayRef, target: &DataType) -> Result<ArrayRef,
                         value.clear();
                         base64_simd::STANDARD
                             .decode_append(text, &mut value)
-                            .map_err(|_| format!("`{}` is not base64", shorten(text)))?;
+                            .map_err(|_| format!("`{}` is not base64", clip(text)))?;
                         builder.append_value(&value);
                     }
                     None => builder.append_null(),
@@ -118,8 +120,8 @@ fn restore_struct(array: &StructArray, fields: &Fields) -> Result<StructArray, S
 /// counts digits in a `u8` and exponents in an `i16` that wrap, so that `1e65538` and numbers
 /// of over 255 digits read as other numbers.
 fn decimal(text: &str, precision: u8, scale: i8) -> Result<i128, String> {
-    let not_a_number = || format!("`{}` is not a decimal number", shorten(text));
-    let out_of_range = || format!("`{}` is not a DECIMAL({precision}, {scale})", shorten(text));
+    let not_a_number = || format!("`{}` is not a decimal number", clip(text));
+    let out_of_range = || format!("`{}` is not a DECIMAL({precision}, {scale})", clip(text));
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(e) => (&text[..e], Some(&text[e + 1..])),
         None => (text, None),
@@ -182,14 +184,6 @@ fn decimal(text: &str, precision: u8, scale: i8) -> Result<i128, String> {
         value *= 10i128.pow(zeros as u32);
     }
     Ok(if negative { -value } else { value })
-}
-
-/// The start of `text` for an error message.
-fn shorten(text: &str) -> &str {
-    match text.char_indices().nth(40) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
 }
 
 #[cfg(test)]
