@@ -647,6 +647,10 @@ impl Reader for CborReader {
         }
     }
 
+    fn lend_records(&mut self) {
+        self.arena.lend();
+    }
+
     fn finish(&mut self) -> Result<(), DecodeError> {
         if self.pos == self.buf.len() {
             Ok(())

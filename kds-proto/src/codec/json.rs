@@ -457,6 +457,10 @@ impl Reader for JsonReader<'_> {
             false
         }
     }
+
+    fn lend_records(&mut self) {
+        self.arena.lend();
+    }
 }
 
 impl<'a> JsonReader<'a> {

@@ -129,6 +129,9 @@ pub(crate) trait Reader {
     fn read_record_fast(&mut self, _out: &mut RecordFields) -> bool {
         false
     }
+    /// Records are lent one at a time from here on: a record's blobs are dropped before the
+    /// next is read, so their buffer can be used again (see [`BlobArena::lend`]).
+    fn lend_records(&mut self);
 }
 
 /// The members of a `Record`, reused from record to record by the record visitors.
@@ -141,6 +144,15 @@ pub(crate) struct RecordFields {
     pub(crate) data: Bytes,
     pub(crate) approximate_arrival_timestamp: Option<Timestamp>,
     pub(crate) encryption_type: Option<crate::types::EncryptionType>,
+}
+
+impl RecordFields {
+    /// Drops the buffers of the record before, so that a lending reader can use them again.
+    pub(crate) fn release(&mut self) {
+        self.sequence_number = ByteString::new();
+        self.partition_key = ByteString::new();
+        self.data = Bytes::new();
+    }
 }
 
 /// A writer of one JSON or CBOR document. Callers write well-formed sequences.
@@ -273,12 +285,41 @@ impl Value for BTreeMap<String, String> {
 /// Each base64 blob is decoded into the free tail of one buffer and split off as [`Bytes`], so a
 /// response of a thousand records costs one allocation for their data instead of a thousand.
 /// The records share that buffer: it is freed when the last of them is dropped.
+///
+/// When records are only lent ([`lend`](Self::lend)), one small buffer serves them all: once
+/// a record's blobs are dropped, the buffer is taken back rather than a new one allocated
+/// for the rest of the response, which kept a response-sized allocation per page.
 #[derive(Default)]
 pub(crate) struct BlobArena {
     free: BytesMut,
+    lending: bool,
 }
 
+/// The buffer a lending arena starts with, and grows from when a record needs more.
+const LENT_BUFFER: usize = 64 * 1024;
+
 impl BlobArena {
+    /// Blobs are lent one record at a time from here on, each dropped before the next record
+    /// is read.
+    pub(crate) fn lend(&mut self) {
+        self.lending = true;
+    }
+
+    /// Room for `len` more bytes at the free tail; a new buffer is sized for `upcoming`.
+    fn make_room(&mut self, len: usize, upcoming: usize) {
+        if self.free.capacity() >= len {
+            return;
+        }
+        if self.lending {
+            // `reserve` takes the buffer back when no blob split off it is held any more, and
+            // allocates only when it is still held or too small.
+            self.free.clear();
+            self.free.reserve(len.max(LENT_BUFFER));
+        } else {
+            self.free = BytesMut::with_capacity(len.max(upcoming));
+        }
+    }
+
     /// Decodes standard base64, padded or not. `upcoming` bounds the bytes of blobs still to
     /// come in the document and sizes a new buffer. Error offsets are relative to `text`.
     pub(crate) fn decode_base64(
@@ -299,9 +340,7 @@ impl BlobArena {
             DecodeError::new(DecodeErrorKind::InvalidBase64, at, "")
         };
         let len = engine.decoded_length(text).map_err(|_| invalid())?;
-        if self.free.capacity() < len {
-            self.free = BytesMut::with_capacity(len.max(upcoming));
-        }
+        self.make_room(len, upcoming);
         self.free.resize(len, 0);
         engine
             .decode(text, base64_simd::Out::from_slice(&mut self.free[..]))
@@ -312,9 +351,7 @@ impl BlobArena {
     /// A copy of `text` in the arena (sized for `upcoming` bytes when a new buffer is needed),
     /// shared like the blobs: no allocation per string.
     pub(crate) fn copy_text(&mut self, text: &str, upcoming: usize) -> Option<ByteString> {
-        if self.free.capacity() < text.len() {
-            self.free = BytesMut::with_capacity(text.len().max(upcoming));
-        }
+        self.make_room(text.len(), upcoming);
         self.free.extend_from_slice(text.as_bytes());
         ByteString::try_from(self.free.split_to(text.len()).freeze()).ok()
     }

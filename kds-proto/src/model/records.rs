@@ -155,6 +155,7 @@ fn visit_page<R: Reader>(
         ("ChildShards", Member::ChildShards),
     ];
     let keys = if event { EVENT } else { GET_RECORDS };
+    r.lend_records();
     let start = r.offset();
     r.begin_map()?;
     let mut page = RecordsPage::default();
@@ -171,6 +172,8 @@ fn visit_page<R: Reader>(
                 }
                 r.begin_array().map_err(|e| e.in_field("Records"))?;
                 while r.next_element().map_err(|e| e.in_field("Records"))? {
+                    // The record before is dropped first, so its buffers serve this one.
+                    scratch.release();
                     // The common encodings reuse the buffers; anything else (and every
                     // error) goes through the general decoder, so both agree.
                     if !read_fast(r, &mut scratch) {
