@@ -600,7 +600,7 @@ impl Client {
         let (parts, body) = response.into_parts();
         if !parts.status.is_success() {
             let left = timeout.saturating_sub(started.elapsed());
-            let body = tokio::time::timeout(left, read_body(body))
+            let body = tokio::time::timeout(left, read_body(body, self.inner.transport.buffers()))
                 .await
                 .map_err(|_| {
                     fail(Error::new(
@@ -651,7 +651,11 @@ impl Client {
             .get(http::header::DATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        decode(response, inner.protocol).map_err(|e| Failure {
+        // Given back once decoded: kept for the next body when nothing decoded holds it.
+        let body = response.body.clone();
+        let decoded = decode(response, inner.protocol);
+        inner.transport.buffers().give_back(body);
+        decoded.map_err(|e| Failure {
             error: match e {
                 ResponseError::Service(service) => Error::service(service),
                 ResponseError::Decode(decode) => Error::new(

@@ -1,11 +1,11 @@
 //! HTTP: a pooled hyper client over TCP and rustls, HTTP/1.1 or HTTP/2 by ALPN on TLS, HTTP/1.1
 //! or HTTP/2 with prior knowledge on plain endpoints.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
@@ -56,6 +56,7 @@ pub(crate) struct Transport {
     /// What new pools are built from: TLS set up once.
     connector: HttpsConnector<HttpConnector>,
     config: TransportConfig,
+    buffers: BodyBuffers,
 }
 
 /// A whole response.
@@ -111,6 +112,7 @@ impl Transport {
             client: pool(&https, config),
             connector: https,
             config: config.clone(),
+            buffers: BodyBuffers::default(),
         })
     }
 
@@ -134,6 +136,7 @@ impl Transport {
             client: pool(&self.connector, &self.config),
             connector: self.connector.clone(),
             config: self.config.clone(),
+            buffers: self.buffers.clone(),
         }
     }
 
@@ -141,7 +144,7 @@ impl Transport {
     pub(crate) async fn send(&self, request: http::Request<Bytes>) -> Result<Response, Error> {
         let response = self.open(request).await?;
         let (parts, body) = response.into_parts();
-        let body = read_body(body).await?;
+        let body = read_body(body, &self.buffers).await?;
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
@@ -179,6 +182,11 @@ impl Transport {
                 }
             })
     }
+
+    /// The buffers whole bodies are read into.
+    pub(crate) fn buffers(&self) -> &BodyBuffers {
+        &self.buffers
+    }
 }
 
 /// A pool of connections made by `connector`.
@@ -200,23 +208,77 @@ fn pool(
         .build(connector.clone())
 }
 
-/// Reads a whole body, at most [`MAX_BODY`] bytes.
-pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, Error> {
-    Ok(Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                Error::new(
-                    ErrorKind::Decode,
-                    format!("the response body is over {MAX_BODY} bytes"),
-                )
-            } else {
-                Error::new(ErrorKind::Transport, "the response body could not be read")
-                    .with_source(e)
+/// The most bytes of buffers [`BodyBuffers`] keeps between calls.
+const KEPT_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Buffers that bodies arriving in pieces are joined into, kept from call to call (shared by
+/// a client's clones).
+///
+/// A page of records reaches the client in many pieces. Joined into a new buffer per call, it
+/// cost a fresh allocation of the page's size each time, which the system allocator handed
+/// back to the kernel and faulted in again page by page: in the client benchmark, more CPU
+/// than decoding the page. A body is given back ([`give_back`](Self::give_back)) once it is
+/// decoded; it is kept when nothing decoded from it holds it any more.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BodyBuffers(Arc<Mutex<Vec<BytesMut>>>);
+
+impl BodyBuffers {
+    /// A kept buffer, the largest one, or a new empty one.
+    fn take(&self) -> BytesMut {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.pop().unwrap_or_default()
+    }
+
+    /// Keeps `body`'s buffer for later bodies when nothing else holds it, and while the kept
+    /// buffers stay within [`KEPT_BODY_BYTES`].
+    pub(crate) fn give_back(&self, body: Bytes) {
+        let Ok(mut buffer) = body.try_into_mut() else {
+            return;
+        };
+        buffer.clear();
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let total: usize = kept.iter().map(BytesMut::capacity).sum();
+        if total + buffer.capacity() <= KEPT_BODY_BYTES {
+            kept.push(buffer);
+            // The largest last, to be taken first.
+            kept.sort_unstable_by_key(BytesMut::capacity);
+        }
+    }
+}
+
+/// Reads a whole body, at most [`MAX_BODY`] bytes: a body of one piece as it came, one of many
+/// joined into a buffer of `buffers`.
+pub(crate) async fn read_body(mut body: Incoming, buffers: &BodyBuffers) -> Result<Bytes, Error> {
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut total = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Error::new(ErrorKind::Transport, "the response body could not be read").with_source(e)
+        })?;
+        // Trailers carry nothing a caller needs.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > MAX_BODY {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!("the response body is over {MAX_BODY} bytes"),
+            ));
+        }
+        match (&mut joined, first.take()) {
+            (Some(buffer), _) => buffer.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(before)) => {
+                let mut buffer = buffers.take();
+                buffer.extend_from_slice(&before);
+                buffer.extend_from_slice(&data);
+                joined = Some(buffer);
             }
-        })?
-        .to_bytes())
+        }
+    }
+    Ok(joined.map_or_else(|| first.unwrap_or_default(), BytesMut::freeze))
 }
 
 /// Whether a connection error comes from a timeout (hyper-util's connect timeout).
@@ -269,5 +331,70 @@ impl ServerCertVerifier for TrustAll {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kds_test_support::proxy::{Fault, Proxy};
+
+    /// Found with the client benchmark (issue 19): a body that arrived in pieces was joined
+    /// into a new buffer on every call, which the allocator faulted in anew each time.
+    #[tokio::test]
+    async fn bodies_in_pieces_are_joined_into_a_kept_buffer() {
+        let proxy = Proxy::start().await;
+        // A MiB: hyper reads it in pieces of at most a few hundred KiB.
+        let page = format!(
+            r#"{{"Records":[],"NextShardIterator":"{}"}}"#,
+            "A".repeat(1 << 20)
+        );
+        proxy.script((0..3).map(|_| Fault::Reply(page.clone())));
+        let transport = Transport::new(&TransportConfig {
+            version: HttpVersion::Http1,
+            connect_timeout: Duration::from_secs(5),
+            trust_all_certificates: false,
+            tls: false,
+            pool_idle_timeout: Duration::from_secs(60),
+            max_idle_per_host: 4,
+            keep_alive_interval: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        let request = || {
+            http::Request::post(&proxy.url)
+                .header("x-amz-target", "Kinesis_20131202.GetRecords")
+                .header("content-type", "application/x-amz-json-1.1")
+                .body(Bytes::from_static(b"{}"))
+                .unwrap()
+        };
+        let first = transport.send(request()).await.unwrap().body;
+        assert_eq!(first, page.as_bytes());
+        // Still held by what was decoded from it: not kept.
+        let held = first.clone();
+        transport.buffers().give_back(first);
+        let second = transport.send(request()).await.unwrap().body;
+        assert_ne!(second.as_ptr(), held.as_ptr());
+        drop(held);
+        // Held by nothing else: kept, and the next body is read into it.
+        let at = second.as_ptr();
+        transport.buffers().give_back(second);
+        assert_eq!(transport.buffers().0.lock().unwrap().len(), 1);
+        let third = transport.send(request()).await.unwrap().body;
+        assert!(transport.buffers().0.lock().unwrap().is_empty());
+        assert_eq!(third.as_ptr(), at, "the kept buffer is read into again");
+        assert_eq!(third, page.as_bytes());
+        assert_eq!(proxy.unused_faults(), 0);
+    }
+
+    #[test]
+    fn kept_buffers_are_bounded() {
+        let buffers = BodyBuffers::default();
+        for _ in 0..10 {
+            buffers.give_back(Bytes::from(vec![0u8; 4 * 1024 * 1024]));
+        }
+        let kept = buffers.0.lock().unwrap();
+        assert_eq!(kept.len(), KEPT_BODY_BYTES / (4 * 1024 * 1024));
+        assert!(kept.iter().all(BytesMut::is_empty));
     }
 }
