@@ -805,13 +805,7 @@ mod tests {
     async fn listings_that_do_not_end_or_hold_no_items_are_errors() {
         use kds_test_support::proxy::{Fault, Proxy};
         let proxy = Proxy::start().await;
-        let store = DynamoDbLeaseStore {
-            client: kds_test_support::client(&proxy.url)
-                .dynamodb(Some(&proxy.url))
-                .unwrap(),
-            table: "kds-leases".to_owned(),
-            reported: Arc::default(),
-        };
+        let store = store_behind(&proxy);
         let page = |key: usize| {
             Fault::Reply(format!(
                 r#"{{"Items":[],"LastEvaluatedKey":{{"leaseKey":{{"S":"shardId-{key}"}}}}}}"#
@@ -876,13 +870,7 @@ mod tests {
         let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let _guard = tracing::subscriber::set_default(Warnings(Arc::clone(&warnings)));
         let proxy = Proxy::start().await;
-        let store = DynamoDbLeaseStore {
-            client: kds_test_support::client(&proxy.url)
-                .dynamodb(Some(&proxy.url))
-                .unwrap(),
-            table: "kds-leases".to_owned(),
-            reported: Arc::default(),
-        };
+        let store = store_behind(&proxy);
         let page = Fault::Reply(
             json!({ "Items": [{
                 "leaseKey": { "S": "shardId-000000000004" },
@@ -898,6 +886,17 @@ mod tests {
         }
         assert_eq!(warnings.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert_eq!(proxy.unused_faults(), 0);
+    }
+
+    /// A store of table `kds-leases` whose requests go to `proxy`, which answers them.
+    fn store_behind(proxy: &kds_test_support::proxy::Proxy) -> DynamoDbLeaseStore {
+        DynamoDbLeaseStore {
+            client: kds_test_support::client(&proxy.url)
+                .dynamodb(Some(&proxy.url))
+                .unwrap(),
+            table: "kds-leases".to_owned(),
+            reported: Arc::default(),
+        }
     }
 
     async fn store_at(url: &str, table: &str) -> DynamoDbLeaseStore {
