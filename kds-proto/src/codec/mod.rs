@@ -342,9 +342,14 @@ impl BlobArena {
         let len = engine.decoded_length(text).map_err(|_| invalid())?;
         self.make_room(len, upcoming);
         self.free.resize(len, 0);
-        engine
+        if engine
             .decode(text, base64_simd::Out::from_slice(&mut self.free[..]))
-            .map_err(|_| invalid())?;
+            .is_err()
+        {
+            // The free tail stays empty, so the next text or blob starts where it should.
+            self.free.clear();
+            return Err(invalid());
+        }
         Ok(self.free.split_to(len).freeze())
     }
 
@@ -545,6 +550,28 @@ pub(crate) fn float_timestamp_millis(value: f64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review: a blob that failed to decode left its bytes in the free tail, where
+    /// the next text was appended after them and split off with them.
+    #[test]
+    fn a_failed_blob_leaves_nothing_behind() {
+        for lending in [false, true] {
+            let mut arena = BlobArena::default();
+            if lending {
+                arena.lend();
+            }
+            assert!(arena.decode_base64(b"not base64!", 64).is_err());
+            let text = arena.copy_text(
+                "49590338271490256608559692538361571095921575989136588898",
+                64,
+            );
+            assert_eq!(
+                text.as_deref(),
+                Some("49590338271490256608559692538361571095921575989136588898")
+            );
+            assert_eq!(&arena.decode_base64(b"aGk=", 64).unwrap()[..], b"hi");
+        }
+    }
 
     #[test]
     fn decimals_parse_exactly() {
