@@ -267,15 +267,16 @@ pub(crate) async fn read_body(mut body: Incoming, buffers: &BodyBuffers) -> Resu
                 format!("the response body is over {MAX_BODY} bytes"),
             ));
         }
-        match (&mut joined, first.take()) {
-            (Some(buffer), _) => buffer.extend_from_slice(&data),
-            (None, None) => first = Some(data),
-            (None, Some(before)) => {
-                let mut buffer = buffers.take();
-                buffer.extend_from_slice(&before);
-                buffer.extend_from_slice(&data);
-                joined = Some(buffer);
-            }
+        if let Some(buffer) = &mut joined {
+            buffer.extend_from_slice(&data);
+        } else if let Some(before) = first.take() {
+            // A second piece: from here on, pieces are joined.
+            let mut buffer = buffers.take();
+            buffer.extend_from_slice(&before);
+            buffer.extend_from_slice(&data);
+            joined = Some(buffer);
+        } else {
+            first = Some(data);
         }
     }
     Ok(joined.map_or_else(|| first.unwrap_or_default(), BytesMut::freeze))

@@ -254,7 +254,7 @@ impl DynamoDbLeaseStore {
             .await
             .map_err(|e| e.error)?;
         match response.get("Item") {
-            Some(item) => Ok(Some(self.lease_of_item(item)?)),
+            Some(item) => Ok(Some(self.read_lease(item)?)),
             None => Ok(None),
         }
     }
@@ -275,7 +275,7 @@ impl DynamoDbLeaseStore {
                 ))
             })?;
             for item in items {
-                leases.push(self.lease_of_item(item)?);
+                leases.push(self.read_lease(item)?);
             }
             match page.get("LastEvaluatedKey") {
                 Some(key) if !key.is_null() => {
@@ -506,7 +506,7 @@ fn clip(text: &str) -> Cow<'_, str> {
 impl DynamoDbLeaseStore {
     /// The lease of a DynamoDB item; a KCL lease at `AT_TIMESTAMP` without a time is reported
     /// the first time this store reads it.
-    fn lease_of_item(&self, item: &Value) -> Result<Lease, Error> {
+    fn read_lease(&self, item: &Value) -> Result<Lease, Error> {
         let lease = lease_of_item(item)?;
         if item["checkpoint"]["S"] == "AT_TIMESTAMP"
             && lease.checkpoint == Checkpoint::TrimHorizon
